@@ -1,0 +1,249 @@
+"""TD3 (Fujimoto et al. 2018) with the hyperparameters of the paper's Table 1.
+
+One file: the frozen config, ``init``, the jitted training chunk (``lax.scan`` over
+environment steps and updates, vmapped over seeds), and the post-update step
+u(theta, X) of paper Eq. 3 / Def. 3.1: one actor step on a fresh minibatch of the
+replay buffer as it was at the checkpoint, continuing the checkpoint's Adam state
+and using the checkpoint's critic.
+
+Details the paper leaves out follow its code (jaxrl's DDPG/TD3 learner): the actor
+loss is -mean(min(Q1, Q2)(s, pi(s))); the actor and both target networks are updated
+every ``policy_delay`` critic updates; learning starts after 10^4 uniformly random
+actions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from ..base.networks import DeterministicActor, TwinCritic
+from ..base.replay import Transition, empty_replay, sample_batch
+
+NAME = "td3"
+
+
+@dataclasses.dataclass(frozen=True)
+class TD3Config:
+    """Table 1 (TD3). Every default is the paper's value."""
+
+    hidden: tuple = (256, 256)
+    batch_size: int = 256
+    learning_rate: float = 3e-4
+    adam_b1: float = 0.9
+    adam_b2: float = 0.999
+    adam_eps: float = 1.5e-4
+    discount: float = 0.99
+    tau: float = 0.005  # target EMA coefficient 0.995 = 1 - tau
+    exploration_noise: float = 0.1
+    policy_noise: float = 0.2
+    noise_clip: float = 0.5
+    policy_delay: int = 2
+    learning_starts: int = 10_000
+    buffer_size: int = 1_000_000
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "TD3Config":
+        d = dict(d or {})
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown TD3 hyperparameter(s) {unknown}; known: {sorted(names)}")
+        if "hidden" in d:
+            d["hidden"] = tuple(int(h) for h in d["hidden"])
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["hidden"] = list(d["hidden"])
+        return d
+
+
+class TD3State(NamedTuple):
+    actor: Any
+    critic: Any
+    actor_target: Any
+    critic_target: Any
+    actor_opt: Any
+    critic_opt: Any
+
+
+def _nets(cfg: TD3Config, act_dim: int):
+    return DeterministicActor(cfg.hidden, act_dim), TwinCritic(cfg.hidden)
+
+
+def optimizer(cfg: TD3Config) -> optax.GradientTransformation:
+    return optax.adam(cfg.learning_rate, b1=cfg.adam_b1, b2=cfg.adam_b2, eps=cfg.adam_eps)
+
+
+def init(key: jax.Array, obs_dim: int, act_dim: int, cfg: TD3Config) -> TD3State:
+    actor_net, critic_net = _nets(cfg, act_dim)
+    ka, kc = jax.random.split(key)
+    obs = jnp.zeros((1, obs_dim))
+    act = jnp.zeros((1, act_dim))
+    actor = actor_net.init(ka, obs)
+    critic = critic_net.init(kc, obs, act)
+    tx = optimizer(cfg)
+    return TD3State(actor, critic, actor, critic, tx.init(actor), tx.init(critic))
+
+
+def policy_params(state: TD3State):
+    """The parameters theta of the deterministic policy analysed by the paper."""
+    return state.actor
+
+
+def make_policy(act_dim: int, cfg: TD3Config):
+    actor_net, _ = _nets(cfg, act_dim)
+    return actor_net.apply
+
+
+def _actor_loss(actor_params, critic_params, obs, actor_apply, critic_apply):
+    a = actor_apply(actor_params, obs)
+    q1, q2 = critic_apply(critic_params, obs, a)
+    return -jnp.minimum(q1, q2).mean()
+
+
+def actor_step(state: TD3State, batch: Transition, cfg: TD3Config, act_dim: int) -> TD3State:
+    """One Adam step of the actor against the (fixed) critic. Returns the new state
+    with only ``actor`` and ``actor_opt`` changed."""
+    actor_net, critic_net = _nets(cfg, act_dim)
+    grads = jax.grad(_actor_loss)(state.actor, state.critic, batch.obs, actor_net.apply, critic_net.apply)
+    updates, opt = optimizer(cfg).update(grads, state.actor_opt, state.actor)
+    return state._replace(actor=optax.apply_updates(state.actor, updates), actor_opt=opt)
+
+
+def post_update(state: TD3State, key: jax.Array, replay: Transition, lo, hi, cfg: TD3Config, act_dim: int):
+    """u(theta, X): one TD3 actor update on a fresh minibatch X of 256 transitions drawn
+    from the buffer as it was at the checkpoint (rows [lo, hi)), with the checkpoint's
+    critic and optimizer state. Returns the updated policy parameters."""
+    batch = sample_batch(replay, key, lo, hi, cfg.batch_size)
+    return actor_step(state, batch, cfg, act_dim).actor
+
+
+def critic_step(state: TD3State, batch: Transition, key: jax.Array, cfg: TD3Config, act_dim: int) -> TD3State:
+    actor_net, critic_net = _nets(cfg, act_dim)
+    noise = jnp.clip(
+        cfg.policy_noise * jax.random.normal(key, batch.action.shape), -cfg.noise_clip, cfg.noise_clip
+    )
+    next_a = jnp.clip(actor_net.apply(state.actor_target, batch.next_obs) + noise, -1.0, 1.0)
+    tq1, tq2 = critic_net.apply(state.critic_target, batch.next_obs, next_a)
+    target = batch.reward + cfg.discount * (1.0 - batch.terminal) * jnp.minimum(tq1, tq2)
+    target = jax.lax.stop_gradient(target)
+
+    def loss(cp):
+        q1, q2 = critic_net.apply(cp, batch.obs, batch.action)
+        return ((q1 - target) ** 2 + (q2 - target) ** 2).mean()
+
+    grads = jax.grad(loss)(state.critic)
+    updates, opt = optimizer(cfg).update(grads, state.critic_opt, state.critic)
+    return state._replace(critic=optax.apply_updates(state.critic, updates), critic_opt=opt)
+
+
+def _ema(target, online, tau):
+    return jax.tree_util.tree_map(lambda t, o: (1.0 - tau) * t + tau * o, target, online)
+
+
+def delayed_step(state: TD3State, batch: Transition, cfg: TD3Config, act_dim: int) -> TD3State:
+    state = actor_step(state, batch, cfg, act_dim)
+    return state._replace(
+        actor_target=_ema(state.actor_target, state.actor, cfg.tau),
+        critic_target=_ema(state.critic_target, state.critic, cfg.tau),
+    )
+
+
+def update(state: TD3State, replay: Transition, lo, hi, key, do_actor, cfg: TD3Config, act_dim: int) -> TD3State:
+    """One TD3 update: a critic step, and every ``policy_delay`` updates an actor step
+    plus EMA of both targets. ``do_actor`` must be unbatched under vmap (it is derived
+    from the global step counter), so the branch stays a real ``lax.cond``."""
+    kb, kn = jax.random.split(key)
+    batch = sample_batch(replay, kb, lo, hi, cfg.batch_size)
+    state = critic_step(state, batch, kn, cfg, act_dim)
+    return jax.lax.cond(
+        do_actor, lambda s: delayed_step(s, batch, cfg, act_dim), lambda s: s, state
+    )
+
+
+class Carry(NamedTuple):
+    agent: TD3State
+    env_state: Any
+    ep_t: jax.Array
+    ep_return: jax.Array
+    key: jax.Array
+    replay: Transition
+
+
+def make_train_chunk(env, cfg: TD3Config, capacity: int, chunk_steps: int):
+    """Build ``chunk(carry[S], t0) -> (carry[S], (transitions[chunk, S], episode_returns[chunk, S]))``.
+
+    Jitted end to end: ``lax.scan`` over ``chunk_steps`` environment steps, each with
+    one update after ``learning_starts``; seeds are the leading axis (vmap).
+    ``episode_returns`` holds the undiscounted return of each training episode that
+    ended at that step, and NaN elsewhere (for progress logs).
+    """
+    act_dim = env.spec.act_dim
+    actor_apply = make_policy(act_dim, cfg)
+    ep_len = env.episode_length
+
+    def one_seed(c: Carry, t):
+        key, k_rand, k_noise, k_reset, k_upd = jax.random.split(c.key, 5)
+        obs = env.obs(c.env_state)
+        explore = jnp.clip(
+            actor_apply(c.agent.actor, obs) + cfg.exploration_noise * jax.random.normal(k_noise, (act_dim,)),
+            -1.0, 1.0,
+        )
+        uniform = jax.random.uniform(k_rand, (act_dim,), minval=-1.0, maxval=1.0)
+        action = jnp.where(t < cfg.learning_starts, uniform, explore)
+        nxt = env.step(c.env_state, action)
+        term = env.done(nxt).astype(jnp.float32)
+        tr = Transition(obs, action, env.reward(nxt), env.obs(nxt), term)
+        slot = t % capacity
+        replay = jax.tree_util.tree_map(lambda buf, x: buf.at[slot].set(x), c.replay, tr)
+        ep_t = c.ep_t + 1
+        ep_ret = c.ep_return + env.reward(nxt)
+        end = (term > 0) | (ep_t >= ep_len)
+        fresh = env.reset(k_reset)
+        env_state = jax.tree_util.tree_map(lambda f, n: jnp.where(end, f, n), fresh, nxt)
+        size = jnp.minimum(t + 1, capacity)
+        learn = t + 1 >= cfg.learning_starts
+        do_actor = (t + 1 - cfg.learning_starts) % cfg.policy_delay == 0
+        agent = jax.lax.cond(
+            learn,
+            lambda a: update(a, replay, 0, size, k_upd, do_actor, cfg, act_dim),
+            lambda a: a,
+            c.agent,
+        )
+        out_ret = jnp.where(end, ep_ret, jnp.nan)
+        return Carry(agent, env_state, jnp.where(end, 0, ep_t), jnp.where(end, 0.0, ep_ret), key, replay), (tr, out_ret)
+
+    batched = jax.vmap(one_seed, in_axes=(0, None))
+
+    def chunk(carry: Carry, t0):
+        def body(c, i):
+            return batched(c, t0 + i)
+
+        return jax.lax.scan(body, carry, jnp.arange(chunk_steps))
+
+    return jax.jit(chunk, donate_argnums=(0,))
+
+
+def init_carry(env, cfg: TD3Config, seeds, capacity: int) -> Carry:
+    """Initial training carry for a batch of seeds (leading axis = seed)."""
+    spec = env.spec
+
+    def one(seed):
+        key = jax.random.PRNGKey(seed)
+        k_init, k_reset, key = jax.random.split(key, 3)
+        return Carry(
+            init(k_init, spec.obs_dim, spec.act_dim, cfg),
+            env.reset(k_reset),
+            jnp.zeros((), jnp.int32),
+            jnp.zeros((), jnp.float32),
+            key,
+            empty_replay(capacity, spec.obs_dim, spec.act_dim),
+        )
+
+    return jax.jit(jax.vmap(one))(jnp.asarray(seeds, jnp.uint32))

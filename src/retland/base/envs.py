@@ -1,0 +1,115 @@
+"""Environment adapters: one per suite, behind one small interface.
+
+The analyses need two things from an environment (paper Sec. 2):
+
+* a *training* environment whose initial states are drawn from rho_0 (reset noise),
+* the *reference* initial state s_I (no reset noise) from which every return of the
+  return landscape R(theta) = G_theta(s_I) is measured.
+
+Both are pure-JAX for Brax, so rollouts and training can be jitted and vmapped.
+Adding a suite means one adapter class plus one line in ``SUITES``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import jax
+
+# Brax task names of the paper (Sec. 3.1, A.1) -> brax registry names.
+BRAX_TASKS = {
+    "ant": "ant",
+    "halfcheetah": "halfcheetah",
+    "hopper": "hopper",
+    "walker2d": "walker2d",
+}
+BRAX_BACKENDS = ("spring", "positional", "generalized", "mjx")
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvSpec:
+    suite: str
+    name: str
+    obs_dim: int
+    act_dim: int
+    episode_length: int
+    backend: str
+
+
+class BraxEnv:
+    """A Brax task with raw (unwrapped) dynamics; episodes are handled by the caller.
+
+    ``step`` returns the brax ``State`` whose ``done`` is the *termination* flag only;
+    time limits (``episode_length``) are the caller's business, so a truncated
+    transition keeps its true next observation.
+    """
+
+    suite = "brax"
+
+    def __init__(self, name: str, backend: str = "spring", episode_length: int = 1000):
+        if name not in BRAX_TASKS:
+            raise ValueError(f"unknown Brax task {name!r}; known: {sorted(BRAX_TASKS)}")
+        if backend not in BRAX_BACKENDS:
+            raise ValueError(f"unknown Brax backend {backend!r}; known: {list(BRAX_BACKENDS)}")
+        from brax import envs as brax_envs  # imported lazily: heavy
+
+        self.name = name
+        self.backend = backend
+        self.episode_length = int(episode_length)
+        self._train = brax_envs.get_environment(BRAX_TASKS[name], backend=backend)
+        self._ref = brax_envs.get_environment(
+            BRAX_TASKS[name], backend=backend, reset_noise_scale=0.0
+        )
+        self.spec = EnvSpec(
+            suite=self.suite,
+            name=name,
+            obs_dim=int(self._train.observation_size),
+            act_dim=int(self._train.action_size),
+            episode_length=self.episode_length,
+            backend=backend,
+        )
+
+    # --- the interface used by agents, rollouts and analyses -------------------
+    def reset(self, key: jax.Array):
+        """A training initial state drawn from rho_0 (with the task's reset noise)."""
+        return self._train.reset(key)
+
+    def reference_state(self):
+        """The reference initial state s_I: the task's init pose, no reset noise."""
+        return self._ref.reset(jax.random.PRNGKey(0))
+
+    def step(self, state, action: jax.Array):
+        return self._train.step(state, action)
+
+    @property
+    def sys(self):
+        return self._train.sys
+
+    # A brax State is a pytree with obs, reward, done.
+    @staticmethod
+    def obs(state) -> jax.Array:
+        return state.obs
+
+    @staticmethod
+    def reward(state) -> jax.Array:
+        return state.reward
+
+    @staticmethod
+    def done(state) -> jax.Array:
+        return state.done
+
+
+SUITES: dict[str, Callable[..., Any]] = {"brax": BraxEnv}
+
+
+def suite_of(env_name: str) -> str:
+    if env_name in BRAX_TASKS:
+        return "brax"
+    raise ValueError(f"unknown environment {env_name!r}; known: {sorted(BRAX_TASKS)}")
+
+
+def make_env(env_name: str, backend: str = "spring", episode_length: int = 1000):
+    """Build the adapter for ``env_name`` (suite inferred from the name)."""
+    return SUITES[suite_of(env_name)](env_name, backend=backend, episode_length=episode_length)
+

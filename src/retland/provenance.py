@@ -1,0 +1,74 @@
+"""Provenance carried by every output: config, package versions, git commit, backend."""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import json
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+
+PACKAGES = (
+    "retland", "jax", "jaxlib", "flax", "optax", "brax", "mujoco", "numpy", "scipy",
+    "h5py", "pandas", "matplotlib", "rliable", "snakemake",
+)
+
+
+@functools.lru_cache(maxsize=1)
+def versions() -> dict:
+    out = {"python": sys.version.split()[0]}
+    for p in PACKAGES:
+        try:
+            out[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def git_commit() -> str:
+    """The repository's HEAD commit, with ``-dirty`` when the work tree has changes."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here, capture_output=True, text=True, timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if not commit:
+        return "unknown"
+    return commit + ("-dirty" if dirty else "")
+
+
+def jax_backend() -> str:
+    """The JAX platform actually used (cpu/gpu/tpu), without importing JAX if unused."""
+    if "jax" not in sys.modules:
+        return "none"
+    import jax
+
+    return jax.default_backend()
+
+
+def record(config: dict | None = None, **extra) -> dict:
+    """The provenance dict stored as JSON in every output's attributes."""
+    return {
+        "config": config or {},
+        "versions": versions(),
+        "git_commit": git_commit(),
+        "jax_platform": jax_backend(),
+        "host": platform.node(),
+        "platform": platform.platform(),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        **extra,
+    }
+
+
+def to_json(obj) -> str:
+    return json.dumps(obj, sort_keys=True, default=str)
