@@ -1,0 +1,97 @@
+"""Config validation: JSON schema first, then the checks a schema cannot express.
+
+Every error names the offending key (``train.checkpoints``), so a bad config is
+refused before any job runs.
+"""
+
+from __future__ import annotations
+
+import os
+
+import yaml
+
+SCHEMA_PATH = os.path.join(
+    os.path.dirname(__file__), "..", "..", "workflow", "schemas", "config.schema.yaml"
+)
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _key(path) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def load_schema(path: str | None = None) -> dict:
+    with open(path or SCHEMA_PATH) as f:
+        return yaml.safe_load(f)
+
+
+def check_schema(config: dict, schema: dict) -> None:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = []
+        for e in errors:
+            key = _key(e.absolute_path)
+            if e.validator == "additionalProperties":
+                extra = sorted(set(e.instance) - set(e.schema.get("properties", {})))
+                where = f"under '{key}'" if e.absolute_path else "at the top level"
+                lines.append(f"unknown key(s) {extra} {where}; allowed: {sorted(e.schema.get('properties', {}))}")
+            elif e.validator == "required":
+                lines.append(f"'{key}': {e.message}")
+            else:
+                lines.append(f"'{key}': {e.message}")
+        raise ConfigError("invalid config:\n  - " + "\n  - ".join(lines))
+
+
+def check_semantics(config: dict) -> None:
+    """Checks across keys that the schema cannot express."""
+    from .agents import AGENTS
+    from .base.envs import BRAX_TASKS
+
+    problems = []
+    total = config["train"]["total_steps"]
+    beyond = [s for s in config["train"]["checkpoints"] if s > total]
+    if beyond:
+        problems.append(
+            f"'train.checkpoints': steps {beyond} are beyond the training length train.total_steps={total}"
+        )
+    for a in config["algos"]:
+        if a not in AGENTS:
+            problems.append(f"'algos': unknown algorithm {a!r}; known: {sorted(AGENTS)}")
+    for e in config["envs"]:
+        if e not in BRAX_TASKS:
+            problems.append(f"'envs': unknown environment {e!r}; known: {sorted(BRAX_TASKS)}")
+    for name, overrides in (config.get("agents") or {}).items():
+        if name in AGENTS:
+            try:
+                cfg = AGENTS[name].Config.from_dict(overrides)
+            except (TypeError, ValueError) as e:
+                problems.append(f"'agents.{name}': {e}")
+                continue
+            if getattr(cfg, "learning_starts", 0) >= total:
+                problems.append(
+                    f"'agents.{name}.learning_starts': {cfg.learning_starts} leaves no learning within "
+                    f"train.total_steps={total}"
+                )
+    if problems:
+        raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))
+
+
+def validate(config: dict, schema: dict | None = None) -> dict:
+    """Validate ``config``; returns it unchanged or raises ConfigError naming the key."""
+    if not isinstance(config, dict):
+        raise ConfigError(f"config must be a mapping, got {type(config).__name__}")
+    check_schema(config, schema or load_schema())
+    check_semantics(config)
+    return config
+
+
+def agent_config(config: dict, algo: str):
+    from .agents import get_agent
+
+    return get_agent(algo).Config.from_dict((config.get("agents") or {}).get(algo))

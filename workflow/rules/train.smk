@@ -1,0 +1,21 @@
+# E1 (paper A.1, Table 1): train every seed of one (env, algo) in one vmapped job.
+rule train:
+    output:
+        h5=train_files("{env}", "{algo}"),
+    params:
+        seeds=SEEDS,
+        backend=config["backend"],
+        episode_length=config["episode_length"],
+        train=config["train"],
+        agent=lambda wc: config["agents"].get(wc.algo, {}),
+    log:
+        f"{RES}/logs/train/{{env}}/{{algo}}.log",
+    benchmark:
+        f"{RES}/benchmarks/train/{{env}}/{{algo}}.tsv"
+    threads: 2
+    resources:
+        **gpu_resources("train"),
+    conda:
+        JAX_ENV
+    script:
+        "../scripts/train.py"

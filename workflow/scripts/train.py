@@ -1,0 +1,7 @@
+# E1 (paper A.1): train all seeds of one (env, algo), vmapped, one HDF5 file per seed.
+from retland.jobs import log_to, train_job
+
+with log_to(snakemake.log[0]):
+    p = snakemake.params
+    train_job(snakemake.wildcards.env, snakemake.wildcards.algo, p.seeds, p.backend, p.episode_length,
+              p.train, p.agent, list(snakemake.output.h5), config_record=dict(snakemake.config))
