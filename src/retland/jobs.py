@@ -11,6 +11,8 @@ import os
 import sys
 import time
 
+import numpy as np
+
 from . import provenance
 
 
@@ -91,61 +93,84 @@ def sample_key(sample_seed: int, seed: int, step: int):
     return jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(sample_seed), seed), step)
 
 
-def load_checkpoint(train_path: str, step: int):
-    """(agent module, agent config, env, agent state, device replay window, attrs) of one checkpoint."""
-    import json
+class CheckpointSource:
+    """One training file opened for analysis: agent, config, environment, full replay
+    log on the device (one shape for every checkpoint, so one compiled estimator), and
+    the agent state of any checkpoint."""
 
-    import jax
+    def __init__(self, train_path: str):
+        import json
 
-    from .agents import get_agent
-    from .base.checkpoints import TrainFile
-    from .base.envs import make_env
-    from .base.replay import from_numpy
+        import jax
 
-    with TrainFile(train_path) as tf:
-        attrs = tf.attrs
-        agent = get_agent(attrs["algo"])
-        cfg = agent.Config.from_dict(json.loads(attrs["agent_config"]))
-        env = make_env(attrs["env"], attrs["backend"], int(attrs["episode_length"]))
-        template = agent.init(jax.random.PRNGKey(0), env.spec.obs_dim, env.spec.act_dim, cfg)
-        state, ck = tf.checkpoint(step, template)
-        replay = from_numpy(tf.replay(int(ck["replay_lo"]), int(ck["replay_hi"])))
-    return agent, cfg, env, state, replay, attrs
+        from .agents import get_agent
+        from .base.checkpoints import TrainFile
+        from .base.envs import make_env
+        from .base.replay import from_numpy
+
+        self.path = train_path
+        with TrainFile(train_path) as tf:
+            self.attrs = tf.attrs
+            self.steps = tf.checkpoint_steps
+            replay = tf.replay(0, tf.n_replay_rows)
+        self.agent = get_agent(self.attrs["algo"])
+        self.cfg = self.agent.Config.from_dict(json.loads(self.attrs["agent_config"]))
+        self.env = make_env(self.attrs["env"], self.attrs["backend"], int(self.attrs["episode_length"]))
+        spec = self.env.spec
+        self.template = jax.eval_shape(
+            lambda k: self.agent.init(k, spec.obs_dim, spec.act_dim, self.cfg), jax.random.PRNGKey(0)
+        )
+        self.replay = from_numpy(replay)
+
+    def checkpoint(self, step: int):
+        """(agent state, (lo, hi)): rows [lo, hi) of the replay are the buffer at ``step``."""
+        from .base.checkpoints import TrainFile
+
+        with TrainFile(self.path) as tf:
+            state, ck = tf.checkpoint(step, self.template)
+        return state, (int(ck["replay_lo"]), int(ck["replay_hi"]))
 
 
-def post_update_job(train_path: str, seed: int, step: int, n_samples: int, horizon: int,
-                    chunk_size: int, sample_seed: int, out_path: str, config_record: dict | None = None):
-    """E2: N post-update returns of the checkpoint at ``step`` (Sec. 3.1)."""
+def post_update_job(train_path: str, seed: int, steps, n_samples: int, horizon: int,
+                    chunk_size: int, sample_seed: int, out_paths, config_record: dict | None = None):
+    """E2 (Sec. 3.1): N post-update returns of each checkpoint ``steps`` of one training run."""
     setup_jax()
-    from .analyses.post_update import post_update_returns
+    from .analyses.post_update import make_estimator, post_update_returns
     from .base.checkpoints import write_post_update
 
-    t0 = time.time()
-    agent, cfg, env, state, replay, attrs = load_checkpoint(train_path, step)
-    n_rows = int(replay.obs.shape[0])
-    log(f"[post_update] {attrs['env']}/{attrs['algo']} seed {seed} step {step}: N={n_samples}, "
-        f"horizon={horizon}, buffer rows={n_rows}, backend={attrs['backend']}")
-    returns, lengths = post_update_returns(
-        agent, env, cfg, state, replay, 0, n_rows, n_samples, horizon, chunk_size,
-        sample_key(sample_seed, seed, step), log=log,
-    )
-    write_post_update(out_path, returns, lengths, {
-        "update_kind": agent.UPDATE_KIND,
-        "learning_rate": getattr(cfg, "learning_rate", float("nan")),
-        "noise_scale": 0.0,
-        "n_samples": n_samples,
-        "horizon": horizon,
-        "backend": attrs["backend"],
-        "suite": attrs["suite"],
-        "env": attrs["env"],
-        "algo": attrs["algo"],
-        "seed": seed,
-        "step": step,
-        "sample_seed": sample_seed,
-        "train_file": os.path.relpath(train_path),
-        "provenance": provenance.record(config_record, backend=attrs["backend"]),
-    })
-    log(f"[post_update] done in {time.time() - t0:.1f}s: mean {returns.mean():.1f}, std {returns.std():.1f}")
+    t_job = time.time()
+    src = CheckpointSource(train_path)
+    a = src.attrs
+    estimator = make_estimator(src.agent, src.env, src.cfg, horizon)
+    start = src.env.reference_state()
+    for step, out_path in zip(steps, out_paths):
+        t0 = time.time()
+        state, (lo, hi) = src.checkpoint(step)
+        log(f"[post_update] {a['env']}/{a['algo']} seed {seed} step {step}: N={n_samples}, "
+            f"horizon={horizon}, buffer rows [{lo}, {hi}), backend={a['backend']}")
+        returns, lengths = post_update_returns(
+            src.agent, src.env, src.cfg, state, src.replay, lo, hi, n_samples, horizon, chunk_size,
+            sample_key(sample_seed, seed, step), start_state=start, log=log, estimator=estimator,
+        )
+        write_post_update(out_path, returns, lengths, {
+            "update_kind": src.agent.UPDATE_KIND,
+            "learning_rate": getattr(src.cfg, "learning_rate", float("nan")),
+            "noise_scale": 0.0,
+            "n_samples": n_samples,
+            "horizon": horizon,
+            "backend": a["backend"],
+            "suite": a["suite"],
+            "env": a["env"],
+            "algo": a["algo"],
+            "seed": seed,
+            "step": step,
+            "sample_seed": sample_seed,
+            "train_file": os.path.relpath(train_path),
+            "provenance": provenance.record(config_record, backend=a["backend"]),
+        })
+        log(f"[post_update] step {step} done in {time.time() - t0:.1f}s: mean {returns.mean():.1f}, "
+            f"std {returns.std():.1f}, non-finite {int((~np.isfinite(returns)).sum())}")
+    log(f"[post_update] job done in {time.time() - t_job:.1f}s")
 
 
 def post_update_stats_job(paths, stats: dict, out_csv: str) -> None:

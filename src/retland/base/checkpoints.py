@@ -67,7 +67,8 @@ def write_pytree(group: h5py.Group, tree) -> None:
 
 
 def read_pytree(group: h5py.Group, template, where: str = ""):
-    """Read a pytree stored by ``write_pytree`` into the structure of ``template``."""
+    """Read a pytree stored by ``write_pytree`` into the structure of ``template``
+    (arrays or ``jax.ShapeDtypeStruct`` leaves, e.g. from ``jax.eval_shape``)."""
     import jax
 
     paths, treedef = jax.tree_util.tree_flatten_with_path(template)
@@ -77,11 +78,11 @@ def read_pytree(group: h5py.Group, template, where: str = ""):
         if name not in group:
             raise CheckpointError(f"{where}: dataset {group.name}/{name} is missing")
         value = group[name][()]
-        if np.shape(value) != np.shape(leaf):
+        if tuple(np.shape(value)) != tuple(leaf.shape):
             raise CheckpointError(
-                f"{where}: dataset {group.name}/{name} has shape {np.shape(value)}, expected {np.shape(leaf)}"
+                f"{where}: dataset {group.name}/{name} has shape {np.shape(value)}, expected {tuple(leaf.shape)}"
             )
-        leaves.append(value.astype(np.asarray(leaf).dtype))
+        leaves.append(value.astype(leaf.dtype))
     return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
@@ -199,8 +200,12 @@ class TrainFile:
         g = self.f["checkpoints"][name]
         return read_pytree(g, template, where=self.path), dict(g.attrs)
 
+    @property
+    def n_replay_rows(self) -> int:
+        return int(self.f["replay"]["obs"].shape[0])
+
     def replay(self, lo: int, hi: int) -> dict:
-        n = self.f["replay"]["obs"].shape[0]
+        n = self.n_replay_rows
         if not (0 <= lo < hi <= n):
             raise CheckpointError(f"{self.path}: replay rows [{lo}, {hi}) out of range (file has {n} rows)")
         return {k: self.f["replay"][k][lo:hi] for k in REPLAY_FIELDS}

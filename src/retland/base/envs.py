@@ -64,7 +64,8 @@ class BraxEnv:
         self.spec = EnvSpec(
             suite=self.suite,
             name=name,
-            obs_dim=int(self._train.observation_size),
+            # eval_shape traces reset once instead of running it op by op (seconds)
+            obs_dim=int(jax.eval_shape(self._train.reset, jax.random.PRNGKey(0)).obs.shape[-1]),
             act_dim=int(self._train.action_size),
             episode_length=self.episode_length,
             backend=backend,
@@ -77,7 +78,7 @@ class BraxEnv:
 
     def reference_state(self):
         """The reference initial state s_I: the task's init pose, no reset noise."""
-        return self._ref.reset(jax.random.PRNGKey(0))
+        return jax.jit(self._ref.reset)(jax.random.PRNGKey(0))
 
     def step(self, state, action: jax.Array):
         return self._train.step(state, action)
