@@ -1,0 +1,85 @@
+"""Config validation: every shipped config is valid; bad values are refused naming the key."""
+
+import copy
+import os
+
+import pytest
+import yaml
+
+from retland.config import ConfigError, load_schema, validate
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load(name):
+    with open(os.path.join(REPO, "config", name)) as f:
+        return yaml.safe_load(f)
+
+
+def merged(name):
+    """Snakemake merges --configfile over config/config.yaml key by key."""
+    base = load("config.yaml")
+
+    def upd(a, b):
+        for k, v in b.items():
+            if isinstance(v, dict) and isinstance(a.get(k), dict):
+                upd(a[k], v)
+            else:
+                a[k] = v
+        return a
+
+    return upd(base, load(name)) if name != "config.yaml" else base
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "ci.yaml", "paper.yaml"])
+def test_shipped_configs_are_valid(name):
+    validate(merged(name))
+
+
+def test_paper_config_is_the_paper_protocol():
+    c = merged("paper.yaml")
+    assert c["seeds"] == list(range(20))
+    assert sorted(c["envs"]) == ["ant", "halfcheetah", "hopper", "walker2d"]
+    assert c["train"]["total_steps"] == 1_000_000
+    assert c["train"]["checkpoints"] == [50_000 + 100_000 * i for i in range(10)]
+    assert c["post_update"]["n_samples"] == 1000 and c["post_update"]["horizon"] == 1000
+    assert c["agents"]["td3"] == {"learning_starts": 10_000}  # everything else: Table 1 defaults
+    assert c["stats"] == {"n_boot": 1000, "ci": 0.95, "cvar_alpha": 0.1, "seed": 0}
+
+
+def test_every_schema_key_is_described():
+    def walk(node, path):
+        if not isinstance(node, dict):
+            return
+        for k, v in node.get("properties", {}).items():
+            assert v.get("description"), f"{path}.{k} has no description"
+            walk(v, f"{path}.{k}")
+        if "properties" in node:
+            assert node.get("additionalProperties") is False, f"{path} allows unknown keys"
+
+    walk(load_schema(), "config")
+
+
+BAD = [
+    (lambda c: c.update(colour="red"), r"unknown key\(s\) \['colour'\]"),
+    (lambda c: c["post_update"].update(nsamples=3), r"unknown key\(s\) \['nsamples'\] under 'post_update'"),
+    (lambda c: c.update(seeds=[]), r"'seeds'"),
+    (lambda c: c["post_update"].update(n_samples=0), r"'post_update.n_samples'"),
+    (lambda c: c["post_update"].update(horizon=-5), r"'post_update.horizon'"),
+    (lambda c: c.update(envs=["hopper", "cartpole"]), r"'envs.1'"),
+    (lambda c: c.update(algos=["dqn"]), r"'algos.0'"),
+    (lambda c: c["train"].update(checkpoints=[3000, 99999]), r"'train.checkpoints'.*99999.*beyond"),
+    (lambda c: c.update(backend="physx"), r"'backend'"),
+    (lambda c: c["agents"].update(td3={"learning_starts": 10**9}), r"'agents.td3.learning_starts'"),
+    (lambda c: c["agents"].update(td3={"lr": 1}), r"unknown key\(s\) \['lr'\] under 'agents.td3'"),
+    (lambda c: c.pop("run"), r"'run' is a required property"),
+    (lambda c: c["stats"].update(ci=1.5), r"'stats.ci'"),
+]
+
+
+@pytest.mark.parametrize("mutate, match", BAD)
+def test_bad_config_names_the_key(mutate, match):
+    c = copy.deepcopy(merged("config.yaml"))
+    mutate(c)
+    with pytest.raises(ConfigError, match=match):
+        validate(c)

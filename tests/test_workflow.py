@@ -1,0 +1,139 @@
+"""End to end: config/ci.yaml through Snakemake in a temporary copy of the repository,
+then incremental re-runs planned by dry runs, and bad configs refused before any job."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SNAKEMAKE = os.path.join(os.path.dirname(sys.executable), "snakemake")
+pytestmark = pytest.mark.slow
+
+
+def snake(cwd, *args, check=True):
+    env = dict(os.environ, JAX_PLATFORMS="cpu", RETLAND_JAX_CACHE=os.path.join(cwd, "results", ".jax_cache"))
+    p = subprocess.run([SNAKEMAKE, "--cores", "2", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                       timeout=1500)
+    if check and p.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{p.stdout[-4000:]}\n{p.stderr[-4000:]}")
+    return p
+
+
+def planned(cwd, *args):
+    """{rule: job count} that a dry run would execute."""
+    p = snake(cwd, "-n", "--quiet", "rules", *args)
+    out = p.stdout + p.stderr
+    if "Nothing to be done" in out:
+        return {}
+    jobs = {}
+    for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", out, re.M):
+        if m.group(1) not in ("total", "job", "count"):
+            jobs[m.group(1)] = int(m.group(2))
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("wf")
+    for item in ("Snakefile", "workflow", "config", "profiles", "src", "envs"):
+        src = os.path.join(REPO, item)
+        (shutil.copytree if os.path.isdir(src) else shutil.copy)(
+            src, os.path.join(d, item), **({"ignore": shutil.ignore_patterns("__pycache__")} if os.path.isdir(src) else {})
+        )
+    snake(str(d), "--configfile", "config/ci.yaml")
+    return str(d)
+
+
+def write_cfg(workdir, name, **changes):
+    c = yaml.safe_load(open(os.path.join(workdir, "config", "ci.yaml")))
+    for path, value in changes.items():
+        node = c
+        keys = path.split("__")
+        for k in keys[:-1]:
+            node = node[k]
+        node[keys[-1]] = value
+    p = os.path.join(workdir, "config", name)
+    yaml.safe_dump(c, open(p, "w"))
+    return os.path.join("config", name)
+
+
+def test_outputs_follow_the_contracts(workdir):
+    res = os.path.join(workdir, "results", "ci")
+    with h5py.File(os.path.join(res, "train", "hopper", "td3", "seed1.h5")) as f:
+        assert f.attrs["complete"] and f.attrs["backend"] == "spring" and "provenance" in f.attrs
+        assert sorted(f["checkpoints"]) == ["step1200", "step600"]
+    for s in (0, 1):
+        for k in (600, 1200):
+            with h5py.File(os.path.join(res, "post_update", "hopper", "td3", f"seed{s}", f"step{k}.h5")) as f:
+                assert f["returns"].dtype == np.float64 and f["returns"].shape == (16,)
+                assert f["lengths"].shape == (16,) and f.attrs["horizon"] == 100
+    df = pd.read_csv(os.path.join(res, "stats", "post_update.csv"))
+    need = ["suite", "env", "algo", "seed", "step", "n", "n_nonfinite", "mean", "std", "skewness", "mode",
+            "ltp", "cvar_0.1"]
+    need += [f"{s}_{x}" for s in ("mean", "std", "skewness", "mode", "ltp", "cvar_0.1")
+             for x in ("boot_mean", "lo", "hi")]
+    assert set(need) <= set(df.columns)
+    assert len(df) == 4 and set(df["step"]) == {600, 1200} and (df["n"] == 16).all()
+    figs = os.path.join(workdir, "paper_figures", "ci")
+    for name in ("fig02_scatter_hopper", "extra_learning_curves"):
+        for ext in ("png", "pdf"):
+            assert os.path.getsize(os.path.join(figs, f"{name}.{ext}")) > 5000
+    leftovers = [f for _, _, fs in os.walk(res) for f in fs if ".tmp" in f]
+    assert leftovers == []
+
+
+def test_nothing_to_do_after_a_full_run(workdir):
+    assert planned(workdir, "--configfile", "config/ci.yaml") == {}
+
+
+def test_changing_n_samples_reruns_post_update_not_training(workdir):
+    cfg = write_cfg(workdir, "ci_n.yaml", post_update__n_samples=20)
+    jobs = planned(workdir, "--configfile", cfg)
+    assert jobs.get("post_update") == 2 and "post_update_stats" in jobs and "fig02_scatter" in jobs
+    assert "train" not in jobs and "learning_curves" not in jobs and "extra_learning_curves" not in jobs
+
+
+def test_changing_a_figure_setting_reruns_only_figures(workdir):
+    cfg = write_cfg(workdir, "ci_dpi.yaml", figures__dpi=61)
+    jobs = planned(workdir, "--configfile", cfg)
+    assert set(jobs) - {"all"} == {"fig02_scatter", "extra_learning_curves"}
+
+
+def test_changing_training_reruns_everything_downstream(workdir):
+    cfg = write_cfg(workdir, "ci_t.yaml", agents__td3__batch_size=32)
+    jobs = planned(workdir, "--configfile", cfg)
+    assert {"train", "post_update", "post_update_stats", "fig02_scatter"} <= set(jobs)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"post_update__horizon": 0}, "post_update.horizon"),
+    ({"seeds": []}, "seeds"),
+    ({"train__checkpoints": [600, 5000]}, "train.checkpoints"),
+    ({"envs": ["pong"]}, "envs.0"),
+])
+def test_bad_config_refused_before_any_job(workdir, change, message):
+    cfg = write_cfg(workdir, "ci_bad.yaml", **change)
+    p = snake(workdir, "-n", "--configfile", cfg, check=False)
+    assert p.returncode != 0
+    assert message in p.stdout + p.stderr
+
+
+def test_corrupt_training_file_is_named(workdir, tmp_path):
+    from retland.base.checkpoints import CheckpointError
+    from retland.jobs import post_update_job
+
+    src = os.path.join(workdir, "results", "ci", "train", "hopper", "td3", "seed0.h5")
+    bad = str(tmp_path / "seed0.h5")
+    data = open(src, "rb").read()
+    open(bad, "wb").write(data[: len(data) // 3])
+    with pytest.raises(CheckpointError, match="seed0.h5"):
+        post_update_job(bad, 0, [600], 4, 10, 4, 0, [str(tmp_path / "out.h5")])
+    assert not os.path.exists(tmp_path / "out.h5")
