@@ -384,7 +384,7 @@ def extra_learning_curves(curves, out_png, out_pdf, dpi=150) -> None:
     colors = algo_colors(algos)
     n = len(envs)
     fig, axes = plt.subplots(
-        1, n, figsize=(max(5.0, 4.3 * n), 3.8), constrained_layout=True, squeeze=False
+        1, n, figsize=(max(7.5, 4.3 * n), 4.0), constrained_layout=True, squeeze=False
     )
     axes = axes[0]
     for ax, env in zip(axes, envs):
@@ -410,5 +410,5 @@ def extra_learning_curves(curves, out_png, out_pdf, dpi=150) -> None:
                 handles.append(h)
                 labels.append(lab)
     _fig_legend(fig, axes[-1], handles, labels)
-    fig.suptitle("Learning curves (deterministic return from the reference initial state)")
+    fig.suptitle("Learning curves\n(deterministic return from the reference initial state)", fontsize=11)
     save_figure(fig, out_png, out_pdf, dpi=dpi)
