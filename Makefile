@@ -46,3 +46,21 @@ lint: $(STAMP)
 
 clean:
 	rm -rf results/default paper_figures/default .snakemake
+
+# Artifact archive and HTML report of the run named by $(CONFIG) (default config/config.yaml).
+# Both read finished results: `make run` first. RUN_NAME: `run` of the last config that sets it.
+RUN_NAME = $(BIN)/python -c 'import sys, yaml; print([c["run"] for c in (yaml.safe_load(open(p)) or {} for p in sys.argv[1:]) if "run" in c][-1])' config/config.yaml $(CONFIG)
+
+.PHONY: archive verify-archive report
+
+archive: $(STAMP)
+	$(BIN)/snakemake archive --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG)) $(SNAKEMAKE_ARGS)
+
+verify-archive: $(STAMP)
+	@file="$(FILE)"; \
+	if [ -z "$$file" ]; then run=$$($(RUN_NAME)) && file="results/$$run/$$run-artifact.tar.gz"; fi; \
+	$(BIN)/python -m retland.archive verify "$$file"
+
+report: $(STAMP)
+	run=$$($(RUN_NAME)) && \
+	$(BIN)/snakemake --cores 1 $(if $(CONFIG),--configfile $(CONFIG)) $(SNAKEMAKE_ARGS) --report "results/$$run/report.html"

@@ -49,10 +49,11 @@ def test_training_file_contract(tiny_training):
 
 
 def test_training_is_deterministic(tiny_training, tmp_path):
+    """Same config (same seed set, so the same vmapped batch) -> bit-identical files on CPU."""
     t = tiny_training
     path = str(tmp_path / "again.h5")
-    train_offpolicy(t["agent"], t["env"], t["cfg"], [0], 200, [100, 200], [path], t["attrs"], max_chunk=100,
-                    log=lambda m: None)
+    train_offpolicy(t["agent"], t["env"], t["cfg"], [0, 1], 200, [100, 200], [path, str(tmp_path / "s1.h5")],
+                    t["attrs"], max_chunk=100, log=lambda m: None)
     with TrainFile(path) as a, TrainFile(t["paths"][0]) as b:
         np.testing.assert_array_equal(a.replay(0, 200)["obs"], b.replay(0, 200)["obs"])
         np.testing.assert_array_equal(a.learning_curve()["return"], b.learning_curve()["return"])
