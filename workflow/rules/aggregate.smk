@@ -6,7 +6,7 @@ rule post_update_stats:
     output:
         csv=f"{RES}/stats/post_update.csv",
     params:
-        stats=config["stats"],
+        stats=canon(config["stats"]),
     log:
         f"{RES}/logs/stats/post_update.log",
     localrule: True

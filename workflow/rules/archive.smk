@@ -18,7 +18,7 @@ rule archive:
     params:
         run=RUN,
         include_checkpoints=ARCHIVE["include_checkpoints"],
-        config=config,
+        config=canon(config),
         repo=workflow.basedir,
     log:
         f"{RES}/logs/archive.log",

@@ -42,6 +42,16 @@ wildcard_constraints:
     step=r"\d+",
 
 
+def canon(x):
+    """Config values with dict keys sorted: rule params compare by value, so reordering
+    keys in a config file never triggers a re-run."""
+    if isinstance(x, dict):
+        return {k: canon(x[k]) for k in sorted(x)}
+    if isinstance(x, list):
+        return [canon(v) for v in x]
+    return x
+
+
 def train_files(env, algo):
     return [f"{RES}/train/{env}/{algo}/seed{s}.h5" for s in SEEDS]
 

@@ -9,7 +9,7 @@ rule fig02_scatter:
         png=report(f"{FIGS}/fig02_scatter_{{env}}.png", caption="../report/fig02_scatter.rst", category="E2 post-update distributions", subcategory="{env}"),
         pdf=f"{FIGS}/fig02_scatter_{{env}}.pdf",
     params:
-        figures=config["figures"],
+        figures=canon(config["figures"]),
     log:
         f"{RES}/logs/figures/fig02_scatter_{{env}}.log",
     localrule: True
@@ -26,7 +26,7 @@ rule extra_learning_curves:
         png=report(f"{FIGS}/extra_learning_curves.png", caption="../report/extra_learning_curves.rst", category="E1 training"),
         pdf=f"{FIGS}/extra_learning_curves.pdf",
     params:
-        figures=config["figures"],
+        figures=canon(config["figures"]),
     log:
         f"{RES}/logs/figures/extra_learning_curves.log",
     localrule: True

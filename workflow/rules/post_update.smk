@@ -7,7 +7,7 @@ rule post_update:
         h5=[f"{RES}/post_update/{{env}}/{{algo}}/seed{{seed}}/step{k}.h5" for k in STEPS],
     params:
         steps=STEPS,
-        post_update=config["post_update"],
+        post_update=canon(config["post_update"]),
     log:
         f"{RES}/logs/post_update/{{env}}/{{algo}}/seed{{seed}}.log",
     threads: 2

@@ -6,8 +6,8 @@ rule train:
         seeds=SEEDS,
         backend=config["backend"],
         episode_length=config["episode_length"],
-        train=config["train"],
-        agent=lambda wc: config["agents"].get(wc.algo, {}),
+        train=canon(config["train"]),
+        agent=lambda wc: canon(config["agents"].get(wc.algo, {})),
     log:
         f"{RES}/logs/train/{{env}}/{{algo}}.log",
     benchmark:
