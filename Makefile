@@ -17,6 +17,9 @@ help:
 	@echo "make test    - set up .venv and run the test suite (unit tests + one end-to-end ci run)"
 	@echo "make bench   - post-update estimator vs bare rollout, TD3 training throughput"
 	@echo "make lint    - snakemake --lint"
+	@echo "make archive - pack results/<run>/<run>-artifact.tar.gz (stats, post-update, figures, provenance, sha256 manifest)"
+	@echo "make verify-archive [FILE=...] - re-check every checksum of an artifact archive"
+	@echo "make report  - Snakemake HTML report of a finished run: results/<run>/report.html"
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || python3 -m venv $(VENV)
