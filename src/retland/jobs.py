@@ -56,7 +56,8 @@ def setup_jax(cache_dir: str | None = None):
 
 
 def train_job(env_name: str, algo: str, seeds, backend: str, episode_length: int, train: dict,
-              agent_overrides: dict, out_paths, config_record: dict | None = None) -> dict:
+              agent_overrides: dict, out_paths, config_record: dict | None = None,
+              resume_every_minutes: float = 10.0) -> dict:
     """E1: train ``seeds`` of (env, algo) vmapped in one process; one HDF5 file per seed."""
     setup_jax()
     from .agents import get_agent
@@ -80,7 +81,10 @@ def train_job(env_name: str, algo: str, seeds, backend: str, episode_length: int
     summary = train_offpolicy(
         agent, env, cfg, seeds, train["total_steps"], train["checkpoints"], out_paths, attrs,
         max_chunk=train["max_chunk_steps"], log=log,
+        resume_every=60.0 * resume_every_minutes,
     )
+    if summary["resumed_from"]:
+        log(f"[train] resumed from step {summary['resumed_from']}")
     log(f"[train] done in {summary['wall_seconds']:.1f}s "
         f"({summary['steps_per_second_per_seed']:.0f} env-steps/s per seed); "
         f"final deterministic returns {[round(r, 1) for r in summary['final_eval_returns']]}")

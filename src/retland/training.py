@@ -8,14 +8,21 @@ returns, checkpoints); it never steps the environment itself.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
 import time
 from typing import Callable, Sequence
 
+import h5py
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-from .base.checkpoints import TrainWriter
+from .base.atomic import atomic_path
+from .base.checkpoints import CheckpointError, TrainWriter, read_pytree, write_pytree
+from .base.replay import FIELDS
 from .rollout import make_batched_rollout
 
 
@@ -40,6 +47,58 @@ def format_eta(seconds: float) -> str:
     return f"{h:d}:{m:02d}:{s:02d}"
 
 
+def partial_path(out_path: str) -> str:
+    d, b = os.path.split(os.path.abspath(out_path))
+    return os.path.join(d, f".{b}.partial")
+
+
+def resume_path(out_paths: Sequence[str]) -> str:
+    d, b = os.path.split(os.path.abspath(out_paths[0]))
+    return os.path.join(d, f".{b}.resume.h5")
+
+
+def run_fingerprint(attrs: dict, seeds, total_steps, checkpoint_steps, chunk) -> str:
+    """What must match for a resume point to be valid (everything that shapes the run)."""
+    keep = {k: v for k, v in attrs.items() if k not in ("provenance", "seed")}
+    blob = json.dumps([keep, list(seeds), total_steps, list(checkpoint_steps), chunk], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def save_resume(path: str, carry, step: int, fingerprint: str) -> None:
+    """The training carry without the replay buffer (rebuilt from the logged transitions),
+    written atomically: a job killed while saving keeps the previous resume point."""
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.attrs.update(step=step, fingerprint=fingerprint)
+            write_pytree(f.create_group("carry"), carry._replace(replay=()))
+
+
+def load_resume(path: str, template, fingerprint: str):
+    """(step, carry without replay) or None when there is no valid resume point."""
+    if not os.path.exists(path):
+        return None
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("fingerprint") != fingerprint:
+                return None
+            return int(f.attrs["step"]), read_pytree(f["carry"], template._replace(replay=()), where=path)
+    except (OSError, KeyError, CheckpointError):
+        return None
+
+
+def rebuild_replay(writers, step: int, capacity: int, replay_template):
+    """The device ring buffer at ``step`` from the logged transitions: slot i % capacity
+    holds transition i, exactly as the jitted training loop wrote it."""
+    lo = max(0, step - capacity)
+    bufs = {k: np.zeros((len(writers),) + tuple(getattr(replay_template, k).shape[1:]), np.float32)
+            for k in FIELDS}
+    slots = np.arange(lo, step) % capacity
+    for j, w in enumerate(writers):
+        for k in FIELDS:
+            bufs[k][j][slots] = w.f["replay"][k][lo:step]
+    return type(replay_template)(*(jnp.asarray(bufs[k]) for k in FIELDS))
+
+
 def train_offpolicy(
     agent,
     env,
@@ -51,10 +110,14 @@ def train_offpolicy(
     attrs: dict,
     max_chunk: int = 5000,
     log: Callable[[str], None] = print,
+    resume_every: float | None = None,
 ) -> dict:
     """Train ``len(seeds)`` agents in one vmapped job and write one training file per seed.
 
-    Returns a summary (final evaluation returns, wall time, steps per second).
+    With ``resume_every`` (seconds; 0 = after every chunk) the job saves a resume point
+    periodically and, when started again after being killed (a preempted or requeued
+    job), continues from the last one; on the CPU the result is bit-identical to an
+    uninterrupted run. Returns a summary (final evaluation returns, wall time, rate).
     """
     seeds = [int(s) for s in seeds]
     checkpoint_steps = sorted(int(s) for s in checkpoint_steps)
@@ -77,13 +140,36 @@ def train_offpolicy(
     evaluate = make_batched_rollout(env, agent.make_policy(spec.act_dim, cfg), env.episode_length)
     ref = env.reference_state()
 
-    writers = [
-        TrainWriter(p, {**attrs, "seed": s}, spec.obs_dim, spec.act_dim) for p, s in zip(out_paths, seeds)
-    ]
+    resumable = resume_every is not None
+    partials = [partial_path(p) for p in out_paths] if resumable else [None] * len(out_paths)
+    rpath = resume_path(out_paths)
+    fingerprint = run_fingerprint(attrs, seeds, total_steps, checkpoint_steps, chunk)
+    start_chunk = 0
+    writers = None
+    if resumable:
+        found = load_resume(rpath, carry, fingerprint)
+        if found is not None and all(os.path.exists(p) for p in partials):
+            step0, rest = found
+            try:
+                writers = [TrainWriter.reopen(p, q, step0) for p, q in zip(out_paths, partials)]
+            except (OSError, CheckpointError) as e:
+                log(f"[train] resume point unusable ({e}); starting over")
+                writers = None
+            if writers is not None:
+                replay = rebuild_replay(writers, step0, capacity, carry.replay)
+                carry = rest._replace(replay=replay)
+                start_chunk = step0 // chunk
+                log(f"[train] resuming from step {step0} ({rpath})")
+    if writers is None:
+        writers = [
+            TrainWriter(p, {**attrs, "seed": s}, spec.obs_dim, spec.act_dim, partial=q)
+            for p, s, q in zip(out_paths, seeds, partials)
+        ]
+    last_save = time.time()
     t_start = time.time()
     last_eval = None
     try:
-        for i in range(n_chunks):
+        for i in range(start_chunk, n_chunks):
             t0 = i * chunk
             carry, (tr, ep_rets) = chunk_fn(carry, t0)
             step = t0 + chunk
@@ -100,8 +186,13 @@ def train_offpolicy(
                 for j, w in enumerate(writers):
                     state_j = jax.tree_util.tree_map(lambda x: np.asarray(x[j]), carry.agent)
                     w.write_checkpoint(step, state_j, max(0, step - capacity), step, n_updates)
+            if resumable and step < total_steps and time.time() - last_save >= resume_every:
+                for w in writers:
+                    w.flush()
+                save_resume(rpath, carry, step, fingerprint)
+                last_save = time.time()
             elapsed = time.time() - t_start
-            rate = step / max(elapsed, 1e-9)
+            rate = (step - start_chunk * chunk) / max(elapsed, 1e-9)
             ep = np.asarray(ep_rets)
             train_ret = np.nanmean(ep) if np.isfinite(ep).any() else float("nan")
             log(
@@ -112,13 +203,19 @@ def train_offpolicy(
             )
     except BaseException:
         for w in writers:
-            w.abort()
+            if resumable:  # keep the partial files and the resume point for the next attempt
+                w.f.close()
+            else:
+                w.abort()
         raise
     for w in writers:
         w.close()
+    if resumable and os.path.exists(rpath):
+        os.remove(rpath)
     wall = time.time() - t_start
     return {
         "final_eval_returns": [float(x) for x in last_eval],
         "wall_seconds": wall,
-        "steps_per_second_per_seed": total_steps / wall,
+        "steps_per_second_per_seed": (total_steps - start_chunk * chunk) / wall,
+        "resumed_from": start_chunk * chunk,
     }

@@ -6,7 +6,8 @@ rule train:
         seeds=SEEDS,
         backend=config["backend"],
         episode_length=config["episode_length"],
-        train=canon(config["train"]),
+        # resume_every_minutes is left out: how often a resume point is saved never changes results
+        train=canon({k: v for k, v in config["train"].items() if k != "resume_every_minutes"}),
         agent=lambda wc: canon(config["agents"].get(wc.algo, {})),
     log:
         f"{RES}/logs/train/{{env}}/{{algo}}.log",

@@ -92,24 +92,50 @@ class TrainWriter:
     """Writes one seed's training file incrementally into a temporary file; ``close``
     renames it into place. Resumable writers reopen the temporary file."""
 
-    def __init__(self, path: str, attrs: dict, obs_dim: int, act_dim: int, resume: bool = False):
+    def __init__(self, path: str, attrs: dict, obs_dim: int, act_dim: int, partial: str | None = None):
+        """Write to ``partial`` (default: a per-process temporary name next to ``path``).
+        A fixed ``partial`` name lets a killed job resume from it (see ``reopen``)."""
         self.path = path
-        self.tmp = tmp_name(path) if not resume else resume
+        self.tmp = partial or tmp_name(path)
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        self.f = h5py.File(self.tmp, "a" if resume else "w")
-        if not resume:
-            self.f.attrs["format"] = TRAIN_FORMAT
-            for k, v in attrs.items():
-                self.f.attrs[k] = v if not isinstance(v, (dict, list, tuple)) else json.dumps(v, default=str)
-            rep = self.f.create_group("replay")
-            dims = {"obs": (obs_dim,), "action": (act_dim,), "reward": (), "next_obs": (obs_dim,), "terminal": ()}
-            for k, shape in dims.items():
-                rep.create_dataset(k, shape=(0, *shape), maxshape=(None, *shape), dtype="f4",
-                                   chunks=(min(4096, 1 << 12), *shape))
-            lc = self.f.create_group("learning_curve")
-            for k, dt in (("step", "i8"), ("return", "f8"), ("length", "i4")):
-                lc.create_dataset(k, shape=(0,), maxshape=(None,), dtype=dt)
-            self.f.create_group("checkpoints")
+        self.f = h5py.File(self.tmp, "w")
+        self.f.attrs["format"] = TRAIN_FORMAT
+        for k, v in attrs.items():
+            self.f.attrs[k] = v if not isinstance(v, (dict, list, tuple)) else json.dumps(v, default=str)
+        rep = self.f.create_group("replay")
+        dims = {"obs": (obs_dim,), "action": (act_dim,), "reward": (), "next_obs": (obs_dim,), "terminal": ()}
+        for k, shape in dims.items():
+            rep.create_dataset(k, shape=(0, *shape), maxshape=(None, *shape), dtype="f4",
+                               chunks=(4096, *shape))
+        lc = self.f.create_group("learning_curve")
+        for k, dt in (("step", "i8"), ("return", "f8"), ("length", "i4")):
+            lc.create_dataset(k, shape=(0,), maxshape=(None,), dtype=dt)
+        self.f.create_group("checkpoints")
+
+    @classmethod
+    def reopen(cls, path: str, partial: str, step: int) -> "TrainWriter":
+        """Reopen a partial file written by a killed job and cut it back to ``step``
+        environment steps (anything written after the last resume point is dropped)."""
+        self = cls.__new__(cls)
+        self.path, self.tmp = path, partial
+        self.f = h5py.File(partial, "a")
+        for k in REPLAY_FIELDS:
+            rows = self.f["replay"][k].shape[0]
+            if rows < step:
+                self.f.close()
+                raise CheckpointError(f"{partial}: has {rows} replay rows, resume needs {step}")
+            self.f["replay"][k].resize(step, axis=0)
+        lc = self.f["learning_curve"]
+        keep = int(np.searchsorted(lc["step"][()], step, side="right"))
+        for k in ("step", "return", "length"):
+            lc[k].resize(keep, axis=0)
+        for name in list(self.f["checkpoints"]):
+            if int(self.f["checkpoints"][name].attrs["step"]) > step:
+                del self.f["checkpoints"][name]
+        return self
+
+    def flush(self) -> None:
+        self.f.flush()
 
     @staticmethod
     def _append(ds: h5py.Dataset, rows: np.ndarray) -> None:
