@@ -11,8 +11,12 @@
 # Everything lives in one state directory (RETLAND_SLURM_STATE, default /tmp/retland-slurm):
 # its own munge key and socket, slurm.conf, gres.conf, spool, logs, pid files, and
 # jobcomp.log (one line per finished job: the job history, since there is no slurmdbd).
-# Nothing under /etc is written and non-default ports are used, so a real SLURM or munge
-# on the machine is left alone. Clients find this cluster through SLURM_CONF.
+# Own munge socket and non-default ports, so a running munge is left alone. One file
+# outside the state dir: /etc/slurm/slurm.conf, a symlink to the state dir's slurm.conf,
+# because the snakemake jobstep plugin strips SLURM_* variables (SLURM_CONF included)
+# before it calls srun inside a job. It is created only where no slurm.conf exists (a
+# machine that already has one is refused: exit 2) and removed again by `stop`.
+# Clients outside jobs may also use SLURM_CONF (see `env`).
 #
 # The node: localhost, every CPU of the machine, its memory minus a margin, one
 # fake GPU (gres gpu:1 backed by /dev/null) so that GPU requests can be submitted
@@ -29,6 +33,7 @@ CTLD_PORT=${RETLAND_SLURM_CTLD_PORT:-16817}
 SLURMD_PORT=${RETLAND_SLURM_SLURMD_PORT:-16818}
 WAIT_S=${RETLAND_SLURM_WAIT_S:-60}
 CONF=$STATE/slurm.conf
+ETC_CONF=/etc/slurm/slurm.conf  # where Debian's SLURM clients look without SLURM_CONF
 MUNGE_SOCKET=$STATE/munge/munge.socket
 export SLURM_CONF=$CONF
 export PATH=$PATH:/usr/sbin:/sbin
@@ -125,7 +130,6 @@ ReturnToService=2
 SlurmctldTimeout=30
 SlurmdTimeout=60
 InactiveLimit=0
-SlurmctldParameters=enable_configless
 KillWait=10
 GresTypes=gpu
 NodeName=localhost NodeAddr=127.0.0.1 NodeHostname=localhost $node RealMemory=$mem Gres=gpu:1 State=UNKNOWN
@@ -135,6 +139,14 @@ EOF
     # A fake GPU (SLURM needs a device file; /dev/null stands in): lets --gpus=1 jobs be
     # scheduled. Nothing computes on it; JAX in the jobs finds no GPU and uses the CPU.
     echo "NodeName=localhost Name=gpu Count=1 File=/dev/null" >"$STATE/gres.conf"
+}
+
+link_etc_conf() {  # /etc/slurm/slurm.conf -> $CONF, never over someone else's file
+    if [[ -L $ETC_CONF && $(readlink "$ETC_CONF") == "$CONF" ]]; then return 0; fi
+    [[ -e $ETC_CONF || -L $ETC_CONF ]] \
+        && impossible "$ETC_CONF already exists (another SLURM configuration on this machine); not touching it"
+    mkdir -p "$(dirname "$ETC_CONF")"
+    ln -s "$CONF" "$ETC_CONF"
 }
 
 start_munge() {
@@ -170,9 +182,11 @@ start() {
     chmod 0755 "$STATE"
     install_packages
     write_config
+    link_etc_conf
     start_munge
-    pid_alive "$STATE/run/slurmctld.pid" || slurmctld -f "$CONF" || { logs; die "slurmctld did not start"; }
-    pid_alive "$STATE/run/slurmd.pid" || slurmd --conf-server "localhost:$CTLD_PORT" -N localhost || { logs; die "slurmd did not start"; }
+    # -c: start from an empty job table (job ids from 1; jobcomp.log keeps the history)
+    pid_alive "$STATE/run/slurmctld.pid" || slurmctld -c -f "$CONF" || { logs; die "slurmctld did not start"; }
+    pid_alive "$STATE/run/slurmd.pid" || slurmd -f "$CONF" -N localhost || { logs; die "slurmd did not start"; }
     local i state=""
     for ((i = 0; i < WAIT_S; i++)); do
         state=$(node_state)
@@ -217,6 +231,7 @@ stop() {
     stop_one slurmd
     stop_one slurmctld
     stop_one munged
+    if [[ -L $ETC_CONF && $(readlink "$ETC_CONF") == "$CONF" ]]; then rm -f "$ETC_CONF"; fi
     say "stopped (logs kept in $STATE/log)"
 }
 

@@ -1,6 +1,7 @@
 """TD3 (Table 1) and its post-update step u(theta, X): what changes and what must not."""
 
 import dataclasses
+from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
@@ -11,6 +12,7 @@ from retland.agents import get_agent, td3
 from retland.base.replay import Transition, sample_batch
 
 OBS, ACT = 5, 2
+ENV = SimpleNamespace(spec=SimpleNamespace(obs_dim=OBS, act_dim=ACT))  # what post_update reads
 
 
 def tree_equal(a, b):
@@ -73,7 +75,7 @@ def test_post_update_is_one_adam_step_continuing_the_checkpoint_optimizer(setup)
     import optax
 
     key = jax.random.PRNGKey(3)
-    theta = td3.post_update(state, key, replay, 0, 200, cfg, ACT)
+    theta = td3.post_update(state, key, replay, 0, 200, cfg, ENV)
     batch = sample_batch(replay, key, 0, 200, cfg.batch_size)
     actor_net = td3.DeterministicActor(cfg.hidden, ACT)
     critic_net = td3.TwinCritic(cfg.hidden)
@@ -92,7 +94,7 @@ def test_post_update_is_one_adam_step_continuing_the_checkpoint_optimizer(setup)
 def test_post_update_samples_differ_and_fixed_key_reproduces(setup):
     cfg, state, replay = setup
     keys = jax.random.split(jax.random.PRNGKey(7), 4)
-    u = jax.vmap(lambda k: td3.post_update(state, k, replay, 0, 200, cfg, ACT))
+    u = jax.vmap(lambda k: td3.post_update(state, k, replay, 0, 200, cfg, ENV))
     thetas = u(keys)
     w = np.asarray(jax.tree_util.tree_leaves(thetas)[0]).reshape(4, -1)
     for i in range(4):

@@ -109,5 +109,5 @@ def test_estimator_reproduces_single_rollouts(tiny_training):
     r, _ = est(state, keys, src.replay, lo, hi, ref)
     roll = jax.jit(make_rollout(src.env, src.agent.make_policy(src.env.spec.act_dim, src.cfg), 40))
     for i in range(3):
-        theta = src.agent.post_update(state, keys[i], src.replay, lo, hi, src.cfg, src.env.spec.act_dim)
+        theta = src.agent.post_update(state, keys[i], src.replay, lo, hi, src.cfg, src.env)
         assert float(roll(theta, ref)[0]) == pytest.approx(float(r[i]), rel=1e-5)

@@ -7,20 +7,27 @@ An agent module provides:
 * ``init(key, obs_dim, act_dim, cfg)`` -> agent state pytree (the checkpoint contents);
 * ``make_policy(act_dim, cfg)`` -> ``apply(params, obs) -> action`` (deterministic);
 * ``policy_params(state)`` -> the policy parameters theta;
-* ``post_update(state, key, replay, lo, hi, cfg, act_dim)`` -> updated theta;
-* ``init_carry`` / ``make_train_chunk`` for the jitted off-policy training driver.
+* ``post_update(state, key, replay, lo, hi, cfg, env)`` -> updated theta (jittable,
+  vmapped over ``key``; ``replay`` rows [lo, hi) are the buffer at the checkpoint;
+  on-policy agents ignore them and collect fresh data in ``env``);
+* ``train(env, cfg, seeds, total_steps, checkpoint_steps, out_paths, attrs, max_chunk=,
+  log=, resume_every=)`` -> summary dict, writing one training file per seed (off-policy
+  agents use ``training.train_offpolicy`` with their ``init_carry``/``make_train_chunk``).
 
 Adding an algorithm = one module here plus one line in ``AGENTS``.
 """
 
 from __future__ import annotations
 
+import functools
 from types import ModuleType
 
+from ..training import train_offpolicy
 from . import td3
 
 td3.Config = td3.TD3Config
 td3.UPDATE_KIND = "td3_actor_step"
+td3.train = functools.partial(train_offpolicy, td3)
 
 AGENTS: dict[str, ModuleType] = {"td3": td3}
 

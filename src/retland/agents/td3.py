@@ -116,12 +116,12 @@ def actor_step(state: TD3State, batch: Transition, cfg: TD3Config, act_dim: int)
     return state._replace(actor=optax.apply_updates(state.actor, updates), actor_opt=opt)
 
 
-def post_update(state: TD3State, key: jax.Array, replay: Transition, lo, hi, cfg: TD3Config, act_dim: int):
+def post_update(state: TD3State, key: jax.Array, replay: Transition, lo, hi, cfg: TD3Config, env):
     """u(theta, X): one TD3 actor update on a fresh minibatch X of 256 transitions drawn
     from the buffer as it was at the checkpoint (rows [lo, hi)), with the checkpoint's
     critic and optimizer state. Returns the updated policy parameters."""
     batch = sample_batch(replay, key, lo, hi, cfg.batch_size)
-    return actor_step(state, batch, cfg, act_dim).actor
+    return actor_step(state, batch, cfg, env.spec.act_dim).actor
 
 
 def critic_step(state: TD3State, batch: Transition, key: jax.Array, cfg: TD3Config, act_dim: int) -> TD3State:

@@ -21,11 +21,10 @@ from ..rollout import chunked, make_rollout, pad_to
 
 def make_estimator(agent, env, cfg, horizon: int):
     """``f(state, keys[C], replay, lo, hi, start_state) -> (returns[C], lengths[C])``, jitted."""
-    act_dim = env.spec.act_dim
-    rollout = make_rollout(env, agent.make_policy(act_dim, cfg), horizon)
+    rollout = make_rollout(env, agent.make_policy(env.spec.act_dim, cfg), horizon)
 
     def one(state, key, replay, lo, hi, start_state):
-        params = agent.post_update(state, key, replay, lo, hi, cfg, act_dim)
+        params = agent.post_update(state, key, replay, lo, hi, cfg, env)
         return rollout(params, start_state)
 
     return jax.jit(jax.vmap(one, in_axes=(None, 0, None, None, None, None)))
