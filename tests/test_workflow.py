@@ -83,7 +83,7 @@ def test_outputs_follow_the_contracts(workdir):
     assert set(need) <= set(df.columns)
     assert len(df) == 4 and set(df["step"]) == {600, 1200} and (df["n"] == 16).all()
     figs = os.path.join(workdir, "paper_figures", "ci")
-    for name in ("fig02_scatter_hopper", "extra_learning_curves"):
+    for name in ("fig02_scatter_hopper", "fig02_histograms_hopper", "extra_learning_curves"):
         for ext in ("png", "pdf"):
             assert os.path.getsize(os.path.join(figs, f"{name}.{ext}")) > 5000
     leftovers = [f for _, _, fs in os.walk(res) for f in fs if ".tmp" in f]
