@@ -355,6 +355,8 @@ def fig02_histograms(returns_by_policy: Sequence, env, out_png, out_pdf, dpi=150
                     ha="right", va="top", fontsize=8, color="0.35")
         ax.set_xlabel("Post-update return")
         ax.set_ylabel("Count")
+        ax.xaxis.set_major_locator(plt.MaxNLocator(5))
+        ax.ticklabel_format(axis="x", useOffset=False, style="plain")
         ax.grid(True, alpha=0.3, linewidth=0.6)
     fig.suptitle(f"Post-update return distributions of highlighted policies, {env}")
     save_figure(fig, out_png, out_pdf, dpi=dpi)
