@@ -75,9 +75,9 @@ install_packages() {
     command -v apt-get >/dev/null || impossible "${missing[*]} not installed and no apt-get on this machine"
     say "installing slurm-wlm and munge (missing: ${missing[*]})"
     export DEBIAN_FRONTEND=noninteractive
-    if ! timeout 600 apt-get install -y -q --no-install-recommends slurm-wlm munge >"$STATE/log/apt.log" 2>&1; then
+    if ! timeout 600 apt-get install -y -q slurm-wlm munge >"$STATE/log/apt.log" 2>&1; then
         timeout 300 apt-get update -q >>"$STATE/log/apt.log" 2>&1 || true
-        timeout 600 apt-get install -y -q --no-install-recommends slurm-wlm munge >>"$STATE/log/apt.log" 2>&1 \
+        timeout 600 apt-get install -y -q slurm-wlm munge >>"$STATE/log/apt.log" 2>&1 \
             || { tail -n 20 "$STATE/log/apt.log" >&2; impossible "apt-get install slurm-wlm munge failed (log: $STATE/log/apt.log)"; }
     fi
     for b in munged mungekey slurmctld slurmd sbatch; do
