@@ -175,7 +175,7 @@ def test_ci_run_goes_through_sbatch(slurm, tmp_path):
     assert p.returncode == 0, f"snakemake --profile profiles/slurm failed:\n{log[-6000:]}"
 
     figs = os.path.join(d, "paper_figures", "ci")
-    for name in ("fig02_scatter_hopper", "extra_learning_curves"):
+    for name in ("fig02_scatter_hopper", "fig02_histograms_hopper", "extra_learning_curves"):
         for ext in ("png", "pdf"):
             assert os.path.getsize(os.path.join(figs, f"{name}.{ext}")) > 5000
 
@@ -226,9 +226,6 @@ def test_resources_gpu_asks_slurm_for_a_gpu(slurm, tmp_path):
             m = re.search(r"submitted with SLURM jobid (\d+)", log)
             jobid = int(m.group(1)) if m else None
         log = open(out.name).read()
-        if jobid is None and "not allowed in the 'slurm_extra' parameter" in log:
-            pytest.xfail("gpu_resources() in workflow/rules/common.smk sets slurm_extra '--gres=gpu:1', which "
-                         "snakemake-executor-plugin-slurm >= 2 refuses; `gpu: 1` alone gives --gpus=1")
         assert jobid is not None, f"no SLURM job submitted with resources.gpu true:\n{log[-4000:]}"
         for _ in range(30):  # until SLURM has placed it (or bounded)
             job = scontrol_job(jobid, env)

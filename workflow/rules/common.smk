@@ -77,5 +77,4 @@ def gpu_resources(kind):
     res = {"mem_mb": r.get(f"{kind}_mem_mb", 8000), "runtime": r.get(f"{kind}_runtime", 60)}
     if r["gpu"]:
         res["gpu"] = 1
-        res["slurm_extra"] = "'--gres=gpu:1'"
     return res
