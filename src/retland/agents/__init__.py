@@ -23,13 +23,17 @@ import functools
 from types import ModuleType
 
 from ..training import train_offpolicy
-from . import td3
+from . import sac, td3
 
 td3.Config = td3.TD3Config
 td3.UPDATE_KIND = "td3_actor_step"
 td3.train = functools.partial(train_offpolicy, td3)
 
-AGENTS: dict[str, ModuleType] = {"td3": td3}
+sac.Config = sac.SACConfig
+sac.UPDATE_KIND = "sac_actor_step"
+sac.train = functools.partial(train_offpolicy, sac)
+
+AGENTS: dict[str, ModuleType] = {"td3": td3, "sac": sac}
 
 
 def get_agent(name: str) -> ModuleType:

@@ -1,0 +1,322 @@
+"""SAC (Haarnoja et al. 2018, the learned-temperature version of arXiv:1812.05905) with
+the hyperparameters of the paper's Table 1.
+
+One file, laid out like ``td3.py``: the frozen config, ``init``, the jitted training
+chunk (``lax.scan`` over environment steps and updates, vmapped over seeds), and the
+post-update step u(theta, X) of paper Eq. 3 / Def. 3.1: one SAC actor step on a fresh
+minibatch of the replay buffer as it was at the checkpoint, continuing the checkpoint's
+actor Adam state, with the checkpoint's critics and temperature held fixed.
+
+Details the paper leaves out follow its code (jaxrl's SAC learner in
+github.com/nathanrahn/return-landscapes, ``run_algorithm/jaxrl/agents/sac/`` and
+``run_algorithm/jaxrl/networks/policies.py``):
+
+* policy: tanh-squashed diagonal Gaussian; one trunk with a mean head and a log-std
+  head; the log-std is squashed smoothly into [-10, 2] as
+  ``-10 + 12 * (1 + tanh(x)) / 2`` (jaxrl's ``NormalTanhPolicy``, which replaced the
+  hard clip by this rescaling "for stability"). The deterministic policy analysed by
+  the paper (evaluation, post-update returns) is tanh(mean); training samples from
+  the policy.
+* one update per environment step, in jaxrl's order on one shared minibatch: critic
+  step (soft target r + gamma * (1 - terminal) * (min(Q1', Q2')(s', a') - alpha *
+  log pi(a'|s')), a' ~ pi(.|s') from the online actor; twin critics, clipped double Q),
+  then the critic target EMA (every update: target update period 1, coefficient 0.995),
+  then the actor step against the *new* critics (loss mean(alpha * log pi(a|s) -
+  min(Q1, Q2)(s, a)), reparameterised a), then the temperature step.
+* temperature: alpha = exp(log_alpha), initial value 1, loss alpha * (H - H_target)
+  with H = -mean(log pi) of the actor step's sample (held fixed), Adam like every
+  network. Target entropy: **-act_dim / 2**. The paper's config
+  (``run_algorithm/conf/experiment/train_jaxrl.yaml``) sets ``target_entropy: null``
+  and its ``SACLearner.__init__`` maps None to ``-action_dim / 2`` (jaxrl's default),
+  not to the -act_dim heuristic of Haarnoja et al. 2018; we follow the code the paper
+  ran. ``target_entropy`` in the config overrides it with an explicit number.
+* Adam for actor, critics and temperature uses Table 1's (lr 3e-4, b1 0.9, b2 0.999,
+  eps 1.5e-4); learning starts after 10^4 uniformly random actions
+  (``start_training: 1e4``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, NamedTuple, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from ..base.networks import MLP, TwinCritic
+from ..base.replay import Transition, empty_replay, sample_batch
+
+NAME = "sac"
+
+LOG_STD_MIN = -10.0  # jaxrl networks/policies.py
+LOG_STD_MAX = 2.0
+
+
+@dataclasses.dataclass(frozen=True)
+class SACConfig:
+    """Table 1 (SAC). Every default is the paper's value (``target_entropy``: its code's)."""
+
+    hidden: tuple = (256, 256)
+    batch_size: int = 256
+    learning_rate: float = 3e-4  # actor, critics and temperature
+    adam_b1: float = 0.9
+    adam_b2: float = 0.999
+    adam_eps: float = 1.5e-4
+    discount: float = 0.99
+    tau: float = 0.005  # target EMA coefficient 0.995 = 1 - tau, every update
+    init_temperature: float = 1.0
+    target_entropy: float | None = None  # None: -act_dim / 2 (the paper's jaxrl SACLearner)
+    learning_starts: int = 10_000
+    buffer_size: int = 1_000_000
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "SACConfig":
+        d = dict(d or {})
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown SAC hyperparameter(s) {unknown}; known: {sorted(names)}")
+        if "hidden" in d:
+            d["hidden"] = tuple(int(h) for h in d["hidden"])
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["hidden"] = list(d["hidden"])
+        return d
+
+    def entropy_target(self, act_dim: int) -> float:
+        return -act_dim / 2.0 if self.target_entropy is None else float(self.target_entropy)
+
+
+class SACState(NamedTuple):
+    actor: Any
+    critic: Any
+    critic_target: Any
+    log_alpha: Any  # scalar, alpha = exp(log_alpha)
+    actor_opt: Any
+    critic_opt: Any
+    temp_opt: Any
+
+
+class GaussianTanhActor(nn.Module):
+    """(mean, log_std) of the pre-tanh Gaussian; log_std smoothly squashed into
+    [LOG_STD_MIN, LOG_STD_MAX] as in jaxrl's NormalTanhPolicy."""
+
+    hidden: Sequence[int]
+    act_dim: int
+
+    @nn.compact
+    def __call__(self, obs):
+        out = MLP(self.hidden, 2 * self.act_dim)(obs)  # shared trunk, [mean | log_std] heads
+        mean, raw = out[..., : self.act_dim], out[..., self.act_dim:]
+        log_std = LOG_STD_MIN + (LOG_STD_MAX - LOG_STD_MIN) * 0.5 * (1.0 + jnp.tanh(raw))
+        return mean, log_std
+
+
+def _nets(cfg: SACConfig, act_dim: int):
+    return GaussianTanhActor(cfg.hidden, act_dim), TwinCritic(cfg.hidden)
+
+
+def optimizer(cfg: SACConfig) -> optax.GradientTransformation:
+    return optax.adam(cfg.learning_rate, b1=cfg.adam_b1, b2=cfg.adam_b2, eps=cfg.adam_eps)
+
+
+def sample_action(mean, log_std, key):
+    """Reparameterised a = tanh(mean + std * eps) and log pi(a|s) (summed over action
+    dims), with the tanh Jacobian in the stable form log(1 - tanh(u)^2) =
+    2 (log 2 - u - softplus(-2u)) (as TFP's Tanh bijector)."""
+    eps = jax.random.normal(key, mean.shape)
+    u = mean + jnp.exp(log_std) * eps
+    logp_u = (-0.5 * eps**2 - log_std - 0.5 * math.log(2.0 * math.pi)).sum(-1)
+    log_det = (2.0 * (math.log(2.0) - u - jax.nn.softplus(-2.0 * u))).sum(-1)
+    return jnp.tanh(u), logp_u - log_det
+
+
+def init(key: jax.Array, obs_dim: int, act_dim: int, cfg: SACConfig) -> SACState:
+    actor_net, critic_net = _nets(cfg, act_dim)
+    ka, kc = jax.random.split(key)
+    obs = jnp.zeros((1, obs_dim))
+    act = jnp.zeros((1, act_dim))
+    actor = actor_net.init(ka, obs)
+    critic = critic_net.init(kc, obs, act)
+    log_alpha = jnp.full((), math.log(cfg.init_temperature), jnp.float32)
+    tx = optimizer(cfg)
+    return SACState(actor, critic, critic, log_alpha, tx.init(actor), tx.init(critic), tx.init(log_alpha))
+
+
+def policy_params(state: SACState):
+    """The parameters theta of the deterministic policy analysed by the paper."""
+    return state.actor
+
+
+def make_policy(act_dim: int, cfg: SACConfig):
+    """Deterministic policy ``apply(params, obs) -> tanh(mean)``."""
+    actor_net, _ = _nets(cfg, act_dim)
+
+    def apply(params, obs):
+        mean, _ = actor_net.apply(params, obs)
+        return jnp.tanh(mean)
+
+    return apply
+
+
+def _actor_loss(actor_params, critic_params, alpha, obs, key, actor_apply, critic_apply):
+    mean, log_std = actor_apply(actor_params, obs)
+    a, logp = sample_action(mean, log_std, key)
+    q1, q2 = critic_apply(critic_params, obs, a)
+    return (alpha * logp - jnp.minimum(q1, q2)).mean(), -logp.mean()
+
+
+def actor_step(state: SACState, batch: Transition, key: jax.Array, cfg: SACConfig, act_dim: int):
+    """One Adam step of the actor against the (fixed) critics and temperature.
+    Returns (new state with only ``actor`` and ``actor_opt`` changed, entropy estimate
+    -mean(log pi) of the pre-step policy on this batch)."""
+    actor_net, critic_net = _nets(cfg, act_dim)
+    alpha = jnp.exp(state.log_alpha)
+    grads, entropy = jax.grad(_actor_loss, has_aux=True)(
+        state.actor, state.critic, alpha, batch.obs, key, actor_net.apply, critic_net.apply
+    )
+    updates, opt = optimizer(cfg).update(grads, state.actor_opt, state.actor)
+    return state._replace(actor=optax.apply_updates(state.actor, updates), actor_opt=opt), entropy
+
+
+def post_update(state: SACState, key: jax.Array, replay: Transition, lo, hi, cfg: SACConfig, env):
+    """u(theta, X): one SAC actor update on a fresh minibatch X of ``batch_size``
+    transitions drawn from the buffer as it was at the checkpoint (rows [lo, hi)), with
+    the checkpoint's critics, temperature and actor Adam state; ``key`` draws both the
+    minibatch and the reparameterisation noise. Returns the updated actor parameters
+    (evaluated through the deterministic tanh(mean) policy)."""
+    kb, ka = jax.random.split(key)
+    batch = sample_batch(replay, kb, lo, hi, cfg.batch_size)
+    return actor_step(state, batch, ka, cfg, env.spec.act_dim)[0].actor
+
+
+def critic_step(state: SACState, batch: Transition, key: jax.Array, cfg: SACConfig, act_dim: int) -> SACState:
+    actor_net, critic_net = _nets(cfg, act_dim)
+    mean, log_std = actor_net.apply(state.actor, batch.next_obs)
+    next_a, next_logp = sample_action(mean, log_std, key)
+    tq1, tq2 = critic_net.apply(state.critic_target, batch.next_obs, next_a)
+    alpha = jnp.exp(state.log_alpha)
+    soft_v = jnp.minimum(tq1, tq2) - alpha * next_logp
+    target = jax.lax.stop_gradient(batch.reward + cfg.discount * (1.0 - batch.terminal) * soft_v)
+
+    def loss(cp):
+        q1, q2 = critic_net.apply(cp, batch.obs, batch.action)
+        return ((q1 - target) ** 2 + (q2 - target) ** 2).mean()
+
+    grads = jax.grad(loss)(state.critic)
+    updates, opt = optimizer(cfg).update(grads, state.critic_opt, state.critic)
+    return state._replace(critic=optax.apply_updates(state.critic, updates), critic_opt=opt)
+
+
+def target_step(state: SACState, cfg: SACConfig) -> SACState:
+    """critic_target <- 0.995 * critic_target + 0.005 * critic."""
+    tau = cfg.tau
+    return state._replace(
+        critic_target=jax.tree_util.tree_map(lambda t, o: (1.0 - tau) * t + tau * o, state.critic_target, state.critic)
+    )
+
+
+def temperature_step(state: SACState, entropy, cfg: SACConfig, act_dim: int) -> SACState:
+    """One Adam step on alpha * (H - H_target) w.r.t. log_alpha: the temperature falls
+    when the policy's entropy is above the target and rises when it is below."""
+    h = jax.lax.stop_gradient(entropy)
+    grad = jax.grad(lambda la: jnp.exp(la) * (h - cfg.entropy_target(act_dim)))(state.log_alpha)
+    updates, opt = optimizer(cfg).update(grad, state.temp_opt, state.log_alpha)
+    return state._replace(log_alpha=optax.apply_updates(state.log_alpha, updates), temp_opt=opt)
+
+
+def update(state: SACState, replay: Transition, lo, hi, key, cfg: SACConfig, act_dim: int) -> SACState:
+    """One SAC update (jaxrl order): critic step, critic target EMA, actor step against
+    the new critics, temperature step, all on one minibatch from rows [lo, hi)."""
+    kb, kc, ka = jax.random.split(key, 3)
+    batch = sample_batch(replay, kb, lo, hi, cfg.batch_size)
+    state = critic_step(state, batch, kc, cfg, act_dim)
+    state = target_step(state, cfg)
+    state, entropy = actor_step(state, batch, ka, cfg, act_dim)
+    return temperature_step(state, entropy, cfg, act_dim)
+
+
+class Carry(NamedTuple):
+    agent: SACState
+    env_state: Any
+    ep_t: jax.Array
+    ep_return: jax.Array
+    key: jax.Array
+    replay: Transition
+
+
+def make_train_chunk(env, cfg: SACConfig, capacity: int, chunk_steps: int):
+    """Build ``chunk(carry[S], t0) -> (carry[S], (transitions[chunk, S], episode_returns[chunk, S]))``.
+
+    Jitted end to end: ``lax.scan`` over ``chunk_steps`` environment steps, each with
+    one update after ``learning_starts``; seeds are the leading axis (vmap) while the
+    step counter is unbatched, so the learning-start branch stays a real ``lax.cond``.
+    ``episode_returns`` holds the undiscounted return of each training episode that
+    ended at that step, and NaN elsewhere (for progress logs).
+    """
+    act_dim = env.spec.act_dim
+    actor_net, _ = _nets(cfg, act_dim)
+    ep_len = env.episode_length
+
+    def one_seed(c: Carry, t):
+        key, k_rand, k_act, k_reset, k_upd = jax.random.split(c.key, 5)
+        obs = env.obs(c.env_state)
+        mean, log_std = actor_net.apply(c.agent.actor, obs)
+        explore, _ = sample_action(mean, log_std, k_act)
+        explore = jnp.clip(explore, -1.0, 1.0)
+        uniform = jax.random.uniform(k_rand, (act_dim,), minval=-1.0, maxval=1.0)
+        action = jnp.where(t < cfg.learning_starts, uniform, explore)
+        nxt = env.step(c.env_state, action)
+        term = env.done(nxt).astype(jnp.float32)
+        tr = Transition(obs, action, env.reward(nxt), env.obs(nxt), term)
+        slot = t % capacity
+        replay = jax.tree_util.tree_map(lambda buf, x: buf.at[slot].set(x), c.replay, tr)
+        ep_t = c.ep_t + 1
+        ep_ret = c.ep_return + env.reward(nxt)
+        end = (term > 0) | (ep_t >= ep_len)
+        fresh = env.reset(k_reset)
+        env_state = jax.tree_util.tree_map(lambda f, n: jnp.where(end, f, n), fresh, nxt)
+        size = jnp.minimum(t + 1, capacity)
+        learn = t + 1 >= cfg.learning_starts
+        agent = jax.lax.cond(
+            learn,
+            lambda a: update(a, replay, 0, size, k_upd, cfg, act_dim),
+            lambda a: a,
+            c.agent,
+        )
+        out_ret = jnp.where(end, ep_ret, jnp.nan)
+        return Carry(agent, env_state, jnp.where(end, 0, ep_t), jnp.where(end, 0.0, ep_ret), key, replay), (tr, out_ret)
+
+    batched = jax.vmap(one_seed, in_axes=(0, None))
+
+    def chunk(carry: Carry, t0):
+        def body(c, i):
+            return batched(c, t0 + i)
+
+        return jax.lax.scan(body, carry, jnp.arange(chunk_steps))
+
+    return jax.jit(chunk, donate_argnums=(0,))
+
+
+def init_carry(env, cfg: SACConfig, seeds, capacity: int) -> Carry:
+    """Initial training carry for a batch of seeds (leading axis = seed)."""
+    spec = env.spec
+
+    def one(seed):
+        key = jax.random.PRNGKey(seed)
+        k_init, k_reset, key = jax.random.split(key, 3)
+        return Carry(
+            init(k_init, spec.obs_dim, spec.act_dim, cfg),
+            env.reset(k_reset),
+            jnp.zeros((), jnp.int32),
+            jnp.zeros((), jnp.float32),
+            key,
+            empty_replay(capacity, spec.obs_dim, spec.act_dim),
+        )
+
+    return jax.jit(jax.vmap(one))(jnp.asarray(seeds, jnp.uint32))
