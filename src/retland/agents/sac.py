@@ -46,6 +46,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from .common import HyperparamsMixin
 from ..base.networks import MLP, TwinCritic
 from ..base.replay import Transition, empty_replay, sample_batch
 
@@ -56,8 +57,10 @@ LOG_STD_MAX = 2.0
 
 
 @dataclasses.dataclass(frozen=True)
-class SACConfig:
+class SACConfig(HyperparamsMixin):
     """Table 1 (SAC). Every default is the paper's value (``target_entropy``: its code's)."""
+
+    ALGO = "SAC"
 
     hidden: tuple = (256, 256)
     batch_size: int = 256
@@ -71,22 +74,6 @@ class SACConfig:
     target_entropy: float | None = None  # None: -act_dim / 2 (the paper's jaxrl SACLearner)
     learning_starts: int = 10_000
     buffer_size: int = 1_000_000
-
-    @classmethod
-    def from_dict(cls, d: dict | None) -> "SACConfig":
-        d = dict(d or {})
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"unknown SAC hyperparameter(s) {unknown}; known: {sorted(names)}")
-        if "hidden" in d:
-            d["hidden"] = tuple(int(h) for h in d["hidden"])
-        return cls(**d)
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["hidden"] = list(d["hidden"])
-        return d
 
     def entropy_target(self, act_dim: int) -> float:
         return -act_dim / 2.0 if self.target_entropy is None else float(self.target_entropy)

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from .common import HyperparamsMixin
 from ..base.networks import DeterministicActor, TwinCritic
 from ..base.replay import Transition, empty_replay, sample_batch
 
@@ -28,8 +29,10 @@ NAME = "td3"
 
 
 @dataclasses.dataclass(frozen=True)
-class TD3Config:
+class TD3Config(HyperparamsMixin):
     """Table 1 (TD3). Every default is the paper's value."""
+
+    ALGO = "TD3"
 
     hidden: tuple = (256, 256)
     batch_size: int = 256
@@ -45,22 +48,6 @@ class TD3Config:
     policy_delay: int = 2
     learning_starts: int = 10_000
     buffer_size: int = 1_000_000
-
-    @classmethod
-    def from_dict(cls, d: dict | None) -> "TD3Config":
-        d = dict(d or {})
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"unknown TD3 hyperparameter(s) {unknown}; known: {sorted(names)}")
-        if "hidden" in d:
-            d["hidden"] = tuple(int(h) for h in d["hidden"])
-        return cls(**d)
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["hidden"] = list(d["hidden"])
-        return d
 
 
 class TD3State(NamedTuple):
