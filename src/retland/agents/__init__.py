@@ -23,7 +23,7 @@ import functools
 from types import ModuleType
 
 from ..training import train_offpolicy
-from . import sac, td3
+from . import ppo, sac, td3
 
 td3.Config = td3.TD3Config
 td3.UPDATE_KIND = "td3_actor_step"
@@ -33,7 +33,11 @@ sac.Config = sac.SACConfig
 sac.UPDATE_KIND = "sac_actor_step"
 sac.train = functools.partial(train_offpolicy, sac)
 
-AGENTS: dict[str, ModuleType] = {"td3": td3, "sac": sac}
+ppo.Config = ppo.PPOConfig
+ppo.UPDATE_KIND = "ppo_update"
+# ppo.train is its own on-policy driver (agents/ppo.py), not train_offpolicy
+
+AGENTS: dict[str, ModuleType] = {"td3": td3, "sac": sac, "ppo": ppo}
 
 
 def get_agent(name: str) -> ModuleType:

@@ -1,0 +1,657 @@
+"""PPO (Schulman et al. 2017) with the hyperparameters of the paper's Table 1.
+
+The paper's PPO is CleanRL's continuous-action PPO run on Brax (A.1; the authors'
+code adapts CleanRL's jax/brax variant). One file: the frozen config, ``init``, data
+collection with the raw Brax env, GAE, the clipped PPO update, the jitted training
+loop (vmapped over seeds) with its host driver ``train``, and the post-update
+u(theta, X) of paper Eq. 3 / Sec. 3.1.
+
+Algorithm (CleanRL's ``ppo_continuous_action``, Table 1 values):
+
+* separate policy and value MLPs (2 x 256 ReLU; CleanRL's orthogonal init: gain sqrt 2
+  in hidden layers, 0.01 at the policy output, 1 at the value output);
+* tanh-free Gaussian policy, mean = MLP(obs), state-independent learned ``log_std``
+  (initialised at 0); actions are sampled unclipped (the log-probabilities are of the
+  sampled action) and clipped to [-1, 1] only when stepping the environment; the
+  deterministic policy analysed by the paper is the clipped mean;
+* each iteration collects ``num_envs x unroll_length`` transitions (2048 x 16), then
+  runs ``epochs`` (4, Table 1 "Num. Updates") passes of ``num_minibatches`` (2) Adam
+  steps over a random permutation of the batch; one Adam (lr 0.0026, eps 1e-5) over
+  the policy and value parameters together, gradients clipped to global norm 1;
+* loss = clipped surrogate (clip 0.2) + vf_coef (2) * 0.5 * MSE(V, GAE return)
+  - ent_coef * entropy, with **ent_coef = 0** (the authors' configuration; Table 1
+  lists no entropy bonus); advantages normalised per minibatch; value loss unclipped;
+  no learning-rate annealing (the authors' configuration);
+* GAE (gamma 0.99, lambda 0.95) with terminations and time limits told apart: a
+  terminated step does not bootstrap, a step truncated by the time limit
+  (``env.episode_length``) bootstraps from the value of its true next observation;
+  both cut the GAE trace. Each env that ends is reset with a fresh draw from rho_0.
+
+Observation normalisation (running mean/var as CleanRL/brax PPO) is part of the agent
+state (``obs_norm``) and of the policy parameters (``policy_params`` returns
+``{"actor", "obs_norm"}``), so it is saved in every checkpoint and applied by every
+later rollout: ``clip((obs - mean) / sqrt(var + 1e-8), -10, 10)``. Within one
+iteration collection, GAE and every minibatch step use the same normaliser (so the
+importance ratio starts at exactly 1); the normaliser then absorbs the iteration's
+observations (Chan et al.'s parallel mean/variance update). The post-update does not
+update it.
+
+Checkpoints: training advances in whole iterations of B = num_envs x unroll_length
+environment steps per seed. A requested checkpoint (or total) step s is taken after
+iteration ``round(s / B)`` (half up, at least 1) and stored under its requested name
+``step{s}`` (so the workflow finds it) with extra attributes ``env_steps`` (the exact
+number of environment steps, iterations x B) and ``iterations``. The learning curve
+records exact environment steps. Paper scale: B = 32768, 60M steps -> 1831 iterations;
+the checkpoint at 6M steps is iteration 183 (5,996,544 steps). The learning curve is
+evaluated every ``max(1, max_chunk // B)`` iterations plus at every checkpoint and at
+the end (set ``max_chunk`` to ~1e6 steps for paper-scale PPO runs, or the deterministic
+1000-step evaluation of every single iteration dominates).
+
+Post-update (``post_update``): ONE full PPO update (all its epochs and minibatches,
+``epochs x num_minibatches`` Adam steps) on a fresh batch of ``num_envs x
+unroll_length`` transitions collected by the checkpoint's stochastic policy from fresh
+resets drawn with ``key``, continuing the checkpoint's Adam state, with the
+checkpoint's (frozen) normaliser. ``post_update_grad_steps = k > 0`` keeps only the
+first k of those Adam steps (the authors' analysis code performed one: one epoch, one
+minibatch of B / num_minibatches transitions). Their code also continued collection
+from the training environments' states saved with the checkpoint, where this one starts
+from fresh resets (a checkpoint holds the agent state only), so X covers the first
+``unroll_length`` steps of episodes. Where the authors' PPO code departs from Table 1
+(2 x 64 tanh networks, no observation normalisation), Table 1 is followed;
+``normalize_observations = False`` turns the normaliser off (identity, never updated).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from typing import Any, Callable, NamedTuple, Sequence
+
+import flax.linen as nn
+import h5py
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ..base.atomic import atomic_path
+from ..base.checkpoints import CheckpointError, TrainWriter, read_pytree, write_pytree
+from ..rollout import make_batched_rollout
+
+NAME = "ppo"
+UPDATE_KIND = "ppo_update"
+
+OBS_NORM_EPS = 1e-8
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOConfig:
+    """Table 1 (PPO). Every default is the paper's value (or the authors' code where
+    Table 1 is silent: ent_coef, advantage normalisation, no value clipping)."""
+
+    hidden: tuple = (256, 256)
+    num_envs: int = 2048  # "Parallel Envs"
+    unroll_length: int = 16  # "Steps to update"
+    num_minibatches: int = 2
+    epochs: int = 4  # "Num. Updates"
+    learning_rate: float = 0.0026
+    adam_b1: float = 0.9
+    adam_b2: float = 0.999
+    adam_eps: float = 1e-5
+    discount: float = 0.99
+    gae_lambda: float = 0.95
+    clip_coef: float = 0.2
+    vf_coef: float = 2.0
+    ent_coef: float = 0.0
+    max_grad_norm: float = 1.0
+    normalize_advantages: bool = True
+    normalize_observations: bool = True
+    obs_clip: float = 10.0
+    post_update_grad_steps: int = 0  # 0 = the full update (epochs x num_minibatches steps)
+
+    def __post_init__(self):
+        for k in ("num_envs", "unroll_length", "num_minibatches", "epochs"):
+            if int(getattr(self, k)) < 1:
+                raise ValueError(f"PPO {k} must be >= 1, got {getattr(self, k)}")
+        if self.batch_size % self.num_minibatches:
+            raise ValueError(f"PPO batch num_envs*unroll_length={self.batch_size} is not divisible by "
+                             f"num_minibatches={self.num_minibatches}")
+        if not 0 <= self.post_update_grad_steps <= self.epochs * self.num_minibatches:
+            raise ValueError(f"post_update_grad_steps must be in [0, epochs*num_minibatches], "
+                             f"got {self.post_update_grad_steps}")
+
+    @property
+    def batch_size(self) -> int:
+        """Environment steps per iteration and seed (B)."""
+        return self.num_envs * self.unroll_length
+
+    @property
+    def minibatch_size(self) -> int:
+        return self.batch_size // self.num_minibatches
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "PPOConfig":
+        d = dict(d or {})
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown PPO hyperparameter(s) {unknown}; known: {sorted(names)}")
+        if "hidden" in d:
+            d["hidden"] = tuple(int(h) for h in d["hidden"])
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["hidden"] = list(d["hidden"])
+        return d
+
+
+# --- networks ------------------------------------------------------------------------
+
+def _hidden_init():
+    return nn.initializers.orthogonal(math.sqrt(2.0))
+
+
+class GaussianActor(nn.Module):
+    """mean = MLP(obs) (no tanh), log_std a free parameter (state independent)."""
+
+    hidden: Sequence[int]
+    act_dim: int
+
+    @nn.compact
+    def __call__(self, obs):
+        x = obs
+        for h in self.hidden:
+            x = nn.relu(nn.Dense(h, kernel_init=_hidden_init(), bias_init=nn.initializers.zeros)(x))
+        mean = nn.Dense(self.act_dim, kernel_init=nn.initializers.orthogonal(0.01),
+                        bias_init=nn.initializers.zeros)(x)
+        log_std = self.param("log_std", nn.initializers.zeros, (self.act_dim,))
+        return mean, jnp.broadcast_to(log_std, mean.shape)
+
+
+class ValueNet(nn.Module):
+    hidden: Sequence[int]
+
+    @nn.compact
+    def __call__(self, obs):
+        x = obs
+        for h in self.hidden:
+            x = nn.relu(nn.Dense(h, kernel_init=_hidden_init(), bias_init=nn.initializers.zeros)(x))
+        return nn.Dense(1, kernel_init=nn.initializers.orthogonal(1.0), bias_init=nn.initializers.zeros)(x)[..., 0]
+
+
+def _nets(cfg: PPOConfig, act_dim: int):
+    return GaussianActor(cfg.hidden, act_dim), ValueNet(cfg.hidden)
+
+
+def optimizer(cfg: PPOConfig) -> optax.GradientTransformation:
+    """One Adam over {"actor", "critic"} with global-norm gradient clipping (Table 1)."""
+    return optax.chain(
+        optax.clip_by_global_norm(cfg.max_grad_norm),
+        optax.adam(cfg.learning_rate, b1=cfg.adam_b1, b2=cfg.adam_b2, eps=cfg.adam_eps),
+    )
+
+
+# --- state ---------------------------------------------------------------------------
+
+class ObsNorm(NamedTuple):
+    mean: jax.Array
+    var: jax.Array
+    count: jax.Array
+
+
+class PPOState(NamedTuple):
+    actor: Any
+    critic: Any
+    opt: Any  # optax state of optimizer(cfg) over {"actor": actor, "critic": critic}
+    obs_norm: ObsNorm
+
+
+def init_obs_norm(obs_dim: int) -> ObsNorm:
+    # gym's RunningMeanStd: mean 0, var 1, count 1e-4 (the first batch replaces it)
+    return ObsNorm(jnp.zeros((obs_dim,), jnp.float32), jnp.ones((obs_dim,), jnp.float32),
+                   jnp.asarray(1e-4, jnp.float32))
+
+
+def init(key: jax.Array, obs_dim: int, act_dim: int, cfg: PPOConfig) -> PPOState:
+    actor_net, critic_net = _nets(cfg, act_dim)
+    ka, kc = jax.random.split(key)
+    obs = jnp.zeros((1, obs_dim))
+    actor = actor_net.init(ka, obs)
+    critic = critic_net.init(kc, obs)
+    opt = optimizer(cfg).init({"actor": actor, "critic": critic})
+    return PPOState(actor, critic, opt, init_obs_norm(obs_dim))
+
+
+def normalize(obs_norm: ObsNorm, obs: jax.Array, cfg: PPOConfig) -> jax.Array:
+    if not cfg.normalize_observations:
+        return obs
+    z = (obs - obs_norm.mean) / jnp.sqrt(obs_norm.var + OBS_NORM_EPS)
+    return jnp.clip(z, -cfg.obs_clip, cfg.obs_clip)
+
+
+def update_obs_norm(n: ObsNorm, x: jax.Array) -> ObsNorm:
+    """Running mean/variance absorbing the rows of ``x`` [B, obs_dim] (Chan et al.)."""
+    b = jnp.asarray(x.shape[0], jnp.float32)
+    bm = x.mean(0)
+    bv = x.var(0)
+    tot = n.count + b
+    delta = bm - n.mean
+    mean = n.mean + delta * b / tot
+    m2 = n.var * n.count + bv * b + delta**2 * n.count * b / tot
+    return ObsNorm(mean, m2 / tot, tot)
+
+
+def policy_params(state: PPOState):
+    """theta of the deterministic policy: the actor network *and* the observation
+    normaliser it is applied with (``make_policy`` needs both)."""
+    return {"actor": state.actor, "obs_norm": state.obs_norm}
+
+
+def make_policy(act_dim: int, cfg: PPOConfig):
+    """Deterministic policy: the Gaussian mean on normalised observations, clipped to
+    [-1, 1] as every action sent to the environment."""
+    actor_net, _ = _nets(cfg, act_dim)
+
+    def apply(params, obs):
+        mean, _ = actor_net.apply(params["actor"], normalize(params["obs_norm"], obs, cfg))
+        return jnp.clip(mean, -1.0, 1.0)
+
+    return apply
+
+
+# --- PPO pieces ----------------------------------------------------------------------
+
+def gaussian_log_prob(action, mean, log_std):
+    return (-0.5 * ((action - mean) / jnp.exp(log_std)) ** 2 - log_std - 0.5 * jnp.log(2.0 * jnp.pi)).sum(-1)
+
+
+def gaussian_entropy(log_std):
+    return (log_std + 0.5 * jnp.log(2.0 * jnp.pi * jnp.e)).sum(-1)
+
+
+def gae(reward, value, next_value, term, end, discount: float, lam: float):
+    """Generalised advantage estimation over the leading (time) axis.
+
+    ``term`` = 1 where the episode terminated at this step (no bootstrap), ``end`` = 1
+    where it ended for any reason (termination or time limit; the trace is cut).
+    ``next_value`` is V of each step's true next observation (before any reset).
+    Returns (advantages, returns = advantages + value).
+    """
+    delta = reward + discount * (1.0 - term) * next_value - value
+
+    def body(a_next, x):
+        d, e = x
+        a = d + discount * lam * (1.0 - e) * a_next
+        return a, a
+
+    _, adv = jax.lax.scan(body, jnp.zeros_like(delta[0]), (delta, end), reverse=True)
+    return adv, adv + value
+
+
+def clipped_surrogate(ratio, adv, clip_coef: float):
+    """CleanRL's policy loss: mean(max(-A r, -A clip(r, 1 - c, 1 + c)))."""
+    return jnp.maximum(-adv * ratio, -adv * jnp.clip(ratio, 1.0 - clip_coef, 1.0 + clip_coef)).mean()
+
+
+class Batch(NamedTuple):
+    """One iteration's data, leading axes [unroll_length, num_envs]; raw observations."""
+
+    obs: jax.Array
+    action: jax.Array  # the sampled (unclipped) Gaussian action
+    logp: jax.Array
+    reward: jax.Array
+    term: jax.Array
+    end: jax.Array
+    next_obs: jax.Array  # true next observation (before a reset)
+
+
+def ppo_loss(params, mb, obs_norm, cfg: PPOConfig, act_dim: int):
+    """(loss, (pg_loss, v_loss, entropy)) on one minibatch (obs, action, logp, adv, ret)."""
+    actor_net, critic_net = _nets(cfg, act_dim)
+    obs, action, old_logp, adv, ret = mb
+    nobs = normalize(obs_norm, obs, cfg)
+    mean, log_std = actor_net.apply(params["actor"], nobs)
+    ratio = jnp.exp(gaussian_log_prob(action, mean, log_std) - old_logp)
+    if cfg.normalize_advantages:
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    pg = clipped_surrogate(ratio, adv, cfg.clip_coef)
+    v_loss = 0.5 * ((critic_net.apply(params["critic"], nobs) - ret) ** 2).mean()
+    ent = gaussian_entropy(log_std).mean()
+    return pg - cfg.ent_coef * ent + cfg.vf_coef * v_loss, (pg, v_loss, ent)
+
+
+def ppo_update(state: PPOState, batch: Batch, key: jax.Array, cfg: PPOConfig, act_dim: int,
+               n_steps: int | None = None) -> PPOState:
+    """One PPO update: GAE with the current value net, then ``epochs`` passes of
+    ``num_minibatches`` Adam steps over random permutations of the batch (only the
+    first ``n_steps`` of these steps when given). The normaliser is left unchanged."""
+    _, critic_net = _nets(cfg, act_dim)
+    value = critic_net.apply(state.critic, normalize(state.obs_norm, batch.obs, cfg))
+    next_value = critic_net.apply(state.critic, normalize(state.obs_norm, batch.next_obs, cfg))
+    adv, ret = gae(batch.reward, value, next_value, batch.term, batch.end, cfg.discount, cfg.gae_lambda)
+    B = cfg.batch_size
+    flat = jax.tree_util.tree_map(lambda x: x.reshape((B,) + x.shape[2:]),
+                                  (batch.obs, batch.action, batch.logp, adv, ret))
+    perms = jax.vmap(lambda k: jax.random.permutation(k, B))(jax.random.split(key, cfg.epochs))
+    idx = perms.reshape(cfg.epochs * cfg.num_minibatches, cfg.minibatch_size)
+    if n_steps:
+        idx = idx[:n_steps]
+    tx = optimizer(cfg)
+    grad_fn = jax.grad(ppo_loss, has_aux=True)
+
+    def step(carry, mb_idx):
+        params, opt = carry
+        mb = jax.tree_util.tree_map(lambda x: x[mb_idx], flat)
+        grads, _ = grad_fn(params, mb, state.obs_norm, cfg, act_dim)
+        updates, opt = tx.update(grads, opt, params)
+        return (optax.apply_updates(params, updates), opt), None
+
+    params = {"actor": state.actor, "critic": state.critic}
+    (params, opt), _ = jax.lax.scan(step, (params, state.opt), idx)
+    return state._replace(actor=params["actor"], critic=params["critic"], opt=opt)
+
+
+def _select(mask, a, b):
+    """Per-env ``where(mask, a, b)`` over pytrees with leading axis num_envs."""
+    return jax.tree_util.tree_map(
+        lambda x, y: jnp.where(mask.reshape(mask.shape + (1,) * (x.ndim - 1)), x, y), a, b)
+
+
+def collect(state: PPOState, env, cfg: PPOConfig, env_state, ep_t, ep_ret, key):
+    """Roll the stochastic policy for ``unroll_length`` steps in ``num_envs`` envs
+    (leading axis of ``env_state``), resetting each env that terminates or reaches the
+    time limit with a fresh draw from rho_0. Returns (env_state, ep_t, ep_ret, Batch,
+    finished episode returns [T, N], NaN where no episode ended)."""
+    actor_net, _ = _nets(cfg, env.spec.act_dim)
+    N = cfg.num_envs
+    step_v = jax.vmap(env.step)
+    reset_v = jax.vmap(env.reset)
+
+    def body(c, k):
+        env_state, ep_t, ep_ret = c
+        k_act, k_reset = jax.random.split(k)
+        obs = env.obs(env_state)
+        mean, log_std = actor_net.apply(state.actor, normalize(state.obs_norm, obs, cfg))
+        action = mean + jnp.exp(log_std) * jax.random.normal(k_act, mean.shape)
+        logp = gaussian_log_prob(action, mean, log_std)
+        nxt = step_v(env_state, jnp.clip(action, -1.0, 1.0))
+        reward = env.reward(nxt)
+        term = (env.done(nxt) > 0).astype(jnp.float32)
+        ep_t = ep_t + 1
+        ep_ret = ep_ret + reward
+        end = (term > 0) | (ep_t >= env.episode_length)
+        fresh = reset_v(jax.random.split(k_reset, N))
+        env_state = _select(end, fresh, nxt)
+        tr = Batch(obs, action, logp, reward, term, end.astype(jnp.float32), env.obs(nxt))
+        finished = jnp.where(end, ep_ret, jnp.nan)
+        return (env_state, jnp.where(end, 0, ep_t), jnp.where(end, 0.0, ep_ret)), (tr, finished)
+
+    (env_state, ep_t, ep_ret), (batch, finished) = jax.lax.scan(
+        body, (env_state, ep_t, ep_ret), jax.random.split(key, cfg.unroll_length))
+    return env_state, ep_t, ep_ret, batch, finished
+
+
+def fresh_envs(env, cfg: PPOConfig, key):
+    """``num_envs`` fresh initial states and zeroed episode counters."""
+    env_state = jax.vmap(env.reset)(jax.random.split(key, cfg.num_envs))
+    return env_state, jnp.zeros((cfg.num_envs,), jnp.int32), jnp.zeros((cfg.num_envs,), jnp.float32)
+
+
+def post_update(state: PPOState, key: jax.Array, replay, lo, hi, cfg: PPOConfig, env):
+    """u(theta, X): one PPO update on a fresh batch X of num_envs x unroll_length
+    transitions collected by the checkpoint's stochastic policy from fresh resets drawn
+    with ``key`` ("a different batch of data from the environment collected by a
+    randomly-perturbed policy", Sec. 3.1), continuing the checkpoint's Adam state with
+    its value net for GAE; the normaliser is frozen. ``replay``/``lo``/``hi`` are
+    ignored. Returns the updated ``policy_params``.
+
+    Jittable and vmappable over ``key``. Memory per vmapped sample (float32): the
+    batch, B x (2 obs_dim + act_dim + 4) x 4 bytes (B = num_envs x unroll_length; 3.8 MB
+    for hopper at Table 1 sizes) and its GAE/flattened copies, num_envs Brax states, and
+    the activations of one minibatch step (forward + backward of both MLPs on
+    B / num_minibatches = 16384 rows). Measured: the estimator (this update + a
+    1000-step rollout) on hopper at Table 1 sizes needs ~135 MB of XLA temporaries per
+    sample (CPU compile: 149 / 267 / 535 MB for chunks of 1 / 2 / 4), so chunk_size 250
+    needs ~34 GB.
+    """
+    k_reset, k_col, k_upd = jax.random.split(key, 3)
+    env_state, ep_t, ep_ret = fresh_envs(env, cfg, k_reset)
+    _, _, _, batch, _ = collect(state, env, cfg, env_state, ep_t, ep_ret, k_col)
+    n = cfg.post_update_grad_steps or None
+    return policy_params(ppo_update(state, batch, k_upd, cfg, env.spec.act_dim, n_steps=n))
+
+
+# --- training ------------------------------------------------------------------------
+
+class Carry(NamedTuple):
+    agent: PPOState
+    env_state: Any
+    ep_t: jax.Array  # [num_envs]
+    ep_ret: jax.Array  # [num_envs]
+    key: jax.Array
+    ret_sum: jax.Array  # finished training-episode returns since the chunk started (logs)
+    ret_count: jax.Array
+
+
+def iteration(c: Carry, env, cfg: PPOConfig) -> Carry:
+    """One PPO iteration of one seed: collect, update, absorb the observations."""
+    key, k_col, k_upd = jax.random.split(c.key, 3)
+    env_state, ep_t, ep_ret, batch, finished = collect(c.agent, env, cfg, c.env_state, c.ep_t, c.ep_ret, k_col)
+    agent = ppo_update(c.agent, batch, k_upd, cfg, env.spec.act_dim)
+    if cfg.normalize_observations:
+        agent = agent._replace(obs_norm=update_obs_norm(agent.obs_norm, batch.obs.reshape(-1, batch.obs.shape[-1])))
+    done = jnp.isfinite(finished)
+    return Carry(agent, env_state, ep_t, ep_ret, key,
+                 c.ret_sum + jnp.where(done, finished, 0.0).sum(), c.ret_count + done.sum())
+
+
+def make_train_chunk(env, cfg: PPOConfig):
+    """``run(carry[S], n) -> carry[S]``: ``n`` PPO iterations (a dynamic count, so one
+    compiled function serves every chunk length), vmapped over seeds, jitted."""
+    batched = jax.vmap(lambda c: iteration(c, env, cfg))
+
+    def run(carry: Carry, n):
+        carry = carry._replace(ret_sum=jnp.zeros_like(carry.ret_sum), ret_count=jnp.zeros_like(carry.ret_count))
+        return jax.lax.fori_loop(0, n, lambda i, c: batched(c), carry)
+
+    return jax.jit(run, donate_argnums=(0,))
+
+
+def init_carry(env, cfg: PPOConfig, seeds) -> Carry:
+    spec = env.spec
+
+    def one(seed):
+        k_init, k_reset, key = jax.random.split(jax.random.PRNGKey(seed), 3)
+        env_state, ep_t, ep_ret = fresh_envs(env, cfg, k_reset)
+        return Carry(init(k_init, spec.obs_dim, spec.act_dim, cfg), env_state, ep_t, ep_ret, key,
+                     jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32))
+
+    return jax.jit(jax.vmap(one))(jnp.asarray(seeds, jnp.uint32))
+
+
+def iterations_for(step: int, batch_size: int) -> int:
+    """The whole iteration closest to ``step`` environment steps (half up), >= 1."""
+    return max(1, (2 * int(step) + batch_size) // (2 * batch_size))
+
+
+def schedule(total_steps: int, checkpoint_steps: Sequence[int], batch_size: int, eval_every: int):
+    """(n_iterations, {requested step: iteration}, sorted chunk boundaries in iterations)."""
+    n_total = iterations_for(total_steps, batch_size)
+    ck = {int(s): iterations_for(s, batch_size) for s in checkpoint_steps}
+    bounds = set(range(eval_every, n_total, eval_every)) | set(ck.values()) | {n_total}
+    return n_total, ck, sorted(bounds)
+
+
+def _save_resume(path: str, carry: Carry, iters: int, fingerprint: str) -> None:
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.attrs.update(iterations=iters, fingerprint=fingerprint)
+            write_pytree(f.create_group("carry"), carry)
+
+
+def _load_resume(path: str, template: Carry, fingerprint: str):
+    if not os.path.exists(path):
+        return None
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("fingerprint") != fingerprint:
+                return None
+            carry = read_pytree(f["carry"], template, where=path)
+            return int(f.attrs["iterations"]), jax.tree_util.tree_map(jnp.asarray, carry)
+    except (OSError, KeyError, CheckpointError):
+        return None
+
+
+def _reopen(path: str, partial: str, iters: int, batch_size: int) -> TrainWriter:
+    """A killed job's partial training file cut back to ``iters`` iterations (PPO logs
+    no replay, so ``TrainWriter.reopen``'s replay check does not apply)."""
+    w = TrainWriter.__new__(TrainWriter)
+    w.path, w.tmp = path, partial
+    w.f = h5py.File(partial, "a")
+    try:
+        lc = w.f["learning_curve"]
+        keep = int(np.searchsorted(lc["step"][()], iters * batch_size, side="right"))
+        for k in ("step", "return", "length"):
+            lc[k].resize(keep, axis=0)
+        for name in list(w.f["checkpoints"]):
+            if int(w.f["checkpoints"][name].attrs["iterations"]) > iters:
+                del w.f["checkpoints"][name]
+    except BaseException:
+        w.f.close()
+        raise
+    return w
+
+
+def train(
+    env,
+    cfg: PPOConfig,
+    seeds: Sequence[int],
+    total_steps: int,
+    checkpoint_steps: Sequence[int],
+    out_paths: Sequence[str],
+    attrs: dict,
+    max_chunk: int = 5000,
+    log: Callable[[str], None] = print,
+    resume_every: float | None = None,
+) -> dict:
+    """Train ``len(seeds)`` PPO agents vmapped in one job; one training file per seed.
+
+    Steps are rounded to whole iterations (module docstring). ``max_chunk`` (environment
+    steps) sets the learning-curve spacing, ``max(1, max_chunk // B)`` iterations. The
+    training files hold no replay (0 rows; PPO is on-policy): checkpoints carry the
+    agent state (actor, critic, opt, obs_norm) with ``replay_lo = replay_hi = 0``.
+    With ``resume_every`` (seconds; 0 = every chunk) a resume point (the whole training
+    carry, environment states included) is saved periodically and a restarted job
+    continues from it, bit-identical on the CPU.
+    """
+    from ..training import format_eta, partial_path, resume_path, run_fingerprint
+
+    seeds = [int(s) for s in seeds]
+    checkpoint_steps = sorted(int(s) for s in checkpoint_steps)
+    if len(out_paths) != len(seeds):
+        raise ValueError(f"{len(out_paths)} output paths for {len(seeds)} seeds")
+    bad = [s for s in checkpoint_steps if not 0 < s <= total_steps]
+    if bad:
+        raise ValueError(f"checkpoint steps {bad} are outside (0, total_steps={total_steps}]")
+    spec = env.spec
+    B = cfg.batch_size
+    eval_every = max(1, int(max_chunk) // B)
+    n_total, ck_iters, bounds = schedule(total_steps, checkpoint_steps, B, eval_every)
+    log(f"[train] {spec.suite}/{spec.name} {NAME} seeds={seeds} steps={total_steps} -> {n_total} iterations "
+        f"of {cfg.num_envs}x{cfg.unroll_length}={B} env steps ({n_total * B} steps); backend={spec.backend}; "
+        f"evaluation every {eval_every} iterations; checkpoints "
+        + ", ".join(f"{s}->{it * B}" for s, it in ck_iters.items()))
+    if len(set(ck_iters.values())) < len(ck_iters):
+        log("[train] warning: several checkpoint steps round to the same iteration (same state)")
+
+    carry = init_carry(env, cfg, seeds)
+    run = make_train_chunk(env, cfg)
+    evaluate = make_batched_rollout(env, make_policy(spec.act_dim, cfg), env.episode_length)
+    ref = env.reference_state()
+    by_iter: dict[int, list[int]] = {}
+    for s, it in ck_iters.items():
+        by_iter.setdefault(it, []).append(s)
+
+    resumable = resume_every is not None
+    partials = [partial_path(p) for p in out_paths] if resumable else [None] * len(out_paths)
+    rpath = resume_path(out_paths)
+    fingerprint = run_fingerprint(attrs, seeds, total_steps, checkpoint_steps, [B, eval_every])
+    done_iters = 0
+    writers = None
+    if resumable:
+        found = _load_resume(rpath, carry, fingerprint)
+        if found is not None and all(os.path.exists(p) for p in partials):
+            it0, rest = found
+            opened = []
+            try:
+                for p, q in zip(out_paths, partials):
+                    opened.append(_reopen(p, q, it0, B))
+                writers, carry, done_iters = opened, rest, it0
+                log(f"[train] resuming from iteration {it0} (step {it0 * B}; {rpath})")
+            except (OSError, KeyError) as e:
+                for w in opened:
+                    w.f.close()
+                log(f"[train] resume point unusable ({e}); starting over")
+    if writers is None:
+        writers = [TrainWriter(p, {**attrs, "seed": s}, spec.obs_dim, spec.act_dim, partial=q)
+                   for p, s, q in zip(out_paths, seeds, partials)]
+        for w in writers:
+            w.f.attrs["env_steps_per_iteration"] = B
+            w.f.attrs["trained_env_steps"] = n_total * B
+    start_iters = done_iters
+    last_save = time.time()
+    t_start = time.time()
+    last_eval = None
+    try:
+        for b in bounds:
+            if b <= done_iters:
+                continue
+            carry = run(carry, b - done_iters)
+            done_iters = b
+            step = b * B
+            rets, lens = evaluate(policy_params(carry.agent), ref)
+            rets, lens = np.asarray(rets), np.asarray(lens)
+            last_eval = rets
+            for j, w in enumerate(writers):
+                w.append_learning_curve(step, float(rets[j]), int(lens[j]))
+            for s in by_iter.get(b, []):
+                for j, w in enumerate(writers):
+                    state_j = jax.tree_util.tree_map(lambda x: np.asarray(x[j]), carry.agent)
+                    w.write_checkpoint(s, state_j, 0, 0, b * cfg.epochs * cfg.num_minibatches)
+                    w.f["checkpoints"][f"step{s}"].attrs.update(env_steps=step, iterations=b)
+            if resumable and b < n_total and time.time() - last_save >= resume_every:
+                for w in writers:
+                    w.flush()
+                _save_resume(rpath, carry, b, fingerprint)
+                last_save = time.time()
+            elapsed = time.time() - t_start
+            rate = (b - start_iters) * B / max(elapsed, 1e-9)
+            cnt = np.asarray(carry.ret_count)
+            train_ret = float(np.asarray(carry.ret_sum).sum() / cnt.sum()) if cnt.sum() else float("nan")
+            log(f"[train] step {step}/{n_total * B} ({100 * b / n_total:.0f}%, iteration {b}/{n_total}) "
+                f"{rate:.0f} env-steps/s per seed, ETA {format_eta((n_total - b) * B / rate)}; "
+                f"eval return mean {rets.mean():.1f} [min {rets.min():.1f}, max {rets.max():.1f}], "
+                f"train episodes {train_ret:.1f}" + (" [checkpoint]" if b in by_iter else ""))
+    except BaseException:
+        for w in writers:
+            if resumable:
+                w.f.close()
+            else:
+                w.abort()
+        raise
+    for w in writers:
+        w.close()
+    if resumable and os.path.exists(rpath):
+        os.remove(rpath)
+    wall = time.time() - t_start
+    if last_eval is None:  # everything was already done by the resumed run
+        last_eval = np.asarray(evaluate(policy_params(carry.agent), ref)[0])
+    return {
+        "final_eval_returns": [float(x) for x in last_eval],
+        "wall_seconds": wall,
+        "steps_per_second_per_seed": (n_total - start_iters) * B / wall,
+        "resumed_from": start_iters * B,
+    }

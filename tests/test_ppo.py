@@ -1,0 +1,302 @@
+"""PPO (Table 1), its pieces (GAE, clipped loss, normaliser) and its post-update
+u(theta, X): one full PPO update on freshly collected environment data."""
+
+import dataclasses
+from types import SimpleNamespace
+from typing import NamedTuple
+
+import h5py
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from retland.agents import get_agent, ppo
+from retland.base.checkpoints import TrainFile
+
+
+def tree_equal(a, b):
+    la, lb = jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)
+    return len(la) == len(lb) and all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(la, lb))
+
+
+class ToyState(NamedTuple):
+    x: jax.Array
+    obs: jax.Array
+    reward: jax.Array
+    done: jax.Array
+
+
+class ToyEnv:
+    """A tiny pure-JAX env with the BraxEnv interface (compiles in seconds): a point
+    pushed by the actions, reward -|x|^2, termination when it leaves [-2.5, 2.5]^3."""
+
+    episode_length = 5
+    spec = SimpleNamespace(suite="toy", name="toy", obs_dim=3, act_dim=2, episode_length=5, backend="none")
+
+    def reset(self, key):
+        x = jax.random.normal(key, (3,))
+        return ToyState(x, 3.0 * x + 1.0, jnp.zeros(()), jnp.zeros(()))
+
+    def step(self, s, a):
+        x = s.x + 0.3 * jnp.concatenate([a, a[:1]])
+        return ToyState(x, 3.0 * x + 1.0, -jnp.sum(x**2), (jnp.abs(x).max() > 2.5).astype(jnp.float32))
+
+    def reference_state(self):
+        return ToyState(jnp.zeros(3), jnp.ones(3), jnp.zeros(()), jnp.zeros(()))
+
+    obs = staticmethod(lambda s: s.obs)
+    reward = staticmethod(lambda s: s.reward)
+    done = staticmethod(lambda s: s.done)
+
+
+TOY = ToyEnv()
+TOY_CFG = ppo.PPOConfig(hidden=(8, 8), num_envs=4, unroll_length=6)
+
+
+@pytest.fixture(scope="module")
+def toy_state():
+    """A state a few iterations into training (non-trivial Adam moments and normaliser)."""
+    cfg, env = TOY_CFG, TOY
+    env_state, ep_t, ep_ret = ppo.fresh_envs(env, cfg, jax.random.PRNGKey(1))
+    agent = jax.jit(ppo.init, static_argnums=(1, 2, 3))(jax.random.PRNGKey(0), 3, 2, cfg)
+    c = ppo.Carry(agent, env_state, ep_t, ep_ret, jax.random.PRNGKey(2), jnp.zeros(()), jnp.zeros((), jnp.int32))
+    it = jax.jit(lambda c: ppo.iteration(c, env, cfg))
+    for _ in range(3):
+        c = it(c)
+    return c.agent
+
+
+def test_table1_defaults():
+    c = ppo.PPOConfig()
+    assert (c.num_envs, c.unroll_length, c.epochs, c.num_minibatches) == (2048, 16, 4, 2)
+    assert c.gae_lambda == 0.95 and c.clip_coef == 0.2 and c.vf_coef == 2.0 and c.max_grad_norm == 1.0
+    assert c.learning_rate == 0.0026 and c.adam_eps == 1e-5 and (c.adam_b1, c.adam_b2) == (0.9, 0.999)
+    assert c.discount == 0.99 and c.hidden == (256, 256)
+    assert c.ent_coef == 0.0 and c.normalize_observations and c.normalize_advantages
+    assert c.batch_size == 32768 and c.minibatch_size == 16384 and c.post_update_grad_steps == 0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        c.num_envs = 1
+    agent = get_agent("ppo")
+    assert agent is ppo and agent.Config is ppo.PPOConfig and agent.UPDATE_KIND == "ppo_update"
+    assert callable(agent.train)
+
+
+def test_config_validation_and_dict_roundtrip():
+    with pytest.raises(ValueError, match="unknown PPO hyperparameter"):
+        ppo.PPOConfig.from_dict({"lr": 1.0})
+    with pytest.raises(ValueError, match="divisible"):
+        ppo.PPOConfig(num_envs=3, unroll_length=1, num_minibatches=2)
+    c = ppo.PPOConfig.from_dict({"hidden": [8, 8], "num_envs": 64})
+    assert c.hidden == (8, 8) and ppo.PPOConfig.from_dict(c.to_dict()) == c
+
+
+def test_gae_hand_example_with_termination_and_truncation():
+    # 3 steps of one env: step 1 terminates (no bootstrap, trace cut), step 2 bootstraps
+    r = jnp.array([[1.0], [2.0], [3.0]])
+    v = jnp.array([[0.5], [1.0], [1.5]])
+    nv = jnp.array([[1.0], [9.0], [2.0]])  # 9.0 must be ignored (terminal)
+    term = jnp.array([[0.0], [1.0], [0.0]])
+    adv, ret = ppo.gae(r, v, nv, term, term, 0.9, 0.8)
+    # t=2: 3 + .9*2 - 1.5 = 3.3; t=1: 2 - 1 = 1.0 (cut); t=0: 1 + .9*1 - .5 + .72*1.0 = 2.12
+    np.testing.assert_allclose(adv[:, 0], [2.12, 1.0, 3.3], rtol=1e-6)
+    np.testing.assert_allclose(ret[:, 0], [2.62, 2.0, 4.8], rtol=1e-6)
+    # a time limit at step 1 instead: bootstraps from V(true next obs) but still cuts the trace
+    adv, _ = ppo.gae(r, v, nv, jnp.zeros_like(term), term, 0.9, 0.8)
+    np.testing.assert_allclose(adv[:, 0], [1.4 + 0.72 * 9.1, 2 + 0.9 * 9.0 - 1.0, 3.3], rtol=1e-6)
+
+
+def test_clipped_surrogate_hand_case():
+    ratio = jnp.array([0.5, 1.5, 1.0, 0.7])
+    adv = jnp.array([1.0, 1.0, -1.0, -2.0])
+    # max(-A r, -A clip(r, .8, 1.2)): -0.5 | -1.2 | 1.0 | 1.6
+    assert float(ppo.clipped_surrogate(ratio, adv, 0.2)) == pytest.approx((-0.5 - 1.2 + 1.0 + 1.6) / 4)
+
+
+def test_ppo_loss_at_the_behaviour_policy():
+    """Ratio 1, no entropy bonus: loss = -mean(normalised A) + vf_coef * 0.5 MSE = 2 * 0.5 MSE."""
+    cfg = TOY_CFG
+    st = jax.jit(ppo.init, static_argnums=(1, 2, 3))(jax.random.PRNGKey(0), 3, 2, cfg)
+    k = jax.random.split(jax.random.PRNGKey(5), 3)
+    obs, act = jax.random.normal(k[0], (10, 3)), jax.random.normal(k[1], (10, 2))
+    mean, log_std = ppo.GaussianActor(cfg.hidden, 2).apply(st.actor, obs)
+    logp = ppo.gaussian_log_prob(act, mean, log_std)
+    ret = jax.random.normal(k[2], (10,))
+    adv = jnp.arange(10.0)
+    params = {"actor": st.actor, "critic": st.critic}
+    loss, (pg, v_loss, ent) = jax.jit(lambda p, mb: ppo.ppo_loss(p, mb, st.obs_norm, cfg, 2))(
+        params, (obs, act, logp, adv, ret))
+    v = ppo.ValueNet(cfg.hidden).apply(st.critic, obs)
+    assert float(pg) == pytest.approx(0.0, abs=1e-6)
+    assert float(v_loss) == pytest.approx(0.5 * float(((v - ret) ** 2).mean()), rel=1e-5)
+    assert float(loss) == pytest.approx(2.0 * float(v_loss), rel=1e-5)
+    assert float(ent) == pytest.approx(2 * 0.5 * np.log(2 * np.pi * np.e), rel=1e-6)  # log_std = 0
+
+
+def test_obs_norm_running_moments_match_numpy():
+    x = np.random.default_rng(0).normal(2.0, 3.0, size=(300, 4)).astype(np.float32)
+    n = ppo.init_obs_norm(4)
+    for part in np.split(x, 3):
+        n = ppo.update_obs_norm(n, jnp.asarray(part))
+    np.testing.assert_allclose(n.mean, x.mean(0), rtol=1e-4)
+    np.testing.assert_allclose(n.var, x.var(0), rtol=1e-3)
+    assert float(n.count) == pytest.approx(300.0)
+
+
+def test_policy_is_clipped_mean_on_normalised_obs(toy_state):
+    cfg = TOY_CFG
+    obs = jnp.array([[10.0, -3.0, 2.0]])
+    a = ppo.make_policy(2, cfg)(ppo.policy_params(toy_state), obs)
+    n = toy_state.obs_norm
+    z = jnp.clip((obs - n.mean) / jnp.sqrt(n.var + 1e-8), -10, 10)
+    mean, _ = ppo.GaussianActor(cfg.hidden, 2).apply(toy_state.actor, z)
+    np.testing.assert_allclose(a, jnp.clip(mean, -1, 1), rtol=1e-6)
+
+
+def test_collect_handles_termination_and_time_limit(toy_state):
+    cfg = TOY_CFG
+    env_state, ep_t, ep_ret = ppo.fresh_envs(TOY, cfg, jax.random.PRNGKey(3))
+    _, ep_t2, _, b, fin = jax.jit(lambda s, t, r, k: ppo.collect(toy_state, TOY, cfg, s, t, r, k))(
+        env_state, ep_t, ep_ret, jax.random.PRNGKey(4))
+    assert b.obs.shape == (6, 4, 3) and b.action.shape == (6, 4, 2) and b.logp.shape == (6, 4)
+    end, term = np.asarray(b.end), np.asarray(b.term)
+    assert (end >= term).all() and end[:5].any(0).all()  # episode_length 5: all ended by step 5
+    assert (end > term).any()  # some ended at the time limit without terminating
+    assert np.isfinite(np.asarray(fin)).sum() == end.sum()
+    # after an end the next observation is a fresh reset, not the step's next_obs
+    t, e = np.argwhere(end[:-1] > 0)[0]
+    assert not np.allclose(b.obs[t + 1, e], b.next_obs[t, e])
+
+
+K1, K2 = jax.random.PRNGKey(11), jax.random.PRNGKey(12)
+
+
+@pytest.fixture(scope="module")
+def toy_post(toy_state):
+    """post_update vmapped over keys [K1, K1, K2], as the estimator calls it."""
+    return jax.jit(jax.vmap(lambda k: ppo.post_update(toy_state, k, None, 0, 0, TOY_CFG, TOY)))(
+        jnp.stack([K1, K1, K2]))
+
+
+def test_post_update_collects_fresh_data(toy_state, toy_post):
+    cfg, env = TOY_CFG, TOY
+    row = lambda i: jax.tree_util.tree_map(lambda x: x[i], toy_post)  # noqa: E731
+    assert tree_equal(row(0), row(1))  # same key -> identical
+    assert not tree_equal(row(0)["actor"], row(2)["actor"])  # different key -> different params
+
+    @jax.jit
+    def by_hand(key):
+        k_reset, k_col, k_upd = jax.random.split(key, 3)
+        bt = ppo.collect(toy_state, env, cfg, *ppo.fresh_envs(env, cfg, k_reset), k_col)[3]
+        return bt, ppo.ppo_update(toy_state, bt, k_upd, cfg, 2), ppo.ppo_update(toy_state, bt, k_upd, cfg, 2, 1)
+
+    (b1, new, one), (b2, _, _) = by_hand(K1), by_hand(K2)
+    assert not np.allclose(b1.obs, b2.obs)  # different keys collect different batches
+    # u(theta, X) = one full PPO update (epochs x minibatches Adam steps) on the batch
+    # collected from fresh resets, with the frozen normaliser
+    jax.tree_util.tree_map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-7),
+                           ppo.policy_params(new), row(0))
+    count = lambda s: int(jax.tree_util.tree_leaves(s.opt[1])[0])  # noqa: E731  Adam step count
+    assert count(new) - count(toy_state) == cfg.epochs * cfg.num_minibatches
+    assert count(one) - count(toy_state) == 1  # post_update_grad_steps = 1
+    assert not tree_equal(one.actor, new.actor)
+
+
+def test_post_update_changes_policy_not_normaliser(toy_state, toy_post):
+    for i in range(3):
+        theta = jax.tree_util.tree_map(lambda x: x[i], toy_post)
+        assert tree_equal(theta["obs_norm"], toy_state.obs_norm)
+        assert not tree_equal(theta["actor"], toy_state.actor)
+
+
+def test_checkpoint_rounding_schedule():
+    # paper: B = 32768, 60M steps, checkpoints every 6M
+    n, ck, bounds = ppo.schedule(60_000_000, [6_000_000 * i for i in range(1, 11)], 32768, 30)
+    assert n == 1831 and ck[6_000_000] == 183 and ck[60_000_000] == 1831
+    assert ppo.iterations_for(16384, 32768) == 1 and ppo.iterations_for(16383, 32768) == 1
+    assert ppo.iterations_for(49152, 32768) == 2 and ppo.iterations_for(49151, 32768) == 1
+    assert set(ck.values()) <= set(bounds) and bounds[-1] == n and bounds[0] == 30
+
+
+def test_toy_training_resumes_bit_identically(tmp_path, jax_cache):
+    cfg, env = TOY_CFG, TOY
+    args = (env, cfg, [0, 1], 240, [48, 240])
+    attrs = {"algo": "ppo"}
+    ref = [str(tmp_path / f"ref{s}.h5") for s in (0, 1)]
+    ppo.train(*args, ref, attrs, max_chunk=48, log=lambda m: None)
+    out = [str(tmp_path / f"res{s}.h5") for s in (0, 1)]
+
+    def die(msg):
+        if "iteration 6/" in msg:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ppo.train(*args, out, attrs, max_chunk=48, log=die, resume_every=0.0)
+    s = ppo.train(*args, out, attrs, max_chunk=48, log=lambda m: None, resume_every=0.0)
+    assert s["resumed_from"] == 6 * cfg.batch_size
+    for a, b in zip(ref, out):
+        with TrainFile(a) as fa, TrainFile(b) as fb:
+            assert fa.checkpoint_steps == fb.checkpoint_steps == [48, 240]
+            for k, v in fa.learning_curve().items():
+                np.testing.assert_array_equal(v, fb.learning_curve()[k])
+            for name in ("step48", "step240"):
+                ga, gb = fa.f["checkpoints"][name], fb.f["checkpoints"][name]
+                ga.visititems(lambda n, o: np.testing.assert_array_equal(o[()], gb[n][()])
+                              if isinstance(o, h5py.Dataset) else None)
+
+
+# --- a tiny real run on Brax hopper --------------------------------------------------
+
+@pytest.fixture(scope="module")
+def hopper_runs(tmp_path_factory, jax_cache):
+    from retland.base.envs import make_env
+
+    cfg = ppo.PPOConfig(hidden=(16, 16), num_envs=8, unroll_length=8)  # B = 64
+    env = make_env("hopper", "spring", episode_length=50)
+    attrs = {"suite": "brax", "env": "hopper", "algo": "ppo", "backend": "spring", "episode_length": 50,
+             "total_steps": 320, "checkpoint_steps": [128, 300], "agent_config": cfg.to_dict()}
+    runs = []
+    for r in range(2):
+        d = tmp_path_factory.mktemp(f"ppo_hopper{r}")
+        paths = [str(d / f"seed{s}.h5") for s in (0, 1)]
+        summary = ppo.train(env, cfg, [0, 1], 320, [128, 300], paths, attrs, max_chunk=128, log=lambda m: None)
+        runs.append((paths, summary))
+    return cfg, env, runs
+
+
+def test_hopper_training_files(hopper_runs):
+    cfg, env, runs = hopper_runs
+    paths, summary = runs[0]
+    assert len(summary["final_eval_returns"]) == 2 and summary["resumed_from"] == 0
+    spec = env.spec
+    tmpl = jax.eval_shape(lambda k: ppo.init(k, spec.obs_dim, spec.act_dim, cfg), jax.random.PRNGKey(0))
+    for p in paths:
+        with TrainFile(p) as tf:
+            assert tf.checkpoint_steps == [128, 300] and tf.n_replay_rows == 0
+            lc = tf.learning_curve()
+            np.testing.assert_array_equal(lc["step"], [128, 256, 320])  # 300 -> 5 iterations = 320 steps
+            assert np.isfinite(lc["return"]).all() and (lc["length"] >= 1).all()
+            g = tf.f["checkpoints"]["step300"]
+            assert set(g) == {"actor", "critic", "opt", "obs_norm"}
+            assert (g.attrs["env_steps"], g.attrs["iterations"], g.attrs["n_updates"]) == (320, 5, 40)
+            assert (g.attrs["replay_lo"], g.attrs["replay_hi"]) == (0, 0)
+            state, _ = tf.checkpoint(300, tmpl)
+            assert float(state.obs_norm.count) == pytest.approx(320 + 1e-4)
+            assert "log_std" in state.actor["params"]
+            early, _ = tf.checkpoint(128, tmpl)
+            assert float(early.obs_norm.count) == pytest.approx(128 + 1e-4)
+            assert not tree_equal(early.actor, state.actor)
+    with TrainFile(paths[0]) as a, TrainFile(paths[1]) as b:  # seeds differ
+        assert not np.array_equal(a.f["checkpoints/step300/actor/params/Dense_0/kernel"][()],
+                                  b.f["checkpoints/step300/actor/params/Dense_0/kernel"][()])
+
+
+def test_hopper_training_is_deterministic(hopper_runs):
+    _, _, runs = hopper_runs
+    for a, b in zip(runs[0][0], runs[1][0]):
+        with h5py.File(a) as fa, h5py.File(b) as fb:
+            names = []
+            fa.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+            assert any(n.startswith("checkpoints/step300/opt") for n in names)
+            for n in names:
+                np.testing.assert_array_equal(fa[n][()], fb[n][()], err_msg=n)
