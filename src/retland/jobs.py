@@ -114,7 +114,8 @@ class CheckpointSource:
         with TrainFile(train_path) as tf:
             self.attrs = tf.attrs
             self.steps = tf.checkpoint_steps
-            replay = tf.replay(0, tf.n_replay_rows)
+            n_rows = tf.n_replay_rows  # 0 for on-policy agents (PPO): no replay log
+            replay = tf.replay(0, n_rows) if n_rows else None
         self.agent = get_agent(self.attrs["algo"])
         self.cfg = self.agent.Config.from_dict(json.loads(self.attrs["agent_config"]))
         self.env = make_env(self.attrs["env"], self.attrs["backend"], int(self.attrs["episode_length"]))
@@ -122,7 +123,7 @@ class CheckpointSource:
         self.template = jax.eval_shape(
             lambda k: self.agent.init(k, spec.obs_dim, spec.act_dim, self.cfg), jax.random.PRNGKey(0)
         )
-        self.replay = from_numpy(replay)
+        self.replay = from_numpy(replay) if replay is not None else None
 
     def checkpoint(self, step: int):
         """(agent state, (lo, hi)): rows [lo, hi) of the replay are the buffer at ``step``."""

@@ -14,6 +14,7 @@ Training file ``results/{run}/train/{env}/{algo}/seed{seed}.h5``::
                            every transition of the run in collection order (row i =
                            environment step i); the buffer at checkpoint K is rows
                            [replay_lo, replay_hi) -- one copy, not one per checkpoint
+                           (0 rows for on-policy agents such as PPO: no replay log)
     /learning_curve/{step,return,length}
                            deterministic return from the reference initial state
 
