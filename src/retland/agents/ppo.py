@@ -79,6 +79,7 @@ import optax
 from ..base.atomic import atomic_path
 from ..base.checkpoints import CheckpointError, TrainWriter, read_pytree, write_pytree
 from ..rollout import make_batched_rollout
+from .common import HyperparamsMixin
 
 NAME = "ppo"
 UPDATE_KIND = "ppo_update"
@@ -87,9 +88,11 @@ OBS_NORM_EPS = 1e-8
 
 
 @dataclasses.dataclass(frozen=True)
-class PPOConfig:
+class PPOConfig(HyperparamsMixin):
     """Table 1 (PPO). Every default is the paper's value (or the authors' code where
     Table 1 is silent: ent_coef, advantage normalisation, no value clipping)."""
+
+    ALGO = "PPO"
 
     hidden: tuple = (256, 256)
     num_envs: int = 2048  # "Parallel Envs"
@@ -130,22 +133,6 @@ class PPOConfig:
     @property
     def minibatch_size(self) -> int:
         return self.batch_size // self.num_minibatches
-
-    @classmethod
-    def from_dict(cls, d: dict | None) -> "PPOConfig":
-        d = dict(d or {})
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"unknown PPO hyperparameter(s) {unknown}; known: {sorted(names)}")
-        if "hidden" in d:
-            d["hidden"] = tuple(int(h) for h in d["hidden"])
-        return cls(**d)
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["hidden"] = list(d["hidden"])
-        return d
 
 
 # --- networks ------------------------------------------------------------------------
