@@ -13,7 +13,7 @@ import json
 import math
 import os
 import time
-from typing import Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import h5py
 import jax
@@ -22,7 +22,7 @@ import numpy as np
 
 from .base.atomic import atomic_path
 from .base.checkpoints import CheckpointError, TrainWriter, read_pytree, write_pytree
-from .base.replay import FIELDS
+from .base.replay import FIELDS, Transition, empty_replay
 from .rollout import make_batched_rollout
 
 
@@ -45,6 +45,85 @@ def format_eta(seconds: float) -> str:
     h, rem = divmod(seconds, 3600)
     m, s = divmod(rem, 60)
     return f"{h:d}:{m:02d}:{s:02d}"
+
+
+class OffPolicyCarry(NamedTuple):
+    """Per-seed training state carried across jitted chunks (leading axis = seed)."""
+
+    agent: Any
+    env_state: Any
+    ep_t: jax.Array
+    ep_return: jax.Array
+    key: jax.Array
+    replay: Transition
+
+
+def make_offpolicy_chunk(env, capacity: int, chunk_steps: int, learning_starts: int, explore, learn):
+    """Build ``chunk(carry[S], t0) -> (carry[S], (transitions[chunk, S], episode_returns[chunk, S]))``
+    for an off-policy agent given by two functions:
+
+    * ``explore(agent_state, obs, key) -> action`` in [-1, 1] (after ``learning_starts``;
+      before it actions are uniform);
+    * ``learn(agent_state, replay, size, key, t) -> agent_state``: one update from the
+      ring buffer's first ``size`` rows at global step ``t``.
+
+    Jitted end to end: ``lax.scan`` over ``chunk_steps`` environment steps, one update per
+    step after ``learning_starts``; seeds are the leading axis (vmap) while the step
+    counter ``t`` is unbatched, so the learning-start branch stays a real ``lax.cond``.
+    Episodes end by termination or the time limit ``env.episode_length`` and restart from
+    a fresh noisy initial state; transitions keep their true next observation.
+    ``episode_returns`` holds the return of each training episode that ended at that
+    step, NaN elsewhere (for progress logs).
+    """
+    act_dim = env.spec.act_dim
+
+    def one_seed(c: OffPolicyCarry, t):
+        key, k_rand, k_act, k_reset, k_upd = jax.random.split(c.key, 5)
+        obs = env.obs(c.env_state)
+        uniform = jax.random.uniform(k_rand, (act_dim,), minval=-1.0, maxval=1.0)
+        action = jnp.where(t < learning_starts, uniform, explore(c.agent, obs, k_act))
+        nxt = env.step(c.env_state, action)
+        term = env.done(nxt).astype(jnp.float32)
+        tr = Transition(obs, action, env.reward(nxt), env.obs(nxt), term)
+        replay = jax.tree_util.tree_map(lambda buf, x: buf.at[t % capacity].set(x), c.replay, tr)
+        ep_t = c.ep_t + 1
+        ep_ret = c.ep_return + env.reward(nxt)
+        end = (term > 0) | (ep_t >= env.episode_length)
+        fresh = env.reset(k_reset)
+        env_state = jax.tree_util.tree_map(lambda f, n: jnp.where(end, f, n), fresh, nxt)
+        size = jnp.minimum(t + 1, capacity)
+        agent = jax.lax.cond(
+            t + 1 >= learning_starts, lambda a: learn(a, replay, size, k_upd, t), lambda a: a, c.agent
+        )
+        out_ret = jnp.where(end, ep_ret, jnp.nan)
+        carry = OffPolicyCarry(agent, env_state, jnp.where(end, 0, ep_t), jnp.where(end, 0.0, ep_ret), key, replay)
+        return carry, (tr, out_ret)
+
+    batched = jax.vmap(one_seed, in_axes=(0, None))
+
+    def chunk(carry: OffPolicyCarry, t0):
+        return jax.lax.scan(lambda c, i: batched(c, t0 + i), carry, jnp.arange(chunk_steps))
+
+    return jax.jit(chunk, donate_argnums=(0,))
+
+
+def init_offpolicy_carry(env, seeds, capacity: int, init_agent) -> OffPolicyCarry:
+    """Initial carry for a batch of seeds; ``init_agent(key)`` builds one agent state."""
+    spec = env.spec
+
+    def one(seed):
+        key = jax.random.PRNGKey(seed)
+        k_init, k_reset, key = jax.random.split(key, 3)
+        return OffPolicyCarry(
+            init_agent(k_init),
+            env.reset(k_reset),
+            jnp.zeros((), jnp.int32),
+            jnp.zeros((), jnp.float32),
+            key,
+            empty_replay(capacity, spec.obs_dim, spec.act_dim),
+        )
+
+    return jax.jit(jax.vmap(one))(jnp.asarray(seeds, jnp.uint32))
 
 
 def partial_path(out_path: str) -> str:

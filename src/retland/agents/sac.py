@@ -48,7 +48,8 @@ import optax
 
 from .common import HyperparamsMixin
 from ..base.networks import MLP, TwinCritic
-from ..base.replay import Transition, empty_replay, sample_batch
+from ..base.replay import Transition, sample_batch
+from ..training import init_offpolicy_carry, make_offpolicy_chunk
 
 NAME = "sac"
 
@@ -228,82 +229,25 @@ def update(state: SACState, replay: Transition, lo, hi, key, cfg: SACConfig, act
     return temperature_step(state, entropy, cfg, act_dim)
 
 
-class Carry(NamedTuple):
-    agent: SACState
-    env_state: Any
-    ep_t: jax.Array
-    ep_return: jax.Array
-    key: jax.Array
-    replay: Transition
-
-
 def make_train_chunk(env, cfg: SACConfig, capacity: int, chunk_steps: int):
-    """Build ``chunk(carry[S], t0) -> (carry[S], (transitions[chunk, S], episode_returns[chunk, S]))``.
-
-    Jitted end to end: ``lax.scan`` over ``chunk_steps`` environment steps, each with
-    one update after ``learning_starts``; seeds are the leading axis (vmap) while the
-    step counter is unbatched, so the learning-start branch stays a real ``lax.cond``.
-    ``episode_returns`` holds the undiscounted return of each training episode that
-    ended at that step, and NaN elsewhere (for progress logs).
-    """
+    """The jitted training chunk (``training.make_offpolicy_chunk``): exploration samples
+    the squashed Gaussian policy; one SAC update (critics, target EMA, actor, temperature)
+    per environment step."""
     act_dim = env.spec.act_dim
     actor_net, _ = _nets(cfg, act_dim)
-    ep_len = env.episode_length
 
-    def one_seed(c: Carry, t):
-        key, k_rand, k_act, k_reset, k_upd = jax.random.split(c.key, 5)
-        obs = env.obs(c.env_state)
-        mean, log_std = actor_net.apply(c.agent.actor, obs)
-        explore, _ = sample_action(mean, log_std, k_act)
-        explore = jnp.clip(explore, -1.0, 1.0)
-        uniform = jax.random.uniform(k_rand, (act_dim,), minval=-1.0, maxval=1.0)
-        action = jnp.where(t < cfg.learning_starts, uniform, explore)
-        nxt = env.step(c.env_state, action)
-        term = env.done(nxt).astype(jnp.float32)
-        tr = Transition(obs, action, env.reward(nxt), env.obs(nxt), term)
-        slot = t % capacity
-        replay = jax.tree_util.tree_map(lambda buf, x: buf.at[slot].set(x), c.replay, tr)
-        ep_t = c.ep_t + 1
-        ep_ret = c.ep_return + env.reward(nxt)
-        end = (term > 0) | (ep_t >= ep_len)
-        fresh = env.reset(k_reset)
-        env_state = jax.tree_util.tree_map(lambda f, n: jnp.where(end, f, n), fresh, nxt)
-        size = jnp.minimum(t + 1, capacity)
-        learn = t + 1 >= cfg.learning_starts
-        agent = jax.lax.cond(
-            learn,
-            lambda a: update(a, replay, 0, size, k_upd, cfg, act_dim),
-            lambda a: a,
-            c.agent,
-        )
-        out_ret = jnp.where(end, ep_ret, jnp.nan)
-        return Carry(agent, env_state, jnp.where(end, 0, ep_t), jnp.where(end, 0.0, ep_ret), key, replay), (tr, out_ret)
+    def explore(agent, obs, key):
+        mean, log_std = actor_net.apply(agent.actor, obs)
+        action, _ = sample_action(mean, log_std, key)
+        return jnp.clip(action, -1.0, 1.0)
 
-    batched = jax.vmap(one_seed, in_axes=(0, None))
+    def learn(agent, replay, size, key, t):
+        return update(agent, replay, 0, size, key, cfg, act_dim)
 
-    def chunk(carry: Carry, t0):
-        def body(c, i):
-            return batched(c, t0 + i)
-
-        return jax.lax.scan(body, carry, jnp.arange(chunk_steps))
-
-    return jax.jit(chunk, donate_argnums=(0,))
+    return make_offpolicy_chunk(env, capacity, chunk_steps, cfg.learning_starts, explore, learn)
 
 
-def init_carry(env, cfg: SACConfig, seeds, capacity: int) -> Carry:
+def init_carry(env, cfg: SACConfig, seeds, capacity: int):
     """Initial training carry for a batch of seeds (leading axis = seed)."""
     spec = env.spec
-
-    def one(seed):
-        key = jax.random.PRNGKey(seed)
-        k_init, k_reset, key = jax.random.split(key, 3)
-        return Carry(
-            init(k_init, spec.obs_dim, spec.act_dim, cfg),
-            env.reset(k_reset),
-            jnp.zeros((), jnp.int32),
-            jnp.zeros((), jnp.float32),
-            key,
-            empty_replay(capacity, spec.obs_dim, spec.act_dim),
-        )
-
-    return jax.jit(jax.vmap(one))(jnp.asarray(seeds, jnp.uint32))
+    return init_offpolicy_carry(env, seeds, capacity, lambda k: init(k, spec.obs_dim, spec.act_dim, cfg))

@@ -23,7 +23,8 @@ import optax
 
 from .common import HyperparamsMixin
 from ..base.networks import DeterministicActor, TwinCritic
-from ..base.replay import Transition, empty_replay, sample_batch
+from ..base.replay import Transition, sample_batch
+from ..training import init_offpolicy_carry, make_offpolicy_chunk
 
 NAME = "td3"
 
@@ -154,83 +155,25 @@ def update(state: TD3State, replay: Transition, lo, hi, key, do_actor, cfg: TD3C
     )
 
 
-class Carry(NamedTuple):
-    agent: TD3State
-    env_state: Any
-    ep_t: jax.Array
-    ep_return: jax.Array
-    key: jax.Array
-    replay: Transition
-
-
 def make_train_chunk(env, cfg: TD3Config, capacity: int, chunk_steps: int):
-    """Build ``chunk(carry[S], t0) -> (carry[S], (transitions[chunk, S], episode_returns[chunk, S]))``.
-
-    Jitted end to end: ``lax.scan`` over ``chunk_steps`` environment steps, each with
-    one update after ``learning_starts``; seeds are the leading axis (vmap).
-    ``episode_returns`` holds the undiscounted return of each training episode that
-    ended at that step, and NaN elsewhere (for progress logs).
-    """
+    """The jitted training chunk (``training.make_offpolicy_chunk``): exploration adds
+    Gaussian noise (std 0.1) to the deterministic action; every step a critic update,
+    every ``policy_delay`` steps an actor update and the target EMA."""
     act_dim = env.spec.act_dim
     actor_apply = make_policy(act_dim, cfg)
-    ep_len = env.episode_length
 
-    def one_seed(c: Carry, t):
-        key, k_rand, k_noise, k_reset, k_upd = jax.random.split(c.key, 5)
-        obs = env.obs(c.env_state)
-        explore = jnp.clip(
-            actor_apply(c.agent.actor, obs) + cfg.exploration_noise * jax.random.normal(k_noise, (act_dim,)),
-            -1.0, 1.0,
-        )
-        uniform = jax.random.uniform(k_rand, (act_dim,), minval=-1.0, maxval=1.0)
-        action = jnp.where(t < cfg.learning_starts, uniform, explore)
-        nxt = env.step(c.env_state, action)
-        term = env.done(nxt).astype(jnp.float32)
-        tr = Transition(obs, action, env.reward(nxt), env.obs(nxt), term)
-        slot = t % capacity
-        replay = jax.tree_util.tree_map(lambda buf, x: buf.at[slot].set(x), c.replay, tr)
-        ep_t = c.ep_t + 1
-        ep_ret = c.ep_return + env.reward(nxt)
-        end = (term > 0) | (ep_t >= ep_len)
-        fresh = env.reset(k_reset)
-        env_state = jax.tree_util.tree_map(lambda f, n: jnp.where(end, f, n), fresh, nxt)
-        size = jnp.minimum(t + 1, capacity)
-        learn = t + 1 >= cfg.learning_starts
+    def explore(agent, obs, key):
+        noise = cfg.exploration_noise * jax.random.normal(key, (act_dim,))
+        return jnp.clip(actor_apply(agent.actor, obs) + noise, -1.0, 1.0)
+
+    def learn(agent, replay, size, key, t):
         do_actor = (t + 1 - cfg.learning_starts) % cfg.policy_delay == 0
-        agent = jax.lax.cond(
-            learn,
-            lambda a: update(a, replay, 0, size, k_upd, do_actor, cfg, act_dim),
-            lambda a: a,
-            c.agent,
-        )
-        out_ret = jnp.where(end, ep_ret, jnp.nan)
-        return Carry(agent, env_state, jnp.where(end, 0, ep_t), jnp.where(end, 0.0, ep_ret), key, replay), (tr, out_ret)
+        return update(agent, replay, 0, size, key, do_actor, cfg, act_dim)
 
-    batched = jax.vmap(one_seed, in_axes=(0, None))
-
-    def chunk(carry: Carry, t0):
-        def body(c, i):
-            return batched(c, t0 + i)
-
-        return jax.lax.scan(body, carry, jnp.arange(chunk_steps))
-
-    return jax.jit(chunk, donate_argnums=(0,))
+    return make_offpolicy_chunk(env, capacity, chunk_steps, cfg.learning_starts, explore, learn)
 
 
-def init_carry(env, cfg: TD3Config, seeds, capacity: int) -> Carry:
+def init_carry(env, cfg: TD3Config, seeds, capacity: int):
     """Initial training carry for a batch of seeds (leading axis = seed)."""
     spec = env.spec
-
-    def one(seed):
-        key = jax.random.PRNGKey(seed)
-        k_init, k_reset, key = jax.random.split(key, 3)
-        return Carry(
-            init(k_init, spec.obs_dim, spec.act_dim, cfg),
-            env.reset(k_reset),
-            jnp.zeros((), jnp.int32),
-            jnp.zeros((), jnp.float32),
-            key,
-            empty_replay(capacity, spec.obs_dim, spec.act_dim),
-        )
-
-    return jax.jit(jax.vmap(one))(jnp.asarray(seeds, jnp.uint32))
+    return init_offpolicy_carry(env, seeds, capacity, lambda k: init(k, spec.obs_dim, spec.act_dim, cfg))
