@@ -36,6 +36,7 @@ import tarfile
 import time
 
 from .base.atomic import atomic_path
+from .provenance import git_commit
 
 FORMAT = "retland.archive/1"
 MANIFEST_JSON = "manifest.json"
@@ -65,21 +66,6 @@ def pip_freeze(python: str | None = None) -> tuple[str, str]:
     lines = sorted({f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions()
                     if d.metadata["Name"]}, key=str.lower)
     return "".join(line + "\n" for line in lines), "importlib.metadata (pip unavailable)"
-
-
-def git_commit(repo: str | None = None) -> str:
-    """HEAD of the repository at ``repo`` (``-dirty`` if tracked files changed), or 'unknown'."""
-    repo = repo or os.getcwd()
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
-                                text=True, timeout=30).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
-                               capture_output=True, text=True, timeout=30).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    if not commit:
-        return "unknown"
-    return commit + ("-dirty" if dirty else "")
 
 
 def platform_info() -> dict:

@@ -28,23 +28,28 @@ def versions() -> dict:
     return out
 
 
-@functools.lru_cache(maxsize=1)
-def git_commit() -> str:
-    """The repository's HEAD commit, with ``-dirty`` when the work tree has changes."""
-    here = os.path.dirname(os.path.abspath(__file__))
+def git_commit(repo: str | None = None) -> str:
+    """HEAD of the git repository at ``repo`` (default: this package's checkout), with
+    ``-dirty`` when tracked files have changes; 'unknown' outside a repository."""
+    repo = repo or os.path.dirname(os.path.abspath(__file__))
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10
+            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=30
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=here, capture_output=True, text=True, timeout=10,
+            cwd=repo, capture_output=True, text=True, timeout=30,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     if not commit:
         return "unknown"
     return commit + ("-dirty" if dirty else "")
+
+
+@functools.lru_cache(maxsize=1)
+def _own_commit() -> str:
+    return git_commit()
 
 
 def jax_backend() -> str:
@@ -61,7 +66,7 @@ def record(config: dict | None = None, **extra) -> dict:
     return {
         "config": config or {},
         "versions": versions(),
-        "git_commit": git_commit(),
+        "git_commit": _own_commit(),
         "jax_platform": jax_backend(),
         "host": platform.node(),
         "platform": platform.platform(),
