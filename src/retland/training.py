@@ -143,24 +143,24 @@ def run_fingerprint(attrs: dict, seeds, total_steps, checkpoint_steps, chunk) ->
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def save_resume(path: str, carry, step: int, fingerprint: str) -> None:
-    """The training carry without the replay buffer (rebuilt from the logged transitions),
-    written atomically: a job killed while saving keeps the previous resume point."""
+def save_resume(path: str, state, position: int, fingerprint: str) -> None:
+    """A resume point: the pytree ``state`` after ``position`` units of training (steps or
+    iterations), written atomically so a job killed while saving keeps the previous one."""
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
-            f.attrs.update(step=step, fingerprint=fingerprint)
-            write_pytree(f.create_group("carry"), carry._replace(replay=()))
+            f.attrs.update(position=position, fingerprint=fingerprint)
+            write_pytree(f.create_group("state"), state)
 
 
 def load_resume(path: str, template, fingerprint: str):
-    """(step, carry without replay) or None when there is no valid resume point."""
+    """(position, state shaped like ``template``) or None when there is no valid resume point."""
     if not os.path.exists(path):
         return None
     try:
         with h5py.File(path, "r") as f:
             if f.attrs.get("fingerprint") != fingerprint:
                 return None
-            return int(f.attrs["step"]), read_pytree(f["carry"], template._replace(replay=()), where=path)
+            return int(f.attrs["position"]), read_pytree(f["state"], template, where=path)
     except (OSError, KeyError, CheckpointError):
         return None
 
@@ -226,7 +226,7 @@ def train_offpolicy(
     start_chunk = 0
     writers = None
     if resumable:
-        found = load_resume(rpath, carry, fingerprint)
+        found = load_resume(rpath, carry._replace(replay=()), fingerprint)
         if found is not None and all(os.path.exists(p) for p in partials):
             step0, rest = found
             try:
@@ -268,7 +268,7 @@ def train_offpolicy(
             if resumable and step < total_steps and time.time() - last_save >= resume_every:
                 for w in writers:
                     w.flush()
-                save_resume(rpath, carry, step, fingerprint)
+                save_resume(rpath, carry._replace(replay=()), step, fingerprint)  # replay: rebuilt from the log
                 last_save = time.time()
             elapsed = time.time() - t_start
             rate = (step - start_chunk * chunk) / max(elapsed, 1e-9)

@@ -76,8 +76,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ..base.atomic import atomic_path
-from ..base.checkpoints import CheckpointError, TrainWriter, read_pytree, write_pytree
+from ..base.checkpoints import TrainWriter
 from ..rollout import make_batched_rollout
 from .common import HyperparamsMixin
 
@@ -472,26 +471,6 @@ def schedule(total_steps: int, checkpoint_steps: Sequence[int], batch_size: int,
     return n_total, ck, sorted(bounds)
 
 
-def _save_resume(path: str, carry: Carry, iters: int, fingerprint: str) -> None:
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.attrs.update(iterations=iters, fingerprint=fingerprint)
-            write_pytree(f.create_group("carry"), carry)
-
-
-def _load_resume(path: str, template: Carry, fingerprint: str):
-    if not os.path.exists(path):
-        return None
-    try:
-        with h5py.File(path, "r") as f:
-            if f.attrs.get("fingerprint") != fingerprint:
-                return None
-            carry = read_pytree(f["carry"], template, where=path)
-            return int(f.attrs["iterations"]), jax.tree_util.tree_map(jnp.asarray, carry)
-    except (OSError, KeyError, CheckpointError):
-        return None
-
-
 def _reopen(path: str, partial: str, iters: int, batch_size: int) -> TrainWriter:
     """A killed job's partial training file cut back to ``iters`` iterations (PPO logs
     no replay, so ``TrainWriter.reopen``'s replay check does not apply)."""
@@ -534,7 +513,8 @@ def train(
     carry, environment states included) is saved periodically and a restarted job
     continues from it, bit-identical on the CPU.
     """
-    from ..training import format_eta, partial_path, resume_path, run_fingerprint
+    from ..training import (format_eta, load_resume, partial_path, resume_path, run_fingerprint,
+                            save_resume)
 
     seeds = [int(s) for s in seeds]
     checkpoint_steps = sorted(int(s) for s in checkpoint_steps)
@@ -569,9 +549,10 @@ def train(
     done_iters = 0
     writers = None
     if resumable:
-        found = _load_resume(rpath, carry, fingerprint)
+        found = load_resume(rpath, carry, fingerprint)
         if found is not None and all(os.path.exists(p) for p in partials):
             it0, rest = found
+            rest = jax.tree_util.tree_map(jnp.asarray, rest)
             opened = []
             try:
                 for p, q in zip(out_paths, partials):
@@ -612,7 +593,7 @@ def train(
             if resumable and b < n_total and time.time() - last_save >= resume_every:
                 for w in writers:
                     w.flush()
-                _save_resume(rpath, carry, b, fingerprint)
+                save_resume(rpath, carry, b, fingerprint)
                 last_save = time.time()
             elapsed = time.time() - t_start
             rate = (b - start_iters) * B / max(elapsed, 1e-9)
