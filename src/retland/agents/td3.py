@@ -177,3 +177,17 @@ def init_carry(env, cfg: TD3Config, seeds, capacity: int):
     """Initial training carry for a batch of seeds (leading axis = seed)."""
     spec = env.spec
     return init_offpolicy_carry(env, seeds, capacity, lambda k: init(k, spec.obs_dim, spec.act_dim, cfg))
+
+
+# --- Algorithm 1 (paper Sec. 4.2): one full TD3 training step in a reusable form -------
+def explore(state: TD3State, obs: jax.Array, key: jax.Array, cfg: TD3Config, act_dim: int) -> jax.Array:
+    """The training behaviour policy: deterministic action plus N(0, 0.1^2) noise, clipped."""
+    noise = cfg.exploration_noise * jax.random.normal(key, (act_dim,))
+    return jnp.clip(make_policy(act_dim, cfg)(state.actor, obs) + noise, -1.0, 1.0)
+
+
+def full_update(state: TD3State, key: jax.Array, replay: Transition, lo, hi, cfg: TD3Config, act_dim: int) -> TD3State:
+    """One complete TD3 update (critic step, actor step and target EMA) on a fresh
+    minibatch from rows [lo, hi): the proposal u(theta, B) of Algorithm 1. Every proposal
+    updates the actor, as the authors' rejection code does (target update period 1)."""
+    return update(state, replay, lo, hi, key, True, cfg, act_dim)

@@ -1,0 +1,298 @@
+"""E6 / E7: linear interpolation between policies (paper Sec. 4.1, App. A.3; Fig. 5, 6, 8, 9, Tab. 2).
+
+* Pair selection (Tab. 2): pairs of policies of similar post-update mean but different
+  post-update standard deviation, from the same run (same seed, two checkpoints) and from
+  different runs (two seeds). ``theta_a`` is the member with the higher LTP (the paper's
+  theta_1), so the path goes theta = a theta_a + (1 - a) theta_b, a in [0, 1].
+* Fig. 5 / 9: the return R(theta) of one deterministic simulation from s_I at each point.
+* Fig. 8: mean and std of the noise-based post-update distribution at each point
+  (theta + N(0, sigma^2 I), 1000 perturbations, sigma = 3e-4 at paper scale).
+* Fig. 6 (below-threshold proportion, BTP): random same-run / different-run pairs (500 each
+  per environment at paper scale), 100 intermediate points, each point's return the mean
+  over Gaussian perturbations (std 3e-4); BTP = fraction of the intermediate points below
+  10% of the smaller endpoint return (``stats.below_threshold_proportion``); aggregated
+  over environments with rliable (environments as tasks, 95% stratified bootstrap).
+
+Interpolation acts on the policy parameters only (``agent.policy_params``). The selection
+and aggregation functions are numpy/pandas only; JAX is imported inside the simulators.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from .. import stats as S
+
+KINDS = ("same_run", "different_run")
+_POLICY_COLS = ("seed", "step")
+
+
+# ---------------------------------------------------------------------------------------
+# pair selection (pure functions of the post-update statistics table)
+# ---------------------------------------------------------------------------------------
+def _policies(stats: pd.DataFrame, env: str, algo: str) -> pd.DataFrame:
+    need = {"env", "algo", "seed", "step", "mean", "std", "ltp"}
+    missing = sorted(need - set(stats.columns))
+    if missing:
+        raise ValueError(f"post-update statistics table lacks column(s) {missing}")
+    df = stats[(stats["env"] == env) & (stats["algo"] == algo)]
+    if df.empty:
+        raise ValueError(f"no {algo} policies of {env!r} in the post-update statistics table")
+    return df.sort_values(["seed", "step"]).reset_index(drop=True)
+
+
+def _candidate_pairs(df: pd.DataFrame, kind: str) -> list[tuple[int, int]]:
+    if kind not in KINDS:
+        raise ValueError(f"pair kind must be one of {KINDS}, got {kind!r}")
+    same = kind == "same_run"
+    return [(i, j) for i, j in itertools.combinations(range(len(df)), 2)
+            if (df.at[i, "seed"] == df.at[j, "seed"]) == same]
+
+
+def _pair_row(df, env, kind, i, j, **extra) -> dict:
+    a, b = df.loc[i], df.loc[j]
+    # theta_a = the member with the higher LTP (paper: theta_1 has the higher LTP)
+    if np.nan_to_num(b["ltp"], nan=-1.0) > np.nan_to_num(a["ltp"], nan=-1.0):
+        a, b = b, a
+    row = {"env": env, "kind": kind, "seed_a": int(a["seed"]), "step_a": int(a["step"]),
+           "seed_b": int(b["seed"]), "step_b": int(b["step"])}
+    for s in ("mean", "std", "ltp"):
+        row[f"{s}_a"], row[f"{s}_b"] = float(a[s]), float(b[s])
+    row.update(extra)
+    return row
+
+
+def relative_mean_gap(m1, m2) -> np.ndarray:
+    """|m1 - m2| / max(|m1|, |m2|): how different two mean returns are (0 = equal)."""
+    m1, m2 = np.asarray(m1, float), np.asarray(m2, float)
+    den = np.maximum(np.abs(m1), np.abs(m2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, np.abs(m1 - m2) / den, 0.0)
+
+
+def select_similar_pairs(stats: pd.DataFrame, env: str, algo: str, kind: str, n_pairs: int,
+                         mean_tolerance: float) -> pd.DataFrame:
+    """Tab. 2: ``n_pairs`` pairs of ``kind`` with similar mean but different std.
+
+    Candidates are pairs whose relative mean gap (:func:`relative_mean_gap`) is at most
+    ``mean_tolerance`` and whose means are positive; among them the pairs with the largest
+    relative std difference |std_a - std_b| / max(std_a, std_b) are taken (ties: smaller
+    mean gap first), each policy used once where possible. When fewer such pairs exist
+    (small runs) the remaining slots go to the pairs of smallest mean gap, flagged
+    ``similar_mean = False``. Deterministic.
+    """
+    if n_pairs < 1:
+        raise ValueError(f"n_pairs must be >= 1, got {n_pairs}")
+    df = _policies(stats, env, algo)
+    cands = _candidate_pairs(df, kind)
+    if not cands:
+        raise ValueError(f"no {kind} pairs among the {len(df)} {algo} policies of {env!r} "
+                         f"({'need >= 2 checkpoints per seed' if kind == 'same_run' else 'need >= 2 seeds'})")
+    m, s = df["mean"].to_numpy(float), df["std"].to_numpy(float)
+    scored = []
+    for i, j in cands:
+        gap = float(relative_mean_gap(m[i], m[j]))
+        sd = abs(s[i] - s[j]) / max(s[i], s[j]) if max(s[i], s[j]) > 0 else 0.0
+        ok = gap <= mean_tolerance and m[i] > 0 and m[j] > 0
+        scored.append((not ok, -sd if ok else gap, gap, i, j))
+    scored.sort()
+    rows, used, chosen = [], set(), set()
+    # similar-mean pairs of distinct policies first, then similar-mean pairs reusing a
+    # policy, then the fallback pairs (same order)
+    for want_bad, reuse in ((False, False), (False, True), (True, False), (True, True)):
+        for bad, _, gap, i, j in scored:
+            if len(rows) == n_pairs:
+                break
+            if bad != want_bad or (i, j) in chosen or (not reuse and (i in used or j in used)):
+                continue
+            used.update((i, j))
+            chosen.add((i, j))
+            rows.append(_pair_row(df, env, kind, i, j, mean_gap=gap, similar_mean=not bad))
+    return pd.DataFrame(rows)
+
+
+def sample_random_pairs(stats: pd.DataFrame, env: str, algo: str, kind: str, n_pairs: int,
+                        seed: int) -> pd.DataFrame:
+    """Fig. 6: ``n_pairs`` distinct random pairs of ``kind`` (uniform without replacement
+    over all unordered pairs; all of them when fewer exist), seeded by ``seed``, ``env``
+    and ``kind``."""
+    if n_pairs < 1:
+        raise ValueError(f"n_pairs must be >= 1, got {n_pairs}")
+    df = _policies(stats, env, algo)
+    cands = _candidate_pairs(df, kind)
+    if not cands:
+        raise ValueError(f"no {kind} pairs among the {len(df)} {algo} policies of {env!r}")
+    salt = [int(seed), KINDS.index(kind)] + [ord(c) for c in env]
+    rng = np.random.default_rng(salt)
+    idx = rng.choice(len(cands), size=min(n_pairs, len(cands)), replace=False)
+    return pd.DataFrame([_pair_row(df, env, kind, *cands[k]) for k in sorted(idx)])
+
+
+# ---------------------------------------------------------------------------------------
+# simulation (JAX)
+# ---------------------------------------------------------------------------------------
+def interpolate(theta_a, theta_b, a):
+    """theta = a theta_a + (1 - a) theta_b (paper Sec. 4.1), leaf by leaf."""
+    import jax
+
+    return jax.tree_util.tree_map(lambda x, y: a * x + (1.0 - a) * y, theta_a, theta_b)
+
+
+def gaussian_perturbation(theta, key, sigma):
+    """theta + N(0, sigma^2 I): one independent normal draw per parameter (DESIGN.md)."""
+    import jax
+
+    leaves, tree = jax.tree_util.tree_flatten(theta)
+    keys = jax.random.split(key, len(leaves))
+    return jax.tree_util.tree_unflatten(
+        tree, [x + sigma * jax.random.normal(k, x.shape, x.dtype) for x, k in zip(leaves, keys)])
+
+
+def make_path_evaluator(agent, env, cfg, horizon: int):
+    """Jitted ``f(theta_a, theta_b, alphas[C], keys[C], sigma, start) -> returns[C]``: the
+    return from ``start`` of the deterministic policy perturb(interpolate(a_i), key_i, sigma)."""
+    import jax
+
+    from ..rollout import make_rollout
+
+    rollout = make_rollout(env, agent.make_policy(env.spec.act_dim, cfg), horizon)
+
+    def one(theta_a, theta_b, a, key, sigma, start):
+        return rollout(gaussian_perturbation(interpolate(theta_a, theta_b, a), key, sigma), start)[0]
+
+    return jax.jit(jax.vmap(one, in_axes=(None, None, 0, 0, None, None)))
+
+
+def path_returns(evaluator, theta_a, theta_b, alphas, n_perturbations: int, sigma: float, key,
+                 chunk_size: int, start_state) -> np.ndarray:
+    """Returns [len(alphas), n_perturbations] along the path (float64); with ``sigma = 0``
+    and ``n_perturbations = 1`` the single deterministic simulation of Fig. 5."""
+    import jax
+    import jax.numpy as jnp
+
+    from ..rollout import chunked, pad_to
+
+    alphas = np.asarray(alphas, np.float32)
+    n_a, k = len(alphas), int(n_perturbations)
+    if k < 1:
+        raise ValueError(f"n_perturbations must be >= 1, got {k}")
+    flat_a = jnp.asarray(np.repeat(alphas, k))
+    keys = jax.random.split(key, n_a * k)
+    out = []
+    for s, e in chunked(n_a * k, chunk_size):
+        r = evaluator(theta_a, theta_b, pad_to(flat_a[s:e], chunk_size), pad_to(keys[s:e], chunk_size),
+                      jnp.float32(sigma), start_state)
+        out.append(np.asarray(r[: e - s], np.float64))
+    return np.concatenate(out).reshape(n_a, k)
+
+
+def btp_alphas(n_points: int) -> np.ndarray:
+    """Fig. 6 grid: the two endpoints (a = 1: theta_a, a = 0: theta_b) followed by
+    ``n_points`` intermediate points strictly inside (0, 1)."""
+    inner = np.linspace(0.0, 1.0, n_points + 2)[1:-1]
+    return np.concatenate([[1.0, 0.0], inner])
+
+
+def pair_btp(point_means: np.ndarray, fraction: float) -> tuple[float, float, float]:
+    """(BTP, return_a, return_b) from the per-point mean returns on the :func:`btp_alphas`
+    grid: the fraction of intermediate points below ``fraction`` x min(endpoint returns)."""
+    ra, rb = float(point_means[0]), float(point_means[1])
+    return S.below_threshold_proportion(point_means[2:], ra, rb, fraction), ra, rb
+
+
+# ---------------------------------------------------------------------------------------
+# aggregation (numpy / rliable)
+# ---------------------------------------------------------------------------------------
+def rliable_mean_ci(scores_by_env: dict, reps: int, ci: float, seed: int) -> tuple[float, float, float]:
+    """Mean over all scores and its stratified-bootstrap percentile interval (rliable,
+    environments as tasks: runs are resampled within each environment). Environments with
+    fewer scores are NaN-padded and NaN scores ignored (``nanmean``)."""
+    from rliable import library as rly
+
+    cols = [np.asarray(v, float) for v in scores_by_env.values()]
+    if not cols or max(len(c) for c in cols) == 0:
+        return float("nan"), float("nan"), float("nan")
+    n = max(len(c) for c in cols)
+    mat = np.full((n, len(cols)), np.nan)
+    for j, c in enumerate(cols):
+        mat[: len(c), j] = c
+    if np.all(np.isnan(mat)):
+        return float("nan"), float("nan"), float("nan")
+
+    def agg(x):
+        return np.array([np.nanmean(x)])
+
+    point, interval = rly.get_interval_estimates(
+        {"x": mat}, agg, reps=int(reps), confidence_interval_size=float(ci),
+        random_state=np.random.RandomState(int(seed)))
+    return float(point["x"][0]), float(interval["x"][0, 0]), float(interval["x"][1, 0])
+
+
+def below_threshold_summary(btp: pd.DataFrame, reps: int, ci: float, seed: int) -> pd.DataFrame:
+    """``kind, mean, lo, hi``: mean BTP per kind with rliable 95% CIs (DESIGN.md contract)."""
+    rows = []
+    for k, kind in enumerate(KINDS):
+        sub = btp[btp["kind"] == kind]
+        by_env = {e: g["btp"].to_numpy(float) for e, g in sub.groupby("env")}
+        m, lo, hi = rliable_mean_ci(by_env, reps, ci, seed + k)
+        rows.append({"kind": kind, "mean": m, "lo": lo, "hi": hi, "n_pairs": len(sub)})
+    return pd.DataFrame(rows)
+
+
+def similar_mean_spread(stats: pd.DataFrame, algo: str, mean_tolerance: float, n_boot: int, ci: float,
+                        seed: int) -> dict:
+    """Claim (a), 'policies of similar mean differ widely in std and LTP', made concrete.
+
+    Over all pairs of ``algo`` policies of one environment with positive means whose
+    relative mean gap is at most ``mean_tolerance``: the median std ratio max/min and the
+    median absolute LTP difference (pairs with a NaN LTP are left out of the latter), with
+    percentile intervals from ``n_boot`` resamples of the pairs, stratified by environment.
+    """
+    ratios, dltp, envs = [], [], []
+    for env, df in stats[stats["algo"] == algo].groupby("env"):
+        df = df.reset_index(drop=True)
+        m, s, l = (df[c].to_numpy(float) for c in ("mean", "std", "ltp"))
+        for i, j in itertools.combinations(range(len(df)), 2):
+            if m[i] > 0 and m[j] > 0 and relative_mean_gap(m[i], m[j]) <= mean_tolerance:
+                lo, hi = sorted((s[i], s[j]))
+                ratios.append(hi / lo if lo > 0 else np.inf)
+                dltp.append(abs(l[i] - l[j]))
+                envs.append(env)
+    ratios, dltp, envs = np.asarray(ratios), np.asarray(dltp), np.asarray(envs)
+    out = {"n_pairs": int(len(ratios))}
+    if len(ratios) == 0:
+        return out | {k: float("nan") for k in ("std_ratio", "std_ratio_lo", "std_ratio_hi",
+                                                "ltp_diff", "ltp_diff_lo", "ltp_diff_hi")}
+    rng = np.random.default_rng(seed)
+    boots_r, boots_l = [], []
+    groups = [np.flatnonzero(envs == e) for e in np.unique(envs)]
+    for _ in range(int(n_boot)):
+        idx = np.concatenate([g[rng.integers(0, len(g), len(g))] for g in groups])
+        boots_r.append(np.median(ratios[idx]))
+        boots_l.append(np.nanmedian(dltp[idx]) if np.isfinite(dltp[idx]).any() else np.nan)
+    p = [50 * (1 - ci), 50 * (1 + ci)]
+    out["std_ratio"] = float(np.median(ratios))
+    out["std_ratio_lo"], out["std_ratio_hi"] = (float(x) for x in np.percentile(boots_r, p))
+    fin = np.isfinite(dltp)
+    out["ltp_diff"] = float(np.median(dltp[fin])) if fin.any() else float("nan")
+    out["ltp_diff_lo"], out["ltp_diff_hi"] = (float(x) for x in np.nanpercentile(boots_l, p)) \
+        if np.isfinite(boots_l).any() else (float("nan"), float("nan"))
+    return out
+
+
+def run_pairs(pairs: pd.DataFrame, load_theta: Callable, evaluate: Callable, log: Callable[[str], None],
+              what: str) -> list:
+    """Evaluate ``evaluate(i, row, theta_a, theta_b)`` for every pair, logging progress/ETA."""
+    res, t0 = [], time.time()
+    for i, row in enumerate(pairs.itertuples(index=False)):
+        ta, tb = load_theta(row.seed_a, row.step_a), load_theta(row.seed_b, row.step_b)
+        res.append(evaluate(i, row, ta, tb))
+        el = time.time() - t0
+        log(f"[{what}] pair {i + 1}/{len(pairs)} ({row.kind}: seed {row.seed_a} step {row.step_a} <-> "
+            f"seed {row.seed_b} step {row.step_b}), ETA {el / (i + 1) * (len(pairs) - i - 1):.0f}s")
+    return res
