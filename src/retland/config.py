@@ -78,6 +78,15 @@ def check_semantics(config: dict) -> None:
                     f"'agents.{name}.learning_starts': {cfg.learning_starts} leaves no learning within "
                     f"train.total_steps={total}"
                 )
+    # E6-E9 (navigation experiments): their algorithm must be trained in this config
+    for section in ("interpolation", "rejection"):
+        algo = (config.get(section) or {}).get("algo")
+        if algo is not None and algo not in config["algos"]:
+            problems.append(f"'{section}.algo': {algo!r} is not among the trained algos {config['algos']}")
+    if len(config["train"]["checkpoints"]) < 2 and "interpolation" in config:
+        problems.append("'train.checkpoints': same-run interpolation pairs (Fig. 5, 6) need >= 2 checkpoints")
+    if len(config["seeds"]) < 2 and "interpolation" in config:
+        problems.append("'seeds': different-run interpolation pairs (Fig. 5, 6) need >= 2 seeds")
     if problems:
         raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))
 

@@ -166,7 +166,7 @@ def rejection_job(env: str, stats_csv: str, train_paths, p: dict, out_csv: str, 
 
     def estimate(state, buffer, key):
         return post_update_returns(agent, envo, cfg, state, buffer.data, buffer.lo, buffer.hi, n, p["horizon"],
-                                   chunk, key, start_state=start_state, log=lambda m: None, estimator=est)
+                                   chunk, key, start_state=start_state, log=lambda m: None, estimator=est)[0]
 
     rows, total, done = [], len(starts) * p["n_runs"], 0
     for s in starts.itertuples(index=False):
