@@ -4,14 +4,18 @@ NAV_INTERP = config["interpolation"]
 NAV_REJECT = config["rejection"]
 
 
-def navigation_targets():
-    """Fig. 5 (+9), 6, 7, 8, 24, 25, 26 of the config's environments (png + pdf), and the
-    claims summary."""
-    per_env = ["fig05_interpolation", "fig08_interpolation_purd", "fig24_rejection_paths", "fig25_cvar_ranking"]
-    figs = expand(f"{FIGS}/{{slug}}_{{env}}.{{ext}}", slug=per_env, env=config["envs"], ext=["png", "pdf"])
-    figs += expand(f"{FIGS}/{{slug}}.{{ext}}", slug=["fig06_below_threshold", "fig07_ltp_reduction",
-                                                      "fig26_rejection_frequency"], ext=["png", "pdf"])
-    return figs + [f"{RES}/stats/claims.md"]
+# Fig. 5 (+9), 6, 7, 8, 24, 25, 26 of the config's environments (png + pdf), and the claims
+# summary; all_figures() (common.smk) adds them to `rule all`.
+NAVIGATION_TARGETS = expand(
+    f"{FIGS}/{{slug}}_{{env}}.{{ext}}",
+    slug=["fig05_interpolation", "fig08_interpolation_purd", "fig24_rejection_paths", "fig25_cvar_ranking"],
+    env=config["envs"],
+    ext=["png", "pdf"],
+) + expand(
+    f"{FIGS}/{{slug}}.{{ext}}",
+    slug=["fig06_below_threshold", "fig07_ltp_reduction", "fig26_rejection_frequency"],
+    ext=["png", "pdf"],
+) + [f"{RES}/stats/claims.md"]
 
 
 # E6 + E7 (Sec. 4.1, A.3; Fig. 5, 6, 8, 9, Tab. 2): one job per environment traces one
