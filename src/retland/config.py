@@ -87,8 +87,10 @@ def check_semantics(config: dict) -> None:
         algo = (config.get(section) or {}).get("algo")
         if algo is not None and algo not in config["algos"]:
             problems.append(f"'{section}.algo': {algo!r} is not among the trained algos {config['algos']}")
-    if len(config["train"]["checkpoints"]) < 2 and "interpolation" in config:
-        problems.append("'train.checkpoints': same-run interpolation pairs (Fig. 5, 6) need >= 2 checkpoints")
+    interp_algo = (config.get("interpolation") or {}).get("algo")
+    if interp_algo in config["algos"] and len(train_settings(config, interp_algo)["checkpoints"]) < 2:
+        problems.append(f"'train.checkpoints': same-run interpolation pairs (Fig. 5, 6) need >= 2 "
+                        f"checkpoints of {interp_algo}")
     if len(config["seeds"]) < 2 and "interpolation" in config:
         problems.append("'seeds': different-run interpolation pairs (Fig. 5, 6) need >= 2 seeds")
     if problems:
