@@ -401,10 +401,17 @@ def extra_learning_curves(curves, out_png, out_pdf, dpi=150) -> None:
             mean = da.groupby("step", sort=True)["return"].mean()
             ax.plot(mean.index, mean.values, color=colors[algo], linewidth=2.4, label=algo.upper())
         ax.set_title(env)
-        ax.set_xlabel("Environment steps")
         ax.set_ylabel("Return")
         ax.grid(True, alpha=0.3, linewidth=0.6)
-        ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
+        # PPO trains for many more (cheap) environment steps than TD3/SAC (60M vs 1M in the
+        # paper): on one linear axis the off-policy curves would be squashed into a corner.
+        last = de.groupby("algo")["step"].max()
+        if len(last) > 1 and last.min() > 0 and last.max() / last.min() >= 5:
+            ax.set_xscale("log")
+            ax.set_xlabel("Environment steps (log scale)")
+        else:
+            ax.set_xlabel("Environment steps")
+            ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
     handles, labels = [], []
     for ax in axes:
         for h, lab in zip(*ax.get_legend_handles_labels()):
