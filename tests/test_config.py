@@ -6,7 +6,7 @@ import os
 import pytest
 import yaml
 
-from retland.config import ConfigError, load_schema, validate
+from retland.config import ConfigError, load_schema, train_settings, validate
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -31,7 +31,7 @@ def merged(name):
     return upd(base, load(name)) if name != "config.yaml" else base
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "ci.yaml", "paper.yaml"])
+@pytest.mark.parametrize("name", ["config.yaml", "ci.yaml", "paper.yaml", "study.yaml"])
 def test_shipped_configs_are_valid(name):
     validate(merged(name))
 
@@ -43,7 +43,21 @@ def test_paper_config_is_the_paper_protocol():
     assert c["train"]["total_steps"] == 1_000_000
     assert c["train"]["checkpoints"] == [50_000 + 100_000 * i for i in range(10)]
     assert c["post_update"]["n_samples"] == 1000 and c["post_update"]["horizon"] == 1000
-    assert c["agents"]["td3"] == {"learning_starts": 10_000}  # everything else: Table 1 defaults
+    assert c["algos"] == ["td3", "sac", "ppo"]
+    # PPO: 60M steps, 10 equally spaced checkpoints (A.1); TD3/SAC share the train keys
+    ppo = train_settings(c, "ppo")
+    assert ppo["total_steps"] == 60_000_000 and ppo["checkpoints"] == [6_000_000 * (i + 1) for i in range(10)]
+    assert train_settings(c, "sac")["checkpoints"] == c["train"]["checkpoints"]
+    # Table 1 everywhere: nothing of the small-scale default leaks through the merge
+    from retland.config import agent_config
+
+    td3, sac, ppo_cfg = (agent_config(c, a) for a in ("td3", "sac", "ppo"))
+    assert td3.learning_starts == 10_000 and sac.learning_starts == 10_000
+    for cfg in (td3, sac, ppo_cfg):
+        assert tuple(cfg.hidden) == (256, 256)
+    assert td3.batch_size == 256 and sac.batch_size == 256
+    assert (ppo_cfg.num_envs, ppo_cfg.unroll_length, ppo_cfg.num_minibatches, ppo_cfg.epochs) == (2048, 16, 2, 4)
+    assert ppo_cfg.learning_rate == 0.0026 and ppo_cfg.vf_coef == 2.0 and ppo_cfg.gae_lambda == 0.95
     assert c["stats"] == {"n_boot": 1000, "ci": 0.95, "cvar_alpha": 0.1, "seed": 0}
 
 
@@ -69,6 +83,9 @@ BAD = [
     (lambda c: c.update(envs=["hopper", "cartpole"]), r"'envs.1'"),
     (lambda c: c.update(algos=["dqn"]), r"'algos.0'"),
     (lambda c: c["train"].update(checkpoints=[3000, 99999]), r"'train.checkpoints'.*99999.*beyond"),
+    (lambda c: c["train"]["ppo"].update(checkpoints=[100000, 10**9]), r"'train.ppo.checkpoints'.*beyond.*ppo"),
+    (lambda c: c["train"].update(sac={"total_steps": 500}), r"'agents.sac.learning_starts'.*sac training length"),
+    (lambda c: c["train"].update(ppo={"steps": 5}), r"unknown key\(s\) \['steps'\] under 'train.ppo'"),
     (lambda c: c.update(backend="physx"), r"'backend'"),
     (lambda c: c["agents"].update(td3={"learning_starts": 10**9}), r"'agents.td3.learning_starts'"),
     (lambda c: c["agents"].update(td3={"lr": 1}), r"unknown key\(s\) \['lr'\] under 'agents.td3'"),

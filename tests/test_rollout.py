@@ -68,3 +68,26 @@ def test_record_rewards_and_chunks():
         list(chunked(5, 0))
     x = pad_to(jnp.arange(3.0), 5)
     np.testing.assert_array_equal(np.asarray(x), [0, 1, 2, 2, 2])
+
+
+def test_early_exit_rollout_equals_masked_scan_on_brax(jax_cache):
+    """The return-only rollout stops stepping at termination; it must give exactly the
+    returns and lengths of the full-horizon masked scan (record_rewards=True) on a real
+    Brax task, for a batch whose episodes end at different times."""
+    from retland.base.envs import make_env
+
+    env = make_env("hopper", "spring", episode_length=1000)
+
+    def policy(w, obs):
+        return jnp.tanh(w @ obs)
+
+    ws = 0.3 * jax.random.normal(jax.random.PRNGKey(0), (6, env.spec.act_dim, env.spec.obs_dim))
+    start = env.reference_state()
+    fast = make_batched_rollout(env, policy, horizon=300)
+    full = make_batched_rollout(env, policy, horizon=300, record_rewards=True)
+    r1, l1 = fast(ws, start)
+    r2, l2, rewards = full(ws, start)
+    np.testing.assert_array_equal(np.asarray(l1), np.asarray(l2))
+    np.testing.assert_allclose(np.asarray(r1), np.asarray(r2), rtol=1e-6, atol=1e-5)
+    assert len(set(np.asarray(l1).tolist())) > 1, "the batch should end at different times"
+    np.testing.assert_allclose(np.asarray(rewards).sum(1), np.asarray(r2), rtol=1e-5, atol=1e-4)

@@ -20,7 +20,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SNAKEMAKE = os.path.join(os.path.dirname(sys.executable), "snakemake")
 CLUSTER = os.path.join(REPO, "tests", "slurm_cluster.sh")
 PROFILE = os.path.join(REPO, "profiles", "slurm", "config.yaml")
-REMOTE_RULES = {"train", "post_update"}
+REMOTE_RULES = {"train", "post_update_td3"}
 LOCAL_RULES = {"learning_curves", "post_update_stats", "fig02_scatter", "extra_learning_curves", "all"}
 # ci.yaml inherits 8000 MB per heavy job from config.yaml; the test node may be small, so the
 # cluster run asks for less (also checks that resources.* reach sbatch).
@@ -183,7 +183,7 @@ def test_ci_run_goes_through_sbatch(slurm, tmp_path):
     run_id = re.search(r"SLURM run ID: (\S+)", log).group(1)
     submitted = {int(j): rule for j, rule in
                  re.findall(r"submitted with SLURM jobid (\d+) \(log: \S*/slurm_logs/rule_(\w+?)/", log)}
-    assert sorted(submitted.values()) == ["post_update", "post_update", "train"], log[-4000:]
+    assert sorted(submitted.values()) == ["post_update_td3", "post_update_td3", "train"], log[-4000:]
     assert set(re.findall(r"^localrule (\w+):", log, re.M)) == LOCAL_RULES
     assert not REMOTE_RULES & set(re.findall(r"^localrule (\w+):", log, re.M))
 

@@ -81,7 +81,11 @@ def test_outputs_follow_the_contracts(workdir):
     need += [f"{s}_{x}" for s in ("mean", "std", "skewness", "mode", "ltp", "cvar_0.1")
              for x in ("boot_mean", "lo", "hi")]
     assert set(need) <= set(df.columns)
-    assert len(df) == 4 and set(df["step"]) == {600, 1200} and (df["n"] == 16).all()
+    assert len(df) == 12 and (df["n"] == 16).all()
+    assert df.groupby("algo")["step"].apply(lambda s: sorted(set(s))).to_dict() == {
+        "td3": [600, 1200], "sac": [600, 1200], "ppo": [512, 1024]}
+    with h5py.File(os.path.join(res, "train", "hopper", "ppo", "seed0.h5")) as f:
+        assert sorted(f["checkpoints"]) == ["step1024", "step512"] and f.attrs["complete"]
     figs = os.path.join(workdir, "paper_figures", "ci")
     for name in ("fig02_scatter_hopper", "fig02_histograms_hopper", "extra_learning_curves"):
         for ext in ("png", "pdf"):
@@ -97,7 +101,8 @@ def test_nothing_to_do_after_a_full_run(workdir):
 def test_changing_n_samples_reruns_post_update_not_training(workdir):
     cfg = write_cfg(workdir, "ci_n.yaml", post_update__n_samples=20)
     jobs = planned(workdir, "--configfile", cfg)
-    assert jobs.get("post_update") == 2 and "post_update_stats" in jobs and "fig02_scatter" in jobs
+    assert all(jobs.get(f"post_update_{a}") == 2 for a in ("td3", "sac", "ppo")), jobs
+    assert "post_update_stats" in jobs and "fig02_scatter" in jobs
     assert "train" not in jobs and "learning_curves" not in jobs and "extra_learning_curves" not in jobs
 
 
@@ -110,13 +115,31 @@ def test_changing_a_figure_setting_reruns_only_figures(workdir):
 def test_changing_training_reruns_everything_downstream(workdir):
     cfg = write_cfg(workdir, "ci_t.yaml", agents__td3__batch_size=32)
     jobs = planned(workdir, "--configfile", cfg)
-    assert {"train", "post_update", "post_update_stats", "fig02_scatter"} <= set(jobs)
+    assert {"train", "post_update_td3", "post_update_stats", "fig02_scatter"} <= set(jobs)
+    # only TD3 retrains: the other algorithms' runs are untouched
+    assert jobs["train"] == 1 and "post_update_sac" not in jobs and "post_update_ppo" not in jobs
+
+
+def test_ppo_training_length_is_its_own(workdir):
+    cfg = write_cfg(workdir, "ci_ppo.yaml", train__ppo__total_steps=2048, train__ppo__checkpoints=[1024, 2048])
+    jobs = planned(workdir, "--configfile", cfg)
+    assert jobs.get("train") == 1 and jobs.get("post_update_ppo") == 2
+    assert "post_update_td3" not in jobs and "post_update_sac" not in jobs
+
+
+def test_paper_config_plans_all_twelve_training_runs(workdir):
+    """config/paper.yaml: TD3, SAC and PPO on the four Brax tasks (E1), 20 seeds x 10 checkpoints."""
+    jobs = planned(workdir, "--configfile", "config/paper.yaml")
+    assert jobs["train"] == 12
+    assert all(jobs[f"post_update_{a}"] == 4 * 20 for a in ("td3", "sac", "ppo")), jobs
 
 
 @pytest.mark.parametrize("change, message", [
     ({"post_update__horizon": 0}, "post_update.horizon"),
     ({"seeds": []}, "seeds"),
     ({"train__checkpoints": [600, 5000]}, "train.checkpoints"),
+    ({"train__ppo__checkpoints": [512, 4096]}, "train.ppo.checkpoints"),
+    ({"algos": ["td3", "dqn"]}, "algos.1"),
     ({"envs": ["pong"]}, "envs.0"),
 ])
 def test_bad_config_refused_before_any_job(workdir, change, message):

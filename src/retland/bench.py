@@ -1,11 +1,12 @@
 """`make bench`: throughput measured side by side in one run (never in tests).
 
 1. Post-update estimator (N fused updates + rollouts) against the bare vmapped rollout
-   of the very same updated policies (the ceiling), same task, backend and horizon.
-2. TD3 training: environment steps per second per seed with 1 seed and with several
-   seeds vmapped in one job.
+   of the very same updated policies (the ceiling), same task, backend and horizon, for
+   each algorithm (TD3, SAC, PPO).
+2. Training: environment steps per second per seed with 1 seed and with several seeds
+   vmapped in one job, for each algorithm.
 
-Usage: python -m retland.bench [--env hopper] [--backend spring] [--n 200] [--horizon 1000]
+Usage: python -m retland.bench [--algos td3,sac,ppo] [--env hopper] [--backend spring] [--n 200]
 """
 
 from __future__ import annotations
@@ -27,26 +28,37 @@ def _time(fn, repeats: int) -> float:
     return statistics.median(ts)
 
 
-def bench_post_update(env_name, backend, n, horizon, repeats, replay_rows=20_000, hidden=(256, 256)):
+def _fake_replay(spec, rows):
+    from .base.replay import Transition
+
+    k = jax.random.split(jax.random.PRNGKey(1), 4)
+    return Transition(
+        jax.random.normal(k[0], (rows, spec.obs_dim)),
+        jax.random.uniform(k[1], (rows, spec.act_dim), minval=-1, maxval=1),
+        jax.random.normal(k[2], (rows,)),
+        jax.random.normal(k[3], (rows, spec.obs_dim)),
+        jax.numpy.zeros(rows),
+    )
+
+
+def bench_post_update(algo, env_name, backend, n, horizon, repeats, replay_rows=20_000, overrides=None):
+    """(estimator policies/s, bare-rollout policies/s, mean episode length) for ``algo``.
+
+    The bare rollout evaluates the very same updated policies, so both see the same
+    episode lengths (rollouts stop once every episode of the batch has ended)."""
+    import numpy as np
+
     from .agents import get_agent
     from .analyses.post_update import make_estimator
     from .base.envs import make_env
-    from .base.replay import Transition
     from .rollout import make_batched_rollout
 
-    agent = get_agent("td3")
-    cfg = agent.Config(hidden=tuple(hidden))
+    agent = get_agent(algo)
+    cfg = agent.Config.from_dict(overrides or {})
     env = make_env(env_name, backend)
     spec = env.spec
     state = agent.init(jax.random.PRNGKey(0), spec.obs_dim, spec.act_dim, cfg)
-    k = jax.random.split(jax.random.PRNGKey(1), 4)
-    replay = Transition(
-        jax.random.normal(k[0], (replay_rows, spec.obs_dim)),
-        jax.random.uniform(k[1], (replay_rows, spec.act_dim), minval=-1, maxval=1),
-        jax.random.normal(k[2], (replay_rows,)),
-        jax.random.normal(k[3], (replay_rows, spec.obs_dim)),
-        jax.numpy.zeros(replay_rows),
-    )
+    replay = _fake_replay(spec, replay_rows) if agent.UPDATE_KIND != "ppo_update" else None
     start = env.reference_state()
     keys = jax.random.split(jax.random.PRNGKey(2), n)
     est = make_estimator(agent, env, cfg, horizon)
@@ -54,64 +66,90 @@ def bench_post_update(env_name, backend, n, horizon, repeats, replay_rows=20_000
     bare = make_batched_rollout(env, agent.make_policy(spec.act_dim, cfg), horizon)
     run_est = lambda: jax.block_until_ready(est(state, keys, replay, 0, replay_rows, start))  # noqa: E731
     run_bare = lambda: jax.block_until_ready(bare(params, start))  # noqa: E731
-    run_est(), run_bare()  # compile both
+    _, lengths = run_est()
+    run_bare()  # compile both
     # interleave so both see the same machine state
     t_est, t_bare = [], []
     for _ in range(repeats):
         t_bare.append(_time(run_bare, 1))
         t_est.append(_time(run_est, 1))
-    steps = n * horizon
-    return steps / statistics.median(t_est), steps / statistics.median(t_bare)
+    return n / statistics.median(t_est), n / statistics.median(t_bare), float(np.mean(np.asarray(lengths)))
 
 
-def bench_train(env_name, backend, seeds_list, steps, hidden=(256, 256)):
+def bench_train(algo, env_name, backend, seeds_list, steps, overrides=None):
+    """{n_seeds: env-steps/s per seed} of ``algo``'s jitted training after a warm-up chunk."""
     from .agents import get_agent
     from .base.envs import make_env
 
-    agent = get_agent("td3")
+    agent = get_agent(algo)
     env = make_env(env_name, backend)
     out = {}
     for n_seeds in seeds_list:
-        cfg = agent.Config(hidden=tuple(hidden), learning_starts=1)
-        carry = agent.init_carry(env, cfg, list(range(n_seeds)), 10 * steps)
+        seeds = list(range(n_seeds))
+        if algo == "ppo":
+            cfg = agent.Config.from_dict(overrides or {})
+            iters = max(1, steps // cfg.batch_size)
+            carry = agent.init_carry(env, cfg, seeds)
+            run = agent.make_train_chunk(env, cfg)
+            carry = run(carry, iters)
+            jax.block_until_ready(carry)
+            t = time.perf_counter()
+            carry = run(carry, iters)
+            jax.block_until_ready(carry)
+            out[n_seeds] = iters * cfg.batch_size / (time.perf_counter() - t)
+            continue
+        cfg = agent.Config.from_dict({**(overrides or {}), "learning_starts": 1})
+        carry = agent.init_carry(env, cfg, seeds, 10 * steps)
         chunk = agent.make_train_chunk(env, cfg, 10 * steps, steps)
         carry, _ = chunk(carry, 0)
         jax.block_until_ready(carry)
         t = time.perf_counter()
         carry, _ = chunk(carry, steps)
         jax.block_until_ready(carry)
-        dt = time.perf_counter() - t
-        out[n_seeds] = steps / dt
+        out[n_seeds] = steps / (time.perf_counter() - t)
     return out
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--algos", default="td3,sac,ppo", help="comma-separated algorithms")
     ap.add_argument("--env", default="hopper")
     ap.add_argument("--backend", default="spring")
-    ap.add_argument("--n", type=int, default=200, help="post-update samples (one vmapped chunk)")
+    ap.add_argument("--n", type=int, default=200, help="post-update samples of TD3/SAC (one vmapped chunk)")
+    ap.add_argument("--ppo-n", type=int, default=32, help="post-update samples of PPO (each collects its own batch)")
+    ap.add_argument("--ppo-envs", type=int, default=256,
+                    help="PPO num_envs (Table 1: 2048; its post-update batch is num_envs x 16 steps)")
     ap.add_argument("--horizon", type=int, default=1000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seeds", type=int, default=4, help="vmapped seeds for the training benchmark")
-    ap.add_argument("--train-steps", type=int, default=500, help="timed training steps (after a warm-up chunk)")
+    ap.add_argument("--train-steps", type=int, default=500,
+                    help="timed TD3/SAC training steps (after a warm-up chunk); PPO: 16x as many env steps")
     a = ap.parse_args(argv)
+    algos = [x.strip() for x in a.algos.split(",") if x.strip()]
 
     print(f"device: {jax.devices()[0].platform} ({jax.devices()[0].device_kind}), jax {jax.__version__}, "
-          f"task {a.env}, backend {a.backend}, TD3 networks 2x256", flush=True)
-    est, ceil = bench_post_update(a.env, a.backend, a.n, a.horizon, a.repeats)
-    print("\npost-update estimator vs bare vmapped rollout "
-          f"(N={a.n} policies, horizon {a.horizon}, median of {a.repeats})")
-    print(f"  {'estimator (update + rollout)':32s} {est:12,.0f} env-steps/s")
-    print(f"  {'bare rollout (ceiling)':32s} {ceil:12,.0f} env-steps/s")
-    print(f"  {'ratio (target >= 0.9)':32s} {est / ceil:12.3f}", flush=True)
+          f"task {a.env}, backend {a.backend}, networks 2x256 (Table 1), PPO num_envs {a.ppo_envs}", flush=True)
+    print(f"\npost-update estimator (N updates + N rollouts) vs bare vmapped rollout of the same updated "
+          f"policies (horizon {a.horizon}, median of {a.repeats}; policies/s, higher is better)")
+    print(f"  {'algo':5s} {'N':>5s} {'estimator':>12s} {'bare rollout':>14s} {'ratio':>7s} {'mean ep. length':>16s}")
+    for algo in algos:
+        ov = {"num_envs": a.ppo_envs} if algo == "ppo" else {}
+        n = a.ppo_n if algo == "ppo" else a.n
+        est, ceil, length = bench_post_update(algo, a.env, a.backend, n, a.horizon, a.repeats, overrides=ov)
+        print(f"  {algo:5s} {n:5d} {est:12,.1f} {ceil:14,.1f} {est / ceil:7.3f} {length:16.1f}", flush=True)
+    print("  (ratio target >= 0.9 for TD3/SAC, whose update is one actor step; a PPO update collects "
+          "and learns from a whole batch, so its ratio is far lower by design)")
 
-    tr = bench_train(a.env, a.backend, sorted({1, a.seeds}), a.train_steps)
-    print(f"\nTD3 training ({a.train_steps} steps per seed, one update per step, after warm-up)")
-    for s, r in tr.items():
-        print(f"  {s:2d} seed(s) vmapped: {r:10,.0f} env-steps/s per seed  {r * s:10,.0f} in total")
-    if len(tr) > 1:
-        lo, hi = min(tr), max(tr)
-        print(f"  total throughput ratio {hi} seeds / 1 seed: {tr[hi] * hi / tr[lo]:.2f}")
+    print(f"\ntraining throughput (after warm-up; env-steps/s)")
+    for algo in algos:
+        ov = {"num_envs": a.ppo_envs} if algo == "ppo" else {}
+        steps = a.train_steps * (16 if algo == "ppo" else 1)
+        tr = bench_train(algo, a.env, a.backend, sorted({1, a.seeds}), steps, overrides=ov)
+        for s, r in tr.items():
+            print(f"  {algo:5s} {s:2d} seed(s) vmapped: {r:10,.0f} per seed  {r * s:10,.0f} in total", flush=True)
+        if len(tr) > 1:
+            lo, hi = min(tr), max(tr)
+            print(f"  {algo:5s} total throughput ratio {hi} seeds / 1 seed: {tr[hi] * hi / tr[lo]:.2f}")
     return 0
 
 

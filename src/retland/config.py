@@ -54,12 +54,15 @@ def check_semantics(config: dict) -> None:
     from .base.envs import BRAX_TASKS
 
     problems = []
-    total = config["train"]["total_steps"]
-    beyond = [s for s in config["train"]["checkpoints"] if s > total]
-    if beyond:
-        problems.append(
-            f"'train.checkpoints': steps {beyond} are beyond the training length train.total_steps={total}"
-        )
+    for algo in sorted(set(config["algos"]) | {"td3", "sac", "ppo"} & set(config["train"])):
+        t = train_settings(config, algo)
+        where = f"train.{algo}" if algo in config["train"] else "train"
+        beyond = [s for s in t["checkpoints"] if s > t["total_steps"]]
+        if beyond:
+            problems.append(
+                f"'{where}.checkpoints': steps {beyond} are beyond the training length of {algo}, "
+                f"total_steps={t['total_steps']}"
+            )
     for a in config["algos"]:
         if a not in AGENTS:
             problems.append(f"'algos': unknown algorithm {a!r}; known: {sorted(AGENTS)}")
@@ -73,13 +76,27 @@ def check_semantics(config: dict) -> None:
             except (TypeError, ValueError) as e:
                 problems.append(f"'agents.{name}': {e}")
                 continue
+            total = train_settings(config, name)["total_steps"]
             if getattr(cfg, "learning_starts", 0) >= total:
                 problems.append(
                     f"'agents.{name}.learning_starts': {cfg.learning_starts} leaves no learning within "
-                    f"train.total_steps={total}"
+                    f"the {name} training length total_steps={total}"
                 )
     if problems:
         raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))
+
+
+TRAIN_OVERRIDABLE = ("total_steps", "checkpoints", "max_chunk_steps")
+
+
+def train_settings(config: dict, algo: str) -> dict:
+    """Training length, sorted checkpoints and chunk bound of ``algo``: ``train.<algo>``
+    overrides the shared ``train`` keys (PPO runs 60M steps where TD3/SAC run 1M)."""
+    train = config["train"]
+    own = train.get(algo) or {}
+    out = {k: own.get(k, train.get(k)) for k in TRAIN_OVERRIDABLE}
+    out["checkpoints"] = sorted(int(s) for s in out["checkpoints"])
+    return out
 
 
 def validate(config: dict, schema: dict | None = None) -> dict:

@@ -16,6 +16,29 @@ import jax.numpy as jnp
 def make_rollout(env, policy_apply, horizon: int, record_rewards: bool = False):
     """``rollout(params, start_state) -> (return, length[, rewards[horizon]])`` for one policy."""
 
+    def rollout_until_done(params, start_state):
+        # Stops stepping once the episode has terminated: under vmap the loop runs until
+        # every policy of the batch is done (or the horizon), so a batch of policies that
+        # all fall early costs only as many steps as its longest episode. Same returns and
+        # lengths as the masked scan below (rewards after termination are zero there).
+        def cond(carry):
+            t, _, alive, _, _ = carry
+            return (t < horizon) & alive
+
+        def body(carry):
+            t, state, alive, ret, length = carry
+            action = policy_apply(params, env.obs(state))
+            nxt = env.step(state, action)
+            ret = ret + env.reward(nxt)
+            length = length + 1
+            alive = env.done(nxt) == 0
+            return t + 1, nxt, alive, ret, length
+
+        init = (jnp.zeros((), jnp.int32), start_state, jnp.asarray(True), jnp.zeros((), jnp.float32),
+                jnp.zeros((), jnp.int32))
+        _, _, _, ret, length = jax.lax.while_loop(cond, body, init)
+        return ret, length
+
     def rollout(params, start_state):
         def body(carry, _):
             state, alive, ret, length = carry
@@ -33,7 +56,7 @@ def make_rollout(env, policy_apply, horizon: int, record_rewards: bool = False):
             return ret, length, rewards
         return ret, length
 
-    return rollout
+    return rollout if record_rewards else rollout_until_done
 
 
 def make_batched_rollout(env, policy_apply, horizon: int, record_rewards: bool = False):

@@ -3,7 +3,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
-from retland.config import ConfigError, load_schema, validate as _validate
+from retland.config import ConfigError, load_schema, train_settings, validate as _validate
 
 try:
     _validate(config, load_schema(os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml")))
@@ -12,7 +12,6 @@ except ConfigError as _e:
 
 RUN = config["run"]
 SEEDS = [int(s) for s in config["seeds"]]
-STEPS = sorted(int(s) for s in config["train"]["checkpoints"])
 RES = f"results/{RUN}"
 FIGS = f"paper_figures/{RUN}"
 
@@ -52,6 +51,16 @@ def canon(x):
     return x
 
 
+def algo_train(algo):
+    """Training length, checkpoints and chunk bound of ``algo`` (train.<algo> overrides train)."""
+    return train_settings(config, algo)
+
+
+def algo_steps(algo):
+    """Sorted checkpoint steps of ``algo``."""
+    return algo_train(algo)["checkpoints"]
+
+
 def train_files(env, algo):
     return [f"{RES}/train/{env}/{algo}/seed{s}.h5" for s in SEEDS]
 
@@ -61,7 +70,7 @@ def post_update_files(env=None, algo=None):
     algos = [algo] if algo else config["algos"]
     return [
         f"{RES}/post_update/{e}/{a}/seed{s}/step{k}.h5"
-        for e in envs for a in algos for s in SEEDS for k in STEPS
+        for e in envs for a in algos for s in SEEDS for k in algo_steps(a)
     ]
 
 

@@ -6,8 +6,9 @@ rule train:
         seeds=SEEDS,
         backend=config["backend"],
         episode_length=config["episode_length"],
-        # resume_every_minutes is left out: how often a resume point is saved never changes results
-        train=canon({k: v for k, v in config["train"].items() if k != "resume_every_minutes"}),
+        # this algorithm's length and checkpoints (train.<algo> overrides train); the resume
+        # frequency is left out: how often a resume point is saved never changes results
+        train=lambda wc: canon(algo_train(wc.algo)),
         agent=lambda wc: canon(config["agents"].get(wc.algo, {})),
     log:
         f"{RES}/logs/train/{{env}}/{{algo}}.log",
