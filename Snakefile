@@ -16,6 +16,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/post_update.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/geometry.smk"
 include: "workflow/rules/archive.smk"
 
 

@@ -72,7 +72,8 @@ def landscape_job(stats_csv: str, env_name: str, train_pattern: str, post_update
     from .base.render import make_recording_rollout
 
     t_job = time.time()
-    pair = select_pair(pd.read_csv(stats_csv), env_name)
+    stats = pd.read_csv(stats_csv)
+    pair = select_pair(stats[stats["algo"] == landscape["algo"]], env_name)
     log(f"[landscape] {env_name}: pair chosen by {pair['reason']}")
     G, horizon, chunk = int(landscape["grid"]), int(post_update["horizon"]), int(post_update["chunk_size"])
     axes = grid_axes(G, float(landscape["extent"]), float(landscape["zoom"]))
