@@ -77,7 +77,7 @@ def post_update_files(env=None, algo=None):
 def all_figures():
     figs = expand(f"{FIGS}/fig02_{{kind}}_{{env}}.{{ext}}", kind=["scatter", "histograms"], env=config["envs"], ext=["png", "pdf"])
     figs += expand(f"{FIGS}/extra_learning_curves.{{ext}}", ext=["png", "pdf"])
-    figs += geometry_figures()  # workflow/rules/geometry.smk
+    figs += GEOMETRY_FIGURES  # workflow/rules/geometry.smk
     return figs
 
 

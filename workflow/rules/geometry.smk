@@ -6,20 +6,16 @@ LAND_ALGO = config["landscape"]["algo"]
 GEOM_SEEDS = [s for s in config["start_states"]["seeds"] if s in SEEDS]
 
 
-def geometry_figures():
-    """Figure paths of E3-E5 for rule all (failures and start states are TD3 experiments)."""
-    names = ["fig01_landscape", "fig27_multiscale"]
-    if "td3" in config["algos"]:
-        names += ["fig03_failures", "fig04_misstep", "fig10_ltp_by_state"]
-    return expand(f"{FIGS}/{{name}}_{{env}}.{{ext}}", name=names, env=config["envs"], ext=["png", "pdf"])
-
-
-def _train_pattern(env):
-    return f"{RES}/train/{env}/{{algo}}/seed{{seed}}.h5"
-
-
-def _post_update_pattern(env):
-    return f"{RES}/post_update/{env}/{{algo}}/seed{{seed}}/step{{step}}.h5"
+# Figure paths of E3-E5 for rule all (failures and start states are TD3 experiments).
+GEOMETRY_FIGURES = expand(
+    f"{FIGS}/{{name}}_{{env}}.{{ext}}",
+    name=["fig01_landscape", "fig27_multiscale"]
+    + (["fig03_failures", "fig04_misstep", "fig10_ltp_by_state"] if "td3" in config["algos"] else []),
+    env=config["envs"],
+    ext=["png", "pdf"],
+)
+TRAIN_PATTERN = f"{RES}/train/{{env}}/{{{{algo}}}}/seed{{{{seed}}}}.h5"
+POST_UPDATE_PATTERN = f"{RES}/post_update/{{env}}/{{{{algo}}}}/seed{{{{seed}}}}/step{{{{step}}}}.h5"
 
 
 # Fig. 1 / 27: the pair (noisy, smooth) of similar mean return, its maps at 3 zoom levels
@@ -36,8 +32,8 @@ rule landscape:
         landscape=canon(config["landscape"]),
         post_update=canon(config["post_update"]),
         render=canon(config["render"]),
-        train_pattern=lambda wc: _train_pattern(wc.env),
-        post_update_pattern=lambda wc: _post_update_pattern(wc.env),
+        train_pattern=lambda wc: TRAIN_PATTERN.format(env=wc.env),
+        post_update_pattern=lambda wc: POST_UPDATE_PATTERN.format(env=wc.env),
     log:
         f"{RES}/logs/landscape/{{env}}.log",
     threads: 2
@@ -63,8 +59,8 @@ rule failures:
     params:
         failures=canon(config["failures"]),
         render=canon(config["render"]),
-        train_pattern=lambda wc: _train_pattern(wc.env),
-        post_update_pattern=lambda wc: _post_update_pattern(wc.env),
+        train_pattern=lambda wc: TRAIN_PATTERN.format(env=wc.env),
+        post_update_pattern=lambda wc: POST_UPDATE_PATTERN.format(env=wc.env),
     log:
         f"{RES}/logs/failures/{{env}}.log",
     threads: 2
