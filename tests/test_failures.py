@@ -80,7 +80,6 @@ def test_resimulation_with_post_update_keys_matches_stored_returns(tiny_training
     from retland.analyses.landscape import make_update
     from retland.analyses.post_update import post_update_returns
     from retland.jobs import CheckpointSource, sample_key
-    from retland.rollout import make_batched_rollout
 
     src = CheckpointSource(tiny_training["paths"][1])
     state, (lo, hi) = src.checkpoint(200)
@@ -91,8 +90,8 @@ def test_resimulation_with_post_update_keys_matches_stored_returns(tiny_training
     upd = make_update(src.agent, src.env, src.cfg)
     idx = [5, 2]
     params = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *[upd(state, keys[i], src.replay, lo, hi) for i in idx])
-    ret, length, rewards = make_batched_rollout(src.env, src.agent.make_policy(src.env.spec.act_dim, src.cfg),
-                                                horizon, record_rewards=True)(params, src.env.reference_state())
+    resim = F.make_resimulator(src.env, src.agent.make_policy(src.env.spec.act_dim, src.cfg), horizon)
+    ret, length, rewards, poses = resim(params, src.env.reference_state())
     np.testing.assert_array_equal(np.asarray(ret, np.float64), stored[idx])
     np.testing.assert_array_equal(np.asarray(length), lengths[idx])
     np.testing.assert_allclose(np.asarray(rewards).sum(axis=1), stored[idx], rtol=1e-5)

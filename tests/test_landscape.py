@@ -77,7 +77,8 @@ def test_grid_reproduces_theta0_and_theta_prime(tiny_training):
     start = src.env.reference_state()
     ev = make_landscape_evaluator(src.env, policy, horizon)
     pts = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.5, -2.0]])
-    r, _ = evaluate_points(ev, t0, t1, t2, pts, start, chunk=4, log=lambda m: None)
+    r, _, poses = evaluate_points(ev, t0, t1, t2, pts, start, chunk=4, log=lambda m: None)
+    assert poses.q.shape == (horizon, src.env.sys.q_size())  # theta0's trajectory (gait frames)
     # the same parameters go through the plain batched rollout
     ref = make_batched_rollout(src.env, policy, horizon)
     stacked = jax.tree_util.tree_map(lambda *x: jax.numpy.stack(x), t0, t1, t2, t0)

@@ -9,7 +9,6 @@ per experiment, each tracing few jitted functions.
 from __future__ import annotations
 
 import json
-import os
 import time
 
 import numpy as np
@@ -64,12 +63,10 @@ def landscape_job(stats_csv: str, env_name: str, train_pattern: str, post_update
                   config_record: dict | None = None) -> None:
     setup_jax()
     import h5py
-    import jax
 
     from .analyses.landscape import (N_LEVELS, evaluate_points, gait_frame_steps, grid_axes, grid_points,
                                      make_landscape_evaluator, make_update, select_pair, two_updates)
     from .base.checkpoints import read_post_update
-    from .base.render import make_recording_rollout
 
     t_job = time.time()
     stats = pd.read_csv(stats_csv)
@@ -78,7 +75,7 @@ def landscape_job(stats_csv: str, env_name: str, train_pattern: str, post_update
     G, horizon, chunk = int(landscape["grid"]), int(post_update["horizon"]), int(post_update["chunk_size"])
     axes = grid_axes(G, float(landscape["extent"]), float(landscape["zoom"]))
     sources = _Sources(train_pattern)
-    evaluators, recorders, updates, results, renderer = {}, {}, {}, {}, None
+    evaluators, updates, results, renderer = {}, {}, {}, None
     for role in ("noisy", "smooth"):
         row = pair[role]
         algo, seed, step = row["algo"], int(row["seed"]), int(row["step"])
@@ -88,7 +85,6 @@ def landscape_job(stats_csv: str, env_name: str, train_pattern: str, post_update
         if algo not in evaluators:
             updates[algo] = make_update(src.agent, src.env, src.cfg)
             evaluators[algo] = make_landscape_evaluator(src.env, policy, horizon)
-            recorders[algo] = jax.jit(make_recording_rollout(src.env, policy, horizon))
         theta0, theta1, theta2 = two_updates(updates[algo], src.agent, state, src.replay, lo, hi,
                                              sample_key(int(landscape["seed"]), seed, step))
         start = src.env.reference_state()
@@ -96,12 +92,13 @@ def landscape_job(stats_csv: str, env_name: str, train_pattern: str, post_update
         pts = np.concatenate([np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])] + [grid_points(ax, ax) for ax in axes])
         log(f"[landscape] {role}: {algo} seed {seed} step {step}; {len(axes)} levels of {G}x{G} points, "
             f"a, b within +-{[float(ax[-1]) for ax in axes]}")
-        r, l = evaluate_points(evaluators[algo], theta0, theta1, theta2, pts, start, chunk, log, f"landscape {role}")
+        r, l, poses = evaluate_points(evaluators[algo], theta0, theta1, theta2, pts, start, chunk, log,
+                                      f"landscape {role}")
         refs = r[:3]
         rets = list(r[3:].reshape(len(axes), G, G))
         lens = list(l[3:].reshape(len(axes), G, G))
-        ret0, len0, rew0, poses = recorders[algo](theta0, start)
-        steps = gait_frame_steps(int(len0), int(landscape["frames"]))
+        ret0, len0 = float(r[0]), int(l[0])  # point 0 is theta0: its poses are the gait
+        steps = gait_frame_steps(len0, int(landscape["frames"]))
         frames, renderer = _frames(src.env, poses, steps, render_cfg)
         pu = read_post_update(post_update_pattern.format(algo=algo, seed=seed, step=step))[0]
         results[role] = dict(row=row, axes=np.stack(axes), returns=np.stack(rets), lengths=np.stack(lens),
@@ -147,8 +144,7 @@ def failures_job(stats_csv: str, env_name: str, algo: str, train_pattern: str, p
     from .analyses import failures as F
     from .analyses.landscape import make_update
     from .base.checkpoints import read_post_update
-    from .base.render import make_recording_rollout
-    from .rollout import make_batched_rollout, pad_to
+    from .rollout import pad_to
 
     t_job = time.time()
     stats = pd.read_csv(stats_csv)
@@ -191,9 +187,11 @@ def failures_job(stats_csv: str, env_name: str, algo: str, train_pattern: str, p
                            f"within 10% of its mean; cannot draw Fig. 3")
     B = 2 * int(failures["max_policies"])  # one compiled batch shape
     stacked = jax.tree_util.tree_map(lambda *x: pad_to(jnp.stack(x), B), *params)
-    rollout = make_batched_rollout(env, agent.make_policy(env.spec.act_dim, cfg), horizon, record_rewards=True)
+    resim = F.make_resimulator(env, agent.make_policy(env.spec.act_dim, cfg), horizon)
     start = env.reference_state()
-    ret, length, rewards = (np.asarray(x)[: len(params)] for x in rollout(stacked, start))
+    ret, length, rewards, poses = resim(stacked, start)
+    n = len(params)
+    ret, length, rewards = (np.asarray(x)[:n] for x in (ret, length, rewards))
     rewards = rewards.reshape(len(pairs), 2, horizon).astype(np.float64)
     ret, length = ret.reshape(len(pairs), 2).astype(np.float64), length.reshape(len(pairs), 2)
     stored = np.array([[p["stored_success"], p["stored_fail"]] for p in pairs])
@@ -211,12 +209,10 @@ def failures_job(stats_csv: str, env_name: str, algo: str, train_pattern: str, p
     n_fr = int(failures["frames"])
     fsteps = np.clip(m - stride * np.arange(n_fr)[::-1], 0, horizon - 1)
     fsteps = np.minimum(fsteps, int(length[best, 1]) - 1)
-    rec = jax.jit(make_recording_rollout(env, agent.make_policy(env.spec.act_dim, cfg), horizon))
     frames = {}
     for j, name in enumerate(("success", "fail")):
-        theta = jax.tree_util.tree_map(lambda x: x[2 * best + j], stacked)
-        poses = rec(theta, start)[3]
-        frames[name], renderer = _frames(env, poses, fsteps, render_cfg)
+        pose_j = jax.tree_util.tree_map(lambda x: np.asarray(x[2 * best + j]), poses)
+        frames[name], renderer = _frames(env, pose_j, fsteps, render_cfg)
     summ = F.termination_summary(length[:, 1], horizon)
     summary = pd.DataFrame([{"env": env_name, "algo": algo, "n_policies": len(rows), "n_pairs": len(pairs),
                              **summ, "fallback": fallback, "note": note, "max_resim_diff": diff}])

@@ -27,6 +27,17 @@ SUCCESS_TOL = 0.1   # |R - mean| <= 0.1 |mean| (Sec. 3.2)
 FAIL_FRACTION = 0.5  # 0 <= R < 0.5 mode (the LTP's tail, Sec. 3.1)
 
 
+def make_resimulator(env, policy_apply, horizon: int):
+    """``f(params[B], start) -> (returns[B], lengths[B], rewards[B, T], poses)``, jitted: the
+    rollout of ``rollout.make_rollout`` (same arithmetic, so the returns equal the
+    post-update job's) also recording per-step rewards and poses for the frames."""
+    import jax
+
+    from ..base.render import make_recording_rollout
+
+    return jax.jit(jax.vmap(make_recording_rollout(env, policy_apply, horizon), in_axes=(0, None)))
+
+
 def select_policies(stats: pd.DataFrame, env: str, algo: str, max_policies: int, seed: int = 0):
     """Up to ``max_policies`` policies of (env, algo) with LTP > 0, drawn at random
     (numpy Generator ``seed``), returned in table order; ``(rows DataFrame, fallback: bool,

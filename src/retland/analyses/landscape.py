@@ -102,37 +102,45 @@ def combine(theta0, theta1, theta2, ab):
 
 
 def make_landscape_evaluator(env, policy_apply, horizon: int):
-    """``f(theta0, theta1, theta2, ab[C, 2], start) -> (returns[C], lengths[C])``, jitted:
-    builds the C parameter points with jnp ops and rolls them out as one vmapped batch."""
+    """``f(theta0, theta1, theta2, ab[C, 2], start) -> (returns[C], lengths[C], poses)``, jitted:
+    builds the C parameter points with jnp ops and rolls them out as one vmapped batch
+    (``render.make_recording_rollout``: the poses of the origin give the gait frames, so
+    one compiled function serves the maps and the frames)."""
     import jax
 
-    from ..rollout import make_rollout
+    from ..base.render import make_recording_rollout
 
-    rollout = jax.vmap(make_rollout(env, policy_apply, horizon), in_axes=(0, None))
+    rollout = jax.vmap(make_recording_rollout(env, policy_apply, horizon), in_axes=(0, None))
 
     def f(theta0, theta1, theta2, ab, start):
-        return rollout(combine(theta0, theta1, theta2, ab), start)
+        ret, length, _, poses = rollout(combine(theta0, theta1, theta2, ab), start)
+        return ret, length, poses
 
     return jax.jit(f)
 
 
 def evaluate_points(evaluator, theta0, theta1, theta2, ab: np.ndarray, start, chunk: int,
                     log: Callable[[str], None] = print, what: str = "landscape"):
-    """Returns and lengths at the points ``ab[P, 2]``, in fixed-shape chunks of ``chunk``."""
+    """Returns and lengths at the points ``ab[P, 2]`` in fixed-shape chunks of ``chunk``,
+    and the recorded poses (``render.Pose`` of numpy arrays [T, ...]) of the first point."""
+    import jax
+
     from ..rollout import chunked, pad_to
 
     ab = np.asarray(ab, np.float32)
     n = ab.shape[0]
     chunk = min(chunk, n)
-    rets, lens = [], []
+    rets, lens, first = [], [], None
     t0 = time.time()
     for s, e in chunked(n, chunk):
-        r, l = evaluator(theta0, theta1, theta2, pad_to(ab[s:e], chunk), start)
+        r, l, poses = evaluator(theta0, theta1, theta2, pad_to(ab[s:e], chunk), start)
+        if first is None:
+            first = jax.tree_util.tree_map(lambda x: np.asarray(x[0]), poses)
         rets.append(np.asarray(r[: e - s], np.float64))
         lens.append(np.asarray(l[: e - s], np.int32))
         el = time.time() - t0
         log(f"[{what}] {e}/{n} points, {el:.1f}s, ETA {el / e * (n - e):.0f}s")
-    return np.concatenate(rets), np.concatenate(lens)
+    return np.concatenate(rets), np.concatenate(lens), first
 
 
 def grid_points(alphas: np.ndarray, betas: np.ndarray) -> np.ndarray:
