@@ -9,7 +9,12 @@ per experiment, each tracing few jitted functions.
 from __future__ import annotations
 
 import json
+import os
 import time
+
+# MuJoCo picks its GL backend when first imported (by brax, via the environments): set
+# the headless one before anything imports it (see base/render.py).
+os.environ.setdefault("MUJOCO_GL", "osmesa")
 
 import numpy as np
 import pandas as pd
