@@ -29,30 +29,28 @@ def test_state_stats_and_average_over_checkpoints():
 
 def test_state_from_obs_rebuilds_the_state():
     """A state rebuilt from a real state's observation gives the same next observation and
-    reward (exactly up to float error with the generalized backend, where (q, qd) is the
-    whole state; spring keeps maximal coordinates, so only the observation is checked)."""
+    reward. Checked with the generalized backend, where (q, qd) is the whole state; spring
+    keeps maximal coordinates, whose small joint drift the rebuilt state drops (README)."""
     import jax
     import jax.numpy as jnp
 
     from retland.base.envs import make_env
 
-    for backend in ("generalized", "spring"):
-        env = make_env("hopper", backend, episode_length=50)
-        s = env.reset(jax.random.PRNGKey(1))
-        step = jax.jit(env.step)
-        k = jax.random.PRNGKey(2)
-        for _ in range(10):
-            k, k1 = jax.random.split(k)
-            s = step(s, 0.5 * jax.random.uniform(k1, (env.spec.act_dim,), minval=-1, maxval=1))
-        assert float(jnp.abs(s.obs[5:]).max()) < 10  # no clipped velocity
-        rb = jax.jit(env.state_from_obs)(s.obs)
-        np.testing.assert_allclose(rb.obs, s.obs, atol=1e-5)
-        if backend == "generalized":
-            a = jnp.full((env.spec.act_dim,), 0.3)
-            n1, n2 = step(s, a), step(rb, a)
-            np.testing.assert_allclose(n2.obs, n1.obs, atol=1e-4)
-            assert float(n2.reward) == pytest.approx(float(n1.reward), abs=1e-4)
-            assert float(rb.pipeline_state.q[0]) == 0.0  # horizontal position reset
+    env = make_env("hopper", "generalized", episode_length=50)
+    s = env.reset(jax.random.PRNGKey(1))
+    step = jax.jit(env.step)
+    k = jax.random.PRNGKey(2)
+    for _ in range(10):
+        k, k1 = jax.random.split(k)
+        s = step(s, 0.5 * jax.random.uniform(k1, (env.spec.act_dim,), minval=-1, maxval=1))
+    assert float(jnp.abs(s.obs[5:]).max()) < 10  # no clipped velocity
+    rb = jax.jit(env.state_from_obs)(s.obs)
+    np.testing.assert_allclose(rb.obs, s.obs, atol=1e-5)
+    assert float(rb.pipeline_state.q[0]) == 0.0 != float(s.pipeline_state.q[0])  # horizontal position reset
+    a = jnp.full((env.spec.act_dim,), 0.3)
+    n1, n2 = step(s, a), step(rb, a)
+    np.testing.assert_allclose(n2.obs, n1.obs, atol=1e-4)
+    assert float(n2.reward) == pytest.approx(float(n1.reward), abs=1e-4)
 
 
 def test_start_state_estimator_runs(tiny_training):
