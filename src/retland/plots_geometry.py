@@ -148,6 +148,8 @@ def fig03_failures(data: dict, summary: pd.DataFrame, env: str, out_png, out_pdf
     lf = int(data["lengths"][best, 1])
     if lf < rewards.shape[2]:
         a0.axvline(lf, color="#d62728", linestyle=":", linewidth=1, label=f"failing terminates (t={lf})")
+    end = int(np.max(data["lengths"][best]))
+    a0.set_xlim(0, min(rewards.shape[2], int(end * 1.15) + 10))  # both ended: nothing to show after
     a0.set_xlabel("Time step")
     a0.set_ylabel("Reward")
     a0.set_title(f"{STAR} one pair: reward per time step")
@@ -208,7 +210,8 @@ def fig10_ltp_by_state(df: pd.DataFrame, env: str, out_png, out_pdf, dpi=150) ->
         ax.plot(g["rel_pos"], g["ltp"], marker="o", linewidth=1.2, label=f"seed {seed}")
     ax.set_xlabel("Relative position of the start state in the replay buffer (0 = oldest)")
     ax.set_ylabel("Left-tail probability (mean over checkpoints)")
-    ax.set_ylim(bottom=-0.02)
+    top = max(float(np.nanmax(avg["ltp"])) if avg["ltp"].notna().any() else 0.0, 0.01)
+    ax.set_ylim(-0.05 * top, 1.15 * top)
     n_ck = int(avg["n_checkpoints"].max())
     ax.set_title(f"Fig. 10: LTP from replay-buffer start states, {env}\n"
                  f"{int(df['n_samples'].iloc[0])} updates per state, {n_ck} checkpoints, horizon "
