@@ -17,6 +17,7 @@ include: "workflow/rules/post_update.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/navigation.smk"
+include: "workflow/rules/geometry.smk"
 include: "workflow/rules/archive.smk"
 
 

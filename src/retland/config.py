@@ -116,7 +116,21 @@ def validate(config: dict, schema: dict | None = None) -> dict:
         raise ConfigError(f"config must be a mapping, got {type(config).__name__}")
     check_schema(config, schema or load_schema())
     check_semantics(config)
+    check_geometry(config)
     return config
+
+
+def check_geometry(config: dict) -> None:
+    """E3-E5 (landscape, failures, start_states): keys that refer to other keys."""
+    problems = []
+    land = config.get("landscape")
+    if land and land["algo"] not in config["algos"]:
+        problems.append(f"'landscape.algo': {land['algo']!r} is not trained (algos: {config['algos']})")
+    ss = config.get("start_states")
+    if ss and "td3" in config["algos"] and not set(ss["seeds"]) & set(config["seeds"]):
+        problems.append(f"'start_states.seeds': none of {ss['seeds']} is a training seed {config['seeds']}")
+    if problems:
+        raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))
 
 
 def agent_config(config: dict, algo: str):

@@ -77,6 +77,7 @@ def post_update_files(env=None, algo=None):
 def all_figures():
     figs = expand(f"{FIGS}/fig02_{{kind}}_{{env}}.{{ext}}", kind=["scatter", "histograms"], env=config["envs"], ext=["png", "pdf"])
     figs += expand(f"{FIGS}/extra_learning_curves.{{ext}}", ext=["png", "pdf"])
+    figs += GEOMETRY_FIGURES  # E3-E5 (workflow/rules/geometry.smk)
     figs += NAVIGATION_TARGETS  # E6-E9 (workflow/rules/navigation.smk)
     return figs
 

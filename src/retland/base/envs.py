@@ -83,6 +83,34 @@ class BraxEnv:
     def step(self, state, action: jax.Array):
         return self._train.step(state, action)
 
+    def state_from_obs(self, obs: jax.Array):
+        """Rebuild a simulator state from an observation (paper A.4, Fig. 10 start states).
+
+        Brax locomotion observations are (q without the root's horizontal position, qd)
+        (ant drops x and y, the others x; hopper and walker2d observe the torso's world
+        height in place of the root slide joint, which differs from it by a constant
+        offset). The state is rebuilt with the horizontal root position at 0 through the
+        pipeline init; dynamics and rewards do not depend on it. hopper and walker2d
+        clip the observed velocities to [-10, 10]: a clipped velocity cannot be undone
+        and is taken as observed. Pure jnp: jit/vmap over observations.
+        """
+        import jax.numpy as jnp
+
+        env, sys = self._train, self._train.sys
+        nq, nqd = sys.q_size(), sys.qd_size()
+        n_drop = nq + nqd - obs.shape[-1]
+        if n_drop not in (1, 2):
+            raise ValueError(f"{self.name}: observation of size {obs.shape[-1]} does not match "
+                             f"q ({nq}) + qd ({nqd}) minus the horizontal root position")
+        q = jnp.concatenate([jnp.zeros(n_drop, obs.dtype), obs[: nq - n_drop]])
+        qd = obs[nq - n_drop:]
+        if self.name in ("hopper", "walker2d"):
+            ps0 = env.pipeline_init(sys.init_q, jnp.zeros(nqd))
+            q = q.at[1].add(-(ps0.x.pos[0, 2] - ps0.q[1]))  # observed torso z -> rootz joint
+        ps = env.pipeline_init(q, qd)
+        template = self._ref.reset(jax.random.PRNGKey(0))
+        return template.replace(pipeline_state=ps, obs=env._get_obs(ps))
+
     @property
     def sys(self):
         return self._train.sys

@@ -1,0 +1,72 @@
+"""E5 / paper A.4 (Fig. 10): left-tail probability from start states taken from the replay buffer.
+
+For 3 TD3 runs, at every checkpoint, K buffer rows evenly spaced over the buffer as it
+was at the checkpoint (rows [lo, hi)) are turned back into simulator states
+(``BraxEnv.state_from_obs``: horizontal root position 0, on which neither dynamics nor
+rewards depend), and the post-update return distribution (N updates, the agent's
+``post_update``) is estimated from each of them instead of from s_I. The LTP of each
+state is then averaged over the checkpoints and plotted against the state's relative
+position in the buffer (0 = oldest, 1 = newest).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .. import stats as S
+
+
+def buffer_indices(lo: int, hi: int, k: int) -> np.ndarray:
+    """``k`` distinct rows evenly spaced over ``[lo, hi)`` (first and last row included)."""
+    if not (0 <= lo < hi):
+        raise ValueError(f"empty or invalid buffer range [{lo}, {hi})")
+    if k < 1:
+        raise ValueError(f"start_states.n_states must be >= 1, got {k}")
+    if k > hi - lo:
+        raise ValueError(f"start_states.n_states={k} exceeds the {hi - lo} rows of the buffer [{lo}, {hi})")
+    return np.linspace(lo, hi - 1, k).round().astype(np.int64)
+
+
+def relative_position(idx, lo: int, hi: int) -> np.ndarray:
+    return (np.asarray(idx, float) - lo) / max(hi - 1 - lo, 1)
+
+
+def make_start_state_estimator(agent, env, cfg, horizon: int):
+    """``f(state, keys[K, N], replay, lo, hi, obs[K]) -> (returns[K, N], lengths[K, N])``, jitted:
+    N post-updates rolled out from each of K states rebuilt from observations."""
+    import jax
+
+    from ..rollout import make_rollout
+
+    rollout = make_rollout(env, agent.make_policy(env.spec.act_dim, cfg), horizon)
+
+    def one(state, key, replay, lo, hi, start):
+        return rollout(agent.post_update(state, key, replay, lo, hi, cfg, env), start)
+
+    per_state = jax.vmap(one, in_axes=(None, 0, None, None, None, None))
+
+    def f(state, keys, replay, lo, hi, obs):
+        starts = jax.vmap(env.state_from_obs)(obs)
+        return jax.vmap(per_state, in_axes=(None, 0, None, None, None, 0))(state, keys, replay, lo, hi, starts)
+
+    return jax.jit(f)
+
+
+def state_stats(returns: np.ndarray) -> dict:
+    """Per-state statistics (stats.py definitions) of ``returns[K, N]``."""
+    r = np.asarray(returns, float)
+    return {
+        "ltp": np.array([S.ltp(row) for row in r]),
+        "mode": np.array([S.mode(row) for row in r]),
+        "mean": np.array([S.mean(row) for row in r]),
+    }
+
+
+def average_over_checkpoints(df: pd.DataFrame) -> pd.DataFrame:
+    """Fig. 10's curve: per (seed, state number) the LTP averaged over checkpoints
+    (NaN LTPs, i.e. non-positive modes, are skipped and counted)."""
+    g = df.groupby(["seed", "state"], sort=True)
+    out = g.agg(rel_pos=("rel_pos", "mean"), ltp=("ltp", "mean"), mean=("mean", "mean"),
+                n_checkpoints=("ltp", "size"), n_ltp_defined=("ltp", "count")).reset_index()
+    return out

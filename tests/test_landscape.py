@@ -1,0 +1,91 @@
+"""E3 (paper Fig. 1, 27; A.2, A.12): landscape grid and pair selection."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from retland.analyses.landscape import (gait_frame_steps, grid_axes, grid_points, select_pair)
+
+
+def _stats(rows):
+    return pd.DataFrame(rows, columns=["env", "algo", "seed", "step", "mean", "std", "ltp"])
+
+
+def test_select_pair_similar_mean_largest_ltp_difference():
+    df = _stats([
+        ("hopper", "td3", 0, 1, 1000.0, 10.0, 0.00),
+        ("hopper", "td3", 0, 2, 1050.0, 50.0, 0.30),   # similar to 1000: LTP diff 0.30
+        ("hopper", "td3", 1, 1, 3000.0, 10.0, 0.00),
+        ("hopper", "td3", 1, 2, 2000.0, 90.0, 0.90),   # LTP 0.9 but no partner within 10%
+        ("ant", "td3", 0, 1, 1020.0, 10.0, 0.99),      # other env: ignored
+    ])
+    p = select_pair(df, "hopper")
+    assert (p["noisy"]["seed"], p["noisy"]["step"]) == (0, 2)
+    assert (p["smooth"]["seed"], p["smooth"]["step"]) == (0, 1)
+    assert p["criterion"] == "ltp" and p["mean_tol"] == 0.1
+
+
+def test_select_pair_std_fallback_and_widened_tolerance():
+    df = _stats([
+        ("hopper", "td3", 0, 1, 100.0, 1.0, 0.0),
+        ("hopper", "td3", 0, 2, 130.0, 20.0, 0.0),   # 23% apart: needs tol 0.4
+        ("hopper", "td3", 0, 3, -5.0, 1.0, np.nan),  # negative mean: not a candidate
+    ])
+    p = select_pair(df, "hopper")
+    assert p["criterion"] == "std/mean" and p["mean_tol"] == pytest.approx(0.4)
+    assert p["noisy"]["step"] == 2 and p["smooth"]["step"] == 1
+    assert "widened" in p["reason"]
+
+
+def test_select_pair_errors():
+    with pytest.raises(ValueError, match="at least 2 policies"):
+        select_pair(_stats([("hopper", "td3", 0, 1, 10.0, 1.0, 0.0)]), "hopper")
+    with pytest.raises(ValueError, match="lacks columns"):
+        select_pair(pd.DataFrame({"env": ["hopper"]}), "hopper")
+
+
+def test_grid_axes_levels_and_points():
+    axes = grid_axes(13, 3.0, 4.0)
+    assert len(axes) == 3
+    assert axes[0][0] == -3.0 and axes[0][-1] == 3.0 and 0.0 in axes[0] and 1.0 in axes[0]
+    assert axes[1][-1] == pytest.approx(0.75) and axes[2][-1] == pytest.approx(0.1875)
+    pts = grid_points(axes[0], axes[0][:2])
+    assert pts.shape == (26, 2) and tuple(pts[2]) == (axes[0][1], axes[0][0])  # a-major
+    with pytest.raises(ValueError, match="zoom"):
+        grid_axes(5, 3.0, 1.0)
+    steps = gait_frame_steps(1000, 5)
+    assert len(steps) == 5 and steps[-1] == 199
+    assert gait_frame_steps(10, 5).max() == 9
+
+
+def test_grid_reproduces_theta0_and_theta_prime(tiny_training):
+    """(0,0) is theta0's return and (1,0) theta''s, exactly, with the same rollout function."""
+    import jax
+
+    from retland.analyses.landscape import (combine, evaluate_points, make_landscape_evaluator, make_update,
+                                            two_updates)
+    from retland.jobs import CheckpointSource
+    from retland.rollout import make_batched_rollout
+
+    src = CheckpointSource(tiny_training["paths"][0])
+    state, (lo, hi) = src.checkpoint(200)
+    horizon = 40
+    upd = make_update(src.agent, src.env, src.cfg)
+    t0, t1, t2 = two_updates(upd, src.agent, state, src.replay, lo, hi, jax.random.PRNGKey(3))
+    diff = max(float(abs(a - b).max()) for a, b in zip(jax.tree_util.tree_leaves(t1), jax.tree_util.tree_leaves(t2)))
+    assert diff > 0  # two independent updates
+    policy = src.agent.make_policy(src.env.spec.act_dim, src.cfg)
+    start = src.env.reference_state()
+    ev = make_landscape_evaluator(src.env, policy, horizon)
+    pts = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.5, -2.0]])
+    r, _, poses = evaluate_points(ev, t0, t1, t2, pts, start, chunk=4, log=lambda m: None)
+    assert poses.q.shape == (horizon, src.env.sys.q_size())  # theta0's trajectory (gait frames)
+    # the same parameters go through the plain batched rollout
+    ref = make_batched_rollout(src.env, policy, horizon)
+    stacked = jax.tree_util.tree_map(lambda *x: jax.numpy.stack(x), t0, t1, t2, t0)
+    r_ref, _ = ref(stacked, start)
+    assert r[0] == float(r_ref[0]) and r[1] == float(r_ref[1]) and r[2] == float(r_ref[2])
+    # combine is exact at (0,0), (1,0), (0,1) and equals theta0 + a d1 + b d2 elsewhere
+    c = combine(t0, t1, t2, pts)
+    for l0, l1, l2, lc in zip(*(jax.tree_util.tree_leaves(t) for t in (t0, t1, t2, c))):
+        assert np.array_equal(lc[0], l0) and np.array_equal(lc[1], l1) and np.array_equal(lc[2], l2)
+        np.testing.assert_allclose(lc[3], l0 + 0.5 * (l1 - l0) - 2.0 * (l2 - l0), rtol=1e-5, atol=1e-6)
