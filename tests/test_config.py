@@ -100,3 +100,13 @@ def test_bad_config_names_the_key(mutate, match):
     mutate(c)
     with pytest.raises(ConfigError, match=match):
         validate(c)
+
+
+def test_xla_cpu_flags_are_added_once_and_respect_the_user():
+    from retland.jobs import XLA_CPU_FLAGS, with_xla_cpu_flags
+
+    flag = "--xla_cpu_enable_concurrency_optimized_scheduler"
+    assert XLA_CPU_FLAGS == (f"{flag}=false",)
+    assert with_xla_cpu_flags("") == f"{flag}=false"
+    assert with_xla_cpu_flags(with_xla_cpu_flags("--x=1")) == f"--x=1 {flag}=false"
+    assert with_xla_cpu_flags(f"{flag}=true") == f"{flag}=true"  # an explicit user choice wins

@@ -83,9 +83,9 @@ def test_outputs_follow_the_contracts(workdir):
     assert set(need) <= set(df.columns)
     assert len(df) == 12 and (df["n"] == 16).all()
     assert df.groupby("algo")["step"].apply(lambda s: sorted(set(s))).to_dict() == {
-        "td3": [600, 1200], "sac": [600, 1200], "ppo": [512, 1024]}
+        "td3": [600, 1200], "sac": [600, 1200], "ppo": [2048, 4096]}
     with h5py.File(os.path.join(res, "train", "hopper", "ppo", "seed0.h5")) as f:
-        assert sorted(f["checkpoints"]) == ["step1024", "step512"] and f.attrs["complete"]
+        assert sorted(f["checkpoints"]) == ["step2048", "step4096"] and f.attrs["complete"]
     figs = os.path.join(workdir, "paper_figures", "ci")
     for name in ("fig02_scatter_hopper", "fig02_histograms_hopper", "extra_learning_curves"):
         for ext in ("png", "pdf"):
@@ -121,7 +121,7 @@ def test_changing_training_reruns_everything_downstream(workdir):
 
 
 def test_ppo_training_length_is_its_own(workdir):
-    cfg = write_cfg(workdir, "ci_ppo.yaml", train__ppo__total_steps=2048, train__ppo__checkpoints=[1024, 2048])
+    cfg = write_cfg(workdir, "ci_ppo.yaml", train__ppo__total_steps=8192, train__ppo__checkpoints=[4096, 8192])
     jobs = planned(workdir, "--configfile", cfg)
     assert jobs.get("train") == 1 and jobs.get("post_update_ppo") == 2
     assert "post_update_td3" not in jobs and "post_update_sac" not in jobs
@@ -138,7 +138,7 @@ def test_paper_config_plans_all_twelve_training_runs(workdir):
     ({"post_update__horizon": 0}, "post_update.horizon"),
     ({"seeds": []}, "seeds"),
     ({"train__checkpoints": [600, 5000]}, "train.checkpoints"),
-    ({"train__ppo__checkpoints": [512, 4096]}, "train.ppo.checkpoints"),
+    ({"train__ppo__checkpoints": [2048, 9999]}, "train.ppo.checkpoints"),
     ({"algos": ["td3", "dqn"]}, "algos.1"),
     ({"envs": ["pong"]}, "envs.0"),
 ])

@@ -12,10 +12,14 @@ Usage: python -m retland.bench [--algos td3,sac,ppo] [--env hopper] [--backend s
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
-import jax
+from .jobs import with_xla_cpu_flags
+
+os.environ["XLA_FLAGS"] = with_xla_cpu_flags(os.environ.get("XLA_FLAGS", ""))
+import jax  # noqa: E402
 
 
 def _time(fn, repeats: int) -> float:

@@ -35,7 +35,7 @@ rule interpolation:
         f"{RES}/logs/interpolation/{{env}}.log",
     threads: 2
     resources:
-        **gpu_resources("navigation"),
+        **gpu_resources("post_update"),
     conda:
         JAX_ENV
     script:
@@ -75,7 +75,7 @@ rule rejection:
         f"{RES}/logs/rejection/{{env}}.log",
     threads: 2
     resources:
-        **gpu_resources("navigation"),
+        **gpu_resources("post_update"),
     conda:
         JAX_ENV
     script:
