@@ -109,7 +109,10 @@ def test_changing_n_samples_reruns_post_update_not_training(workdir):
 def test_changing_a_figure_setting_reruns_only_figures(workdir):
     cfg = write_cfg(workdir, "ci_dpi.yaml", figures__dpi=61)
     jobs = planned(workdir, "--configfile", cfg)
-    assert set(jobs) - {"all"} == {"fig02_scatter", "extra_learning_curves"}
+    figs = set(jobs) - {"all"}
+    assert {"fig02_scatter", "extra_learning_curves", "fig01_landscape", "fig05_interpolation"} <= figs
+    # only figure rules: no training, post-update, statistics or other simulation
+    assert all(j.startswith(("fig", "extra_")) for j in figs), figs
 
 
 def test_changing_training_reruns_everything_downstream(workdir):
