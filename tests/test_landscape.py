@@ -14,7 +14,7 @@ def test_select_pair_similar_mean_largest_ltp_difference():
     df = _stats([
         ("hopper", "td3", 0, 1, 1000.0, 10.0, 0.00),
         ("hopper", "td3", 0, 2, 1050.0, 50.0, 0.30),   # similar to 1000: LTP diff 0.30
-        ("hopper", "td3", 1, 1, 3000.0, 10.0, 0.00),
+        ("hopper", "td3", 1, 1, 1500.0, 10.0, 0.00),
         ("hopper", "td3", 1, 2, 2000.0, 90.0, 0.90),   # LTP 0.9 but no partner within 10%
         ("ant", "td3", 0, 1, 1020.0, 10.0, 0.99),      # other env: ignored
     ])
@@ -22,6 +22,20 @@ def test_select_pair_similar_mean_largest_ltp_difference():
     assert (p["noisy"]["seed"], p["noisy"]["step"]) == (0, 2)
     assert (p["smooth"]["seed"], p["smooth"]["step"]) == (0, 1)
     assert p["criterion"] == "ltp" and p["mean_tol"] == 0.1
+
+
+def test_select_pair_skips_policies_that_fall_at_once():
+    """Two policies that fall immediately (same tiny return, flat neighbourhood) must not be
+    the Fig. 1 pair when policies that learned something exist."""
+    df = _stats([
+        ("hopper", "td3", 0, 1, 21.61, 1e-6, 0.0),
+        ("hopper", "td3", 1, 1, 21.61, 3e-7, 0.0),
+        ("hopper", "td3", 0, 2, 300.0, 30.0, 0.0),
+        ("hopper", "td3", 1, 2, 310.0, 2.0, 0.0),
+    ])
+    p = select_pair(df, "hopper")
+    assert {p["noisy"]["step"], p["smooth"]["step"]} == {2}
+    assert p["noisy"]["seed"] == 0 and "0.5 x the best" in p["reason"]
 
 
 def test_select_pair_std_fallback_and_widened_tolerance():

@@ -32,7 +32,9 @@ def select_pair(stats: pd.DataFrame, env: str, mean_tol: float = 0.1) -> dict:
     """The Fig. 1 pair: two policies of ``env`` with similar mean post-update return,
     one in a noisy neighbourhood, one in a smooth one.
 
-    Candidates: policies with a finite, positive mean. A pair is "similar" when its
+    Candidates: policies with a finite, positive mean, and among those the ones whose
+    mean is at least half the best (when two or more are: policies that have learned
+    something, not ones that fall at once with a trivially flat neighbourhood). A pair is "similar" when its
     means differ by at most ``mean_tol`` (relative to the larger); if no pair is, the
     tolerance is doubled until one is (the tolerance used is reported). Among similar
     pairs the one with the largest LTP difference wins; when no pair differs in LTP
@@ -48,6 +50,14 @@ def select_pair(stats: pd.DataFrame, env: str, mean_tol: float = 0.1) -> dict:
     if len(df) < 2:
         raise ValueError(f"env {env!r}: need at least 2 policies with a positive finite mean "
                          f"post-update return to pick a Fig. 1 pair, found {len(df)}")
+    # Only policies that have learned something: a policy that falls at once has a
+    # trivially flat neighbourhood (all its updates fall the same way), which says nothing
+    # about Fig. 1's question. Keep those within half of the env's best mean when at
+    # least two are (the reason says so).
+    learned = df["mean"].to_numpy(float) >= 0.5 * float(df["mean"].max())
+    screened = int(learned.sum()) >= 2
+    if screened:
+        df = df[learned].reset_index(drop=True)
     mean = df["mean"].to_numpy(float)
     ltp = np.nan_to_num(df["ltp"].to_numpy(float), nan=0.0)
     cv = df["std"].to_numpy(float) / mean
@@ -68,7 +78,8 @@ def select_pair(stats: pd.DataFrame, env: str, mean_tol: float = 0.1) -> dict:
     noisy, smooth = (i, j) if (key[i], cv[i]) >= (key[j], cv[j]) else (j, i)
     reason = (f"similar mean post-update return (|diff| <= {tol:.3g} x larger mean; "
               f"{'widened from ' + format(mean_tol, 'g') if tol != mean_tol else 'as configured'}), "
-              f"largest {crit} difference among {len(ok)} such pairs of {len(df)} policies")
+              f"largest {crit} difference among {len(ok)} such pairs of {len(df)} policies"
+              + (" with mean >= 0.5 x the best" if screened else ""))
     return {"noisy": df.iloc[noisy].to_dict(), "smooth": df.iloc[smooth].to_dict(),
             "criterion": crit, "mean_tol": tol, "reason": reason}
 
