@@ -29,8 +29,15 @@ $(STAMP): requirements.lock pyproject.toml
 
 venv: $(STAMP)
 
+# A JAX job spends much of its time compiling, which is single-threaded: on a laptop, let
+# two simulating jobs share the cores so one compiles while the other simulates (XLA still
+# uses every core). Only for `make run`: a workflow profile would also apply to the SLURM
+# profile, which keeps 2 CPUs per job.
+JAX_RULES := train post_update_td3 post_update_sac post_update_ppo landscape failures start_states interpolation rejection
+LOCAL_THREADS ?= --set-threads $(foreach r,$(JAX_RULES),$(r)=1)
+
 run: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG)) $(SNAKEMAKE_ARGS)
+	$(BIN)/snakemake $(LOCAL_THREADS) --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG)) $(SNAKEMAKE_ARGS)
 
 dryrun: $(STAMP)
 	$(BIN)/snakemake -n --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG)) $(SNAKEMAKE_ARGS)
