@@ -16,11 +16,15 @@ import yaml
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SNAKEMAKE = os.path.join(os.path.dirname(sys.executable), "snakemake")
 pytestmark = pytest.mark.slow
+JAX_RULES = ["train", "post_update_td3", "post_update_sac", "post_update_ppo", "landscape", "failures",
+             "start_states", "interpolation", "rejection"]
 
 
 def snake(cwd, *args, check=True):
     env = dict(os.environ, JAX_PLATFORMS="cpu", RETLAND_JAX_CACHE=os.path.join(cwd, "results", ".jax_cache"))
-    p = subprocess.run([SNAKEMAKE, "--cores", "2", *args], cwd=cwd, env=env, capture_output=True, text=True,
+    # as `make run` does: one scheduling slot per JAX job, so compilation overlaps simulation
+    threads = ["--set-threads", *(f"{r}=1" for r in JAX_RULES)]
+    p = subprocess.run([SNAKEMAKE, *threads, "--cores", "2", *args], cwd=cwd, env=env, capture_output=True, text=True,
                        timeout=1500)
     if check and p.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{p.stdout[-4000:]}\n{p.stderr[-4000:]}")
