@@ -3,9 +3,9 @@ import os
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-from retland.jobs import with_xla_cpu_flags  # noqa: E402  (no JAX import: before any backend starts)
+from retland.jobs import add_xla_cpu_flags  # noqa: E402  (no JAX import: before any backend starts)
 
-os.environ["XLA_FLAGS"] = with_xla_cpu_flags(os.environ.get("XLA_FLAGS", ""))
+add_xla_cpu_flags()
 
 import pytest  # noqa: E402
 

@@ -12,13 +12,12 @@ Usage: python -m retland.bench [--algos td3,sac,ppo] [--env hopper] [--backend s
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 
-from .jobs import with_xla_cpu_flags
+from .jobs import add_xla_cpu_flags
 
-os.environ["XLA_FLAGS"] = with_xla_cpu_flags(os.environ.get("XLA_FLAGS", ""))
+add_xla_cpu_flags()
 import jax  # noqa: E402
 
 

@@ -58,9 +58,14 @@ def with_xla_cpu_flags(flags: str) -> str:
     return " ".join(out)
 
 
+def add_xla_cpu_flags() -> None:
+    """Put :data:`XLA_CPU_FLAGS` into this process's XLA_FLAGS (before JAX starts its backend)."""
+    os.environ["XLA_FLAGS"] = with_xla_cpu_flags(os.environ.get("XLA_FLAGS", ""))
+
+
 def setup_jax(cache_dir: str | None = None):
     """Persistent compilation cache shared by every job of a run (RETLAND_JAX_CACHE)."""
-    os.environ["XLA_FLAGS"] = with_xla_cpu_flags(os.environ.get("XLA_FLAGS", ""))
+    add_xla_cpu_flags()
     import jax
 
     cache_dir = cache_dir or os.environ.get("RETLAND_JAX_CACHE")

@@ -25,9 +25,9 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # XLA's CPU concurrency-optimized scheduler deadlocks on PPO's vmapped update at 64-wide
 # layers and up (measured here with jax 0.10: every run hung with all worker threads idle;
 # none did with this flag); see retland.jobs.XLA_CPU_FLAGS.
-from retland.jobs import with_xla_cpu_flags as _with_xla_cpu_flags
+from retland.jobs import add_xla_cpu_flags as _add_xla_cpu_flags
 
-os.environ["XLA_FLAGS"] = _with_xla_cpu_flags(os.environ.get("XLA_FLAGS", ""))
+_add_xla_cpu_flags()
 if not config["resources"]["gpu"]:
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # Job scripts import the package from this checkout (also inside conda environments).
