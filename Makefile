@@ -36,7 +36,10 @@ venv: $(STAMP)
 JAX_RULES := train post_update_td3 post_update_sac post_update_ppo landscape failures start_states interpolation rejection
 LOCAL_THREADS ?= --set-threads $(foreach r,$(JAX_RULES),$(r)=1)
 
+# A run killed with SIGKILL leaves Snakemake's lock behind: remove it when no Snakemake
+# process works in this directory (retland.unlock says so), then carry on where it stopped.
 run: $(STAMP)
+	$(BIN)/python -m retland.unlock .
 	$(BIN)/snakemake $(LOCAL_THREADS) --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG)) $(SNAKEMAKE_ARGS)
 
 dryrun: $(STAMP)
@@ -51,8 +54,11 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	JAX_PLATFORMS=$${JAX_PLATFORMS:-cpu} $(BIN)/python -m retland.bench $(BENCH_ARGS)
 
+# Fails (exit 1) on any finding, for the default config and every shipped one.
 lint: $(STAMP)
 	$(BIN)/snakemake --lint --cores 1
+	@for c in config/ci.yaml config/paper.yaml config/study.yaml; do \
+	  echo "snakemake --lint --configfile $$c"; $(BIN)/snakemake --lint --cores 1 --configfile $$c || exit 1; done
 
 clean:
 	rm -rf results/default paper_figures/default .snakemake

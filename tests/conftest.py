@@ -3,9 +3,11 @@ import os
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+from retland.base.gl import configure_mujoco_gl  # noqa: E402  (before anything imports mujoco)
 from retland.jobs import add_xla_cpu_flags  # noqa: E402  (no JAX import: before any backend starts)
 
 add_xla_cpu_flags()
+configure_mujoco_gl(render=True)  # OSMesa frames where libOSMesa loads, else the fallback renderer
 
 import pytest  # noqa: E402
 

@@ -110,3 +110,52 @@ def test_xla_cpu_flags_are_added_once_and_respect_the_user():
     assert with_xla_cpu_flags("") == f"{flag}=false"
     assert with_xla_cpu_flags(with_xla_cpu_flags("--x=1")) == f"--x=1 {flag}=false"
     assert with_xla_cpu_flags(f"{flag}=true") == f"{flag}=true"  # an explicit user choice wins
+
+
+@pytest.mark.parametrize("run", [".", "..", "a/b", "/abs", ".hidden", "../x", "a b", ""])
+def test_run_name_must_be_a_plain_file_name(run):
+    c = merged("config.yaml")
+    c["run"] = run
+    with pytest.raises(ConfigError, match="'run'"):
+        validate(c)
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"hopper": {"n_frame": 10}}, "'env_kwargs.hopper.n_frame': not a settable argument"),
+    ({"hopper": {"n_frames": 0}}, "'env_kwargs.hopper.n_frames' must be an integer >= 1"),
+    ({"hopper": {"n_frames": 2.5}}, "'env_kwargs.hopper.n_frames' must be an integer >= 1"),
+    ({"hopper": {"terminate_when_unhealthy": "no"}}, "'env_kwargs.hopper.terminate_when_unhealthy' must be true or false"),
+    ({"hopper": {"healthy_angle_range": [0.2, -0.2]}}, "'env_kwargs.hopper.healthy_angle_range' must be \\[low, high\\]"),
+    ({"hopper": {"reset_noise_scale": -1}}, "'env_kwargs.hopper.reset_noise_scale' must be >= 0"),
+    ({"halfcheetah": {"healthy_angle_range": [-1, 1]}}, "'env_kwargs.halfcheetah.healthy_angle_range': not a settable"),
+    ({"hopper": {"exclude_current_positions_from_observation": False}}, "not a settable argument"),
+    ({"pong": {}}, "unknown key"),
+])
+def test_bad_task_variants_are_refused_naming_the_key(kw, message):
+    c = merged("config.yaml")
+    c["env_kwargs"] = kw
+    with pytest.raises(ConfigError, match=message):
+        validate(c)
+
+
+def test_settable_task_arguments_are_real_brax_arguments():
+    """BRAX_KWARGS (what a config may set) against the installed Brax constructors."""
+    import inspect
+
+    from brax import envs as brax_envs
+
+    from retland.base.envs import BRAX_KWARGS, BRAX_TASKS
+
+    for name, allowed in BRAX_KWARGS.items():
+        cls = brax_envs._envs[BRAX_TASKS[name]]
+        params = set(inspect.signature(cls.__init__).parameters) | {"n_frames"}  # n_frames: PipelineEnv
+        assert set(allowed) <= params, (name, set(allowed) - params)
+
+
+def test_task_variant_reaches_the_simulator():
+    from retland.base.envs import make_env
+
+    env = make_env("hopper", "spring", 100, {"n_frames": 10, "healthy_angle_range": [-1000, 1000.0]})
+    assert env._train._n_frames == 10 and env._ref._n_frames == 10
+    assert env._train._healthy_angle_range == (-1000.0, 1000.0)
+    assert env._ref._reset_noise_scale == 0.0 and env.env_kwargs["healthy_angle_range"] == [-1000.0, 1000.0]

@@ -1,12 +1,9 @@
-"""Headless rendering of gait / misstep frames (paper Fig. 1, 4): non-blank images."""
-import os
+"""Headless rendering of gait / misstep frames (paper Fig. 1, 4): non-blank images.
+(conftest.py chose MuJoCo's GL backend before anything imported mujoco.)"""
+import numpy as np
+import pytest
 
-os.environ.setdefault("MUJOCO_GL", "osmesa")
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from retland.base import render as R  # noqa: E402
+from retland.base import render as R
 
 
 @pytest.fixture(scope="module")

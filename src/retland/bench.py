@@ -15,9 +15,11 @@ import argparse
 import statistics
 import time
 
+from .base.gl import configure_mujoco_gl
 from .jobs import add_xla_cpu_flags
 
 add_xla_cpu_flags()
+configure_mujoco_gl()  # a MUJOCO_GL=osmesa that cannot load must not break `import brax`
 import jax  # noqa: E402
 
 

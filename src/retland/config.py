@@ -54,6 +54,16 @@ def check_semantics(config: dict) -> None:
     from .base.envs import BRAX_TASKS
 
     problems = []
+    run = config["run"]
+    if run in (".", "..") or os.path.basename(run) != run or run.startswith("."):
+        problems.append(f"'run': {run!r} is not a plain file name (outputs go to results/<run>/)")
+    from .base.envs import check_env_kwargs
+
+    for env_name, kw in (config.get("env_kwargs") or {}).items():
+        try:
+            check_env_kwargs(env_name, kw)
+        except ValueError as e:
+            problems.append(str(e))
     for algo in sorted(set(config["algos"]) | {"td3", "sac", "ppo"} & set(config["train"])):
         t = train_settings(config, algo)
         where = f"train.{algo}" if algo in config["train"] else "train"

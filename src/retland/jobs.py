@@ -63,8 +63,13 @@ def add_xla_cpu_flags() -> None:
     os.environ["XLA_FLAGS"] = with_xla_cpu_flags(os.environ.get("XLA_FLAGS", ""))
 
 
-def setup_jax(cache_dir: str | None = None):
-    """Persistent compilation cache shared by every job of a run (RETLAND_JAX_CACHE)."""
+def setup_jax(cache_dir: str | None = None, render: bool = False):
+    """Start of every simulating job: MuJoCo's GL backend (``render``: this job draws frames;
+    see ``base.gl``), XLA CPU flags and the persistent compilation cache shared by every job
+    of a run (RETLAND_JAX_CACHE). Call it before anything imports brax or mujoco."""
+    from .base.gl import configure_mujoco_gl
+
+    configure_mujoco_gl(render=render, log=log)
     add_xla_cpu_flags()
     import jax
 
@@ -79,17 +84,19 @@ def setup_jax(cache_dir: str | None = None):
 
 def train_job(env_name: str, algo: str, seeds, backend: str, episode_length: int, train: dict,
               agent_overrides: dict, out_paths, config_record: dict | None = None,
-              resume_every_minutes: float = 10.0) -> dict:
-    """E1: train ``seeds`` of (env, algo) vmapped in one process; one HDF5 file per seed."""
+              resume_every_minutes: float = 10.0, env_kwargs: dict | None = None) -> dict:
+    """E1: train ``seeds`` of (env, algo) vmapped in one process; one HDF5 file per seed.
+    ``env_kwargs``: the task variant (Brax constructor arguments; config ``env_kwargs.<env>``)."""
     setup_jax()
     from .agents import get_agent
     from .base.envs import make_env
     agent = get_agent(algo)
     cfg = agent.Config.from_dict(agent_overrides)
-    env = make_env(env_name, backend, episode_length)
+    env = make_env(env_name, backend, episode_length, env_kwargs)
     attrs = {
         "suite": env.spec.suite,
         "env": env_name,
+        "env_kwargs": env.env_kwargs,
         "algo": algo,
         "backend": backend,
         "episode_length": episode_length,
@@ -140,7 +147,9 @@ class CheckpointSource:
             replay = tf.replay(0, n_rows) if n_rows else None
         self.agent = get_agent(self.attrs["algo"])
         self.cfg = self.agent.Config.from_dict(json.loads(self.attrs["agent_config"]))
-        self.env = make_env(self.attrs["env"], self.attrs["backend"], int(self.attrs["episode_length"]))
+        self.env_kwargs = json.loads(self.attrs.get("env_kwargs", "{}"))  # files before task variants: {}
+        self.env = make_env(self.attrs["env"], self.attrs["backend"], int(self.attrs["episode_length"]),
+                            self.env_kwargs)
         spec = self.env.spec
         self.template = jax.eval_shape(
             lambda k: self.agent.init(k, spec.obs_dim, spec.act_dim, self.cfg), jax.random.PRNGKey(0)
@@ -186,6 +195,7 @@ def post_update_job(train_path: str, seed: int, steps, n_samples: int, horizon: 
             "backend": a["backend"],
             "suite": a["suite"],
             "env": a["env"],
+            "env_kwargs": src.env_kwargs,
             "algo": a["algo"],
             "seed": seed,
             "step": step,

@@ -9,12 +9,7 @@ per experiment, each tracing few jitted functions.
 from __future__ import annotations
 
 import json
-import os
 import time
-
-# MuJoCo picks its GL backend when first imported (by brax, via the environments): set
-# the headless one before anything imports it (see base/render.py).
-os.environ.setdefault("MUJOCO_GL", "osmesa")
 
 import numpy as np
 import pandas as pd
@@ -66,7 +61,7 @@ def _frames(env, poses, steps, render_cfg: dict):
 def landscape_job(stats_csv: str, env_name: str, train_pattern: str, post_update_pattern: str,
                   landscape: dict, post_update: dict, render_cfg: dict, out_h5: str, out_csv: str,
                   config_record: dict | None = None) -> None:
-    setup_jax()
+    setup_jax(render=True)
     import h5py
 
     from .analyses.landscape import (N_LEVELS, evaluate_points, gait_frame_steps, grid_axes, grid_points,
@@ -141,7 +136,7 @@ def landscape_job(stats_csv: str, env_name: str, train_pattern: str, post_update
 def failures_job(stats_csv: str, env_name: str, algo: str, train_pattern: str, post_update_pattern: str,
                  failures: dict, render_cfg: dict, out_h5: str, out_pairs: str, out_summary: str,
                  config_record: dict | None = None) -> None:
-    setup_jax()
+    setup_jax(render=True)
     import h5py
     import jax
     import jax.numpy as jnp

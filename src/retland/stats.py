@@ -145,7 +145,7 @@ def mode(r, bins: int = _DEFAULT_BINS) -> float:
     return float((edges[i] + edges[i + 1]) / 2)
 
 
-def ltp(r, mode_value=None, alpha: float = 0.5) -> float:
+def ltp(r, mode_value=None, alpha: float = 0.5, count_negative: bool = False) -> float:
     """Left-tail probability ``LTP_alpha`` (Rahn et al. 2023, Sec. 3.1, Eq. 5).
 
     ``LTP_alpha = P(0 <= R < alpha * mode)``, the fraction of finite returns in
@@ -153,7 +153,9 @@ def ltp(r, mode_value=None, alpha: float = 0.5) -> float:
     returns are not counted (they are not "a drop below half the mode of a
     positive-return policy" but a different regime). NaN when the mode is
     not positive (the quantity is undefined) or no finite value is left.
-    ``mode_value`` defaults to :func:`mode` of ``r``.
+    ``mode_value`` defaults to :func:`mode` of ``r``. ``count_negative=True`` counts every
+    return below ``alpha * mode``, negative ones included, as the authors' code does
+    (``eval_policy``: ``returns < mode / 2``); it differs only where returns go below 0.
     """
     alpha = _check_alpha(alpha)
     a = _finite(r)
@@ -162,7 +164,8 @@ def ltp(r, mode_value=None, alpha: float = 0.5) -> float:
     m = mode(a) if mode_value is None else float(mode_value)
     if not np.isfinite(m) or m <= 0:
         return float("nan")
-    return float(np.mean((a >= 0) & (a < alpha * m)))
+    below = a < alpha * m
+    return float(np.mean(below if count_negative else (a >= 0) & below))
 
 
 def cvar(r, alpha: float) -> float:
@@ -184,8 +187,9 @@ def point_stats(r, cvar_alpha: float = 0.1) -> dict:
     """All point statistics of a return sample.
 
     Keys: ``n`` (total number of returns, finite or not), ``n_nonfinite``,
-    ``mean``, ``std``, ``skewness``, ``mode``, ``ltp`` and
-    ``f"cvar_{cvar_alpha:g}"``.
+    ``mean``, ``std``, ``skewness``, ``mode``, ``ltp``, ``ltp_all`` (every return below half
+    the mode, negative ones included: the authors' code; point value only, no bootstrap)
+    and ``f"cvar_{cvar_alpha:g}"``.
     """
     cvar_alpha = _check_alpha(cvar_alpha, "cvar_alpha")
     a = _as_1d(r)
@@ -194,6 +198,7 @@ def point_stats(r, cvar_alpha: float = 0.1) -> dict:
     if fin.size == 0:
         for s in _stat_names(cvar_alpha):
             out[s] = float("nan")
+        out["ltp_all"] = float("nan")
         return out
     m = mode(fin)
     out.update(
@@ -202,6 +207,7 @@ def point_stats(r, cvar_alpha: float = 0.1) -> dict:
         skewness=skewness(fin),
         mode=m,
         ltp=ltp(fin, mode_value=m),
+        ltp_all=ltp(fin, mode_value=m, count_negative=True),
     )
     out[_cvar_key(cvar_alpha)] = cvar(fin, cvar_alpha)
     return out

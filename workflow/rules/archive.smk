@@ -16,7 +16,9 @@ rule archive:
     output:
         tar=f"{RES}/{RUN}-artifact.tar.gz",
     params:
-        run=RUN,
+        # a name, not a path prefix: a function, so --lint does not take run "paper" for a
+        # hard-coded prefix of paper_figures/
+        run=lambda wildcards: RUN,
         include_checkpoints=ARCHIVE["include_checkpoints"],
         config=canon(config),
         repo=workflow.basedir,

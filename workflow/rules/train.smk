@@ -6,6 +6,8 @@ rule train:
         seeds=SEEDS,
         backend=config["backend"],
         episode_length=config["episode_length"],
+        # the task variant (Brax constructor arguments, config env_kwargs.<env>)
+        env_kwargs=lambda wc: canon((config.get("env_kwargs") or {}).get(wc.env, {})),
         # this algorithm's length and checkpoints (train.<algo> overrides train); the resume
         # frequency is left out: how often a resume point is saved never changes results
         train=lambda wc: canon(algo_train(wc.algo)),

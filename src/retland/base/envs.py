@@ -26,6 +26,54 @@ BRAX_TASKS = {
 }
 BRAX_BACKENDS = ("spring", "positional", "generalized", "mjx")
 
+# Task variants (config ``env_kwargs``): the Brax 0.14 constructor keyword arguments a config
+# may set, by task, and their kind. Arguments that change the observation (positions in it,
+# contact forces) are left out: the analyses rebuild states from observations.
+_LOCOMOTION = {"forward_reward_weight": "float", "ctrl_cost_weight": "float", "healthy_reward": "float",
+               "terminate_when_unhealthy": "bool", "healthy_z_range": "range",
+               "healthy_angle_range": "range", "reset_noise_scale": "nonneg", "n_frames": "posint"}
+BRAX_KWARGS = {
+    "hopper": {**_LOCOMOTION, "healthy_state_range": "range"},
+    "walker2d": dict(_LOCOMOTION),
+    "halfcheetah": {k: _LOCOMOTION[k] for k in ("forward_reward_weight", "ctrl_cost_weight",
+                                                 "reset_noise_scale", "n_frames")},
+    "ant": {"ctrl_cost_weight": "float", "contact_cost_weight": "float", "healthy_reward": "float",
+            "terminate_when_unhealthy": "bool", "healthy_z_range": "range", "contact_force_range": "range",
+            "reset_noise_scale": "nonneg", "n_frames": "posint"},
+}
+
+
+def check_env_kwargs(env_name: str, kwargs: dict, where: str = "env_kwargs") -> dict:
+    """``kwargs`` checked against :data:`BRAX_KWARGS` (errors name ``where.<env>.<key>``);
+    returns them with ranges as tuples, ready for the Brax constructor."""
+    if env_name not in BRAX_KWARGS:
+        raise ValueError(f"'{where}.{env_name}': unknown Brax task; known: {sorted(BRAX_KWARGS)}")
+    if not isinstance(kwargs, dict):
+        raise ValueError(f"'{where}.{env_name}' must be a mapping of constructor arguments, got {kwargs!r}")
+    allowed = BRAX_KWARGS[env_name]
+    out = {}
+    for k, v in kwargs.items():
+        key = f"'{where}.{env_name}.{k}'"
+        kind = allowed.get(k)
+        if kind is None:
+            raise ValueError(f"{key}: not a settable argument of Brax {env_name}; settable: {sorted(allowed)}")
+        num = isinstance(v, (int, float)) and not isinstance(v, bool)
+        if kind == "bool" and not isinstance(v, bool):
+            raise ValueError(f"{key} must be true or false, got {v!r}")
+        if kind == "posint" and not (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
+            raise ValueError(f"{key} must be an integer >= 1, got {v!r}")
+        if kind in ("float", "nonneg") and not (num and v == v and abs(v) != float("inf")):
+            raise ValueError(f"{key} must be a finite number, got {v!r}")
+        if kind == "nonneg" and v < 0:
+            raise ValueError(f"{key} must be >= 0, got {v!r}")
+        if kind == "range":
+            if not (isinstance(v, (list, tuple)) and len(v) == 2
+                    and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v) and v[0] <= v[1]):
+                raise ValueError(f"{key} must be [low, high] with low <= high (.inf allowed), got {v!r}")
+            v = (float(v[0]), float(v[1]))
+        out[k] = v
+    return out
+
 
 @dataclasses.dataclass(frozen=True)
 class EnvSpec:
@@ -47,7 +95,8 @@ class BraxEnv:
 
     suite = "brax"
 
-    def __init__(self, name: str, backend: str = "spring", episode_length: int = 1000):
+    def __init__(self, name: str, backend: str = "spring", episode_length: int = 1000,
+                 env_kwargs: dict | None = None):
         if name not in BRAX_TASKS:
             raise ValueError(f"unknown Brax task {name!r}; known: {sorted(BRAX_TASKS)}")
         if backend not in BRAX_BACKENDS:
@@ -57,9 +106,13 @@ class BraxEnv:
         self.name = name
         self.backend = backend
         self.episode_length = int(episode_length)
-        self._train = brax_envs.get_environment(BRAX_TASKS[name], backend=backend)
+        #: the task variant: Brax constructor arguments beyond the task's defaults (JSON-able)
+        self.env_kwargs = {k: list(v) if isinstance(v, tuple) else v
+                           for k, v in sorted(check_env_kwargs(name, dict(env_kwargs or {})).items())}
+        kw = check_env_kwargs(name, self.env_kwargs)
+        self._train = brax_envs.get_environment(BRAX_TASKS[name], backend=backend, **kw)
         self._ref = brax_envs.get_environment(
-            BRAX_TASKS[name], backend=backend, reset_noise_scale=0.0
+            BRAX_TASKS[name], backend=backend, **{**kw, "reset_noise_scale": 0.0}
         )
         self.spec = EnvSpec(
             suite=self.suite,
@@ -138,7 +191,9 @@ def suite_of(env_name: str) -> str:
     raise ValueError(f"unknown environment {env_name!r}; known: {sorted(BRAX_TASKS)}")
 
 
-def make_env(env_name: str, backend: str = "spring", episode_length: int = 1000):
-    """Build the adapter for ``env_name`` (suite inferred from the name)."""
-    return SUITES[suite_of(env_name)](env_name, backend=backend, episode_length=episode_length)
+def make_env(env_name: str, backend: str = "spring", episode_length: int = 1000, env_kwargs: dict | None = None):
+    """Build the adapter for ``env_name`` (suite inferred from the name); ``env_kwargs``: the
+    task variant (constructor arguments, see :data:`BRAX_KWARGS`)."""
+    return SUITES[suite_of(env_name)](env_name, backend=backend, episode_length=episode_length,
+                                      env_kwargs=env_kwargs)
 

@@ -4,7 +4,9 @@ Two renderers, chosen once per process:
 
 * ``mujoco``: brax's ``brax.io.image.render_array`` (the MuJoCo renderer) through
   OSMesa (``MUJOCO_GL=osmesa``, Debian's ``libosmesa6``), using the model's ``track``
-  camera so the robot stays in view. Works on a CPU-only machine.
+  camera so the robot stays in view. Works on a CPU-only machine. The GL backend is
+  chosen by ``base.gl.configure_mujoco_gl(render=True)``, which a job calls before
+  anything imports MuJoCo (importing this module sets nothing).
 * ``fallback``: a matplotlib side view (x-z plane) drawn from the link poses and the
   model's geoms (capsules as thick segments, spheres as discs), used when no GL
   context can be created (e.g. a CI machine without libosmesa6). It is logged and its
@@ -18,12 +20,11 @@ much smaller than whole pipeline states.
 from __future__ import annotations
 
 import os
+from typing import Callable, NamedTuple
 
-os.environ.setdefault("MUJOCO_GL", "osmesa")  # before mujoco creates any GL context
+import numpy as np
 
-from typing import Callable, NamedTuple  # noqa: E402
-
-import numpy as np  # noqa: E402
+from .gl import OFF
 
 RENDERERS = ("mujoco", "fallback")
 
@@ -84,6 +85,8 @@ _MUJOCO_ERROR = ""
 def mujoco_available() -> bool:
     """Whether an offscreen MuJoCo GL context can be created here (tried once)."""
     global _MUJOCO_OK, _MUJOCO_ERROR
+    if _MUJOCO_OK is None and os.environ.get("MUJOCO_GL", "").strip().lower() in OFF:
+        _MUJOCO_OK, _MUJOCO_ERROR = False, f"MUJOCO_GL={os.environ['MUJOCO_GL']}"
     if _MUJOCO_OK is None:
         try:
             import mujoco
