@@ -305,3 +305,38 @@ def test_sac_checkpoint_loads_and_post_updates(sac_training):
     thetas = jax.jit(jax.vmap(lambda k: src.agent.post_update(state, k, src.replay, lo, hi, src.cfg, src.env)))(keys)
     w = np.asarray(jax.tree_util.tree_leaves(thetas)[0])
     assert np.all(np.isfinite(w)) and not np.array_equal(w[0], w[1])
+
+
+def test_post_update_uses_the_checkpoint_temperature_far_from_one(setup):
+    """u(theta, X) with alpha = 0.05: the actor loss mean(alpha log pi(a|s) - min Q(s, a)) is
+    written here by hand (tanh-Gaussian log-density by the change of variables); the same
+    step with alpha = 1 is measurably different, so using the wrong temperature fails."""
+    cfg, state, replay = setup
+    state = state._replace(log_alpha=jnp.asarray(np.log(0.05), jnp.float32))
+    key = jax.random.PRNGKey(21)
+    kb, ka = jax.random.split(key)
+    batch = sample_batch(replay, kb, 0, 200, cfg.batch_size)
+    actor_net, critic_net = sac.GaussianTanhActor(cfg.hidden, ACT), sac.TwinCritic(cfg.hidden)
+    eps = jax.random.normal(ka, (cfg.batch_size, ACT))
+
+    def loss(ap, alpha):
+        mean, log_std = actor_net.apply(ap, batch.obs)
+        u = mean + jnp.exp(log_std) * eps
+        a = jnp.tanh(u)
+        gauss = -0.5 * eps**2 - log_std - 0.5 * np.log(2 * np.pi)
+        logp = (gauss - jnp.log(1 - a**2 + 1e-12)).sum(-1)
+        q1, q2 = critic_net.apply(state.critic, batch.obs, a)
+        return jnp.mean(alpha * logp - jnp.minimum(q1, q2))
+
+    tx = optax.adam(3e-4, b1=0.9, b2=0.999, eps=1.5e-4)
+
+    def step(alpha):
+        upd, _ = tx.update(jax.grad(loss)(state.actor, alpha), state.actor_opt, state.actor)
+        return optax.apply_updates(state.actor, upd)
+
+    theta = sac.post_update(state, key, replay, 0, 200, cfg, ENV)
+    for a, b in zip(jax.tree_util.tree_leaves(theta), jax.tree_util.tree_leaves(step(0.05))):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=2e-7)
+    wrong = step(1.0)
+    assert max(float(np.abs(np.asarray(a) - np.asarray(b)).max())
+               for a, b in zip(jax.tree_util.tree_leaves(theta), jax.tree_util.tree_leaves(wrong))) > 1e-5

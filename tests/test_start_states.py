@@ -22,9 +22,20 @@ def test_state_stats_and_average_over_checkpoints():
     st = SS.state_stats(r)
     assert st["ltp"][0] == pytest.approx(S.ltp(r[0])) == pytest.approx(0.1) and st["ltp"][1] == 0.0
     df = pd.DataFrame({"seed": [0, 0, 0, 0], "state": [0, 1, 0, 1], "rel_pos": [0.0, 1.0, 0.0, 1.0],
-                       "ltp": [0.2, np.nan, 0.4, 0.0], "mean": [1.0, 2.0, 3.0, 4.0]})
+                       "buffer_index": [0, 99, 0, 99], "ltp": [0.2, np.nan, 0.4, 0.0], "mean": [1.0, 2.0, 3.0, 4.0]})
     avg = SS.average_over_checkpoints(df)
     assert avg.ltp.tolist() == pytest.approx([0.3, 0.0]) and avg.n_ltp_defined.tolist() == [2, 1]
+    assert avg.buffer_index.tolist() == [0, 99]
+
+
+def test_a_state_counts_only_at_checkpoints_whose_buffer_holds_it():
+    """Fig. 10 (A.4): states fixed by collection time over the last buffer; the first
+    checkpoint's buffer [0, 100) holds only the states collected before step 100."""
+    idx = SS.buffer_indices(0, 300, 4)  # collection times 0, 100, 199, 299
+    assert idx.tolist() == [0, 100, 199, 299]
+    assert SS.states_in_buffer(idx, 0, 100).tolist() == [0]
+    assert SS.states_in_buffer(idx, 0, 200).tolist() == [0, 1, 2]
+    assert SS.states_in_buffer(idx, 150, 300).tolist() == [2, 3]  # a sliding buffer drops old rows
 
 
 def test_state_from_obs_rebuilds_the_state():

@@ -257,25 +257,33 @@ def start_states_job(env_name: str, algo: str, train_paths: dict, start_states: 
         backend = src.attrs["backend"]
         if est is None:
             est = SS.make_start_state_estimator(src.agent, src.env, src.cfg, horizon)
+        # K states fixed by collection time: evenly spaced over the buffer at the last checkpoint
+        _, (lo_last, hi_last) = src.checkpoint(src.steps[-1])
+        idx_all = SS.buffer_indices(lo_last, hi_last, K)
         for step in src.steps:
             t0 = time.time()
             state, (lo, hi) = src.checkpoint(step)
-            idx = SS.buffer_indices(lo, hi, K)
+            held = SS.states_in_buffer(idx_all, lo, hi)
+            if held.size == 0:
+                log(f"[start_states] seed {seed} step {step}: none of the states is in the buffer [{lo}, {hi})")
+                continue
+            idx = idx_all[held]
             obs = src.replay.obs[idx]
             keys = jax.random.split(jax.random.fold_in(sample_key(int(start_states["sample_seed"]), seed, step), 1),
-                                    K * N).reshape(K, N, -1)
+                                    K * N).reshape(K, N, -1)[held]
             rets = []
-            for s, e in chunked(K, per_call):
+            for s, e in chunked(len(idx), per_call):
                 r, _ = est(state, pad_to(keys[s:e], per_call), src.replay, lo, hi, pad_to(obs[s:e], per_call))
                 rets.append(np.asarray(r[: e - s], np.float64))
             R = np.concatenate(rets)
             st = SS.state_stats(R)
-            for k in range(K):
-                rows.append({"env": env_name, "algo": algo, "seed": seed, "step": step, "state": k,
-                             "buffer_index": int(idx[k]), "rel_pos": float(SS.relative_position(idx[k], lo, hi)),
-                             "ltp": st["ltp"][k], "mode": st["mode"][k], "mean": st["mean"][k],
+            for j, k in enumerate(held):
+                rows.append({"env": env_name, "algo": algo, "seed": seed, "step": step, "state": int(k),
+                             "buffer_index": int(idx[j]),
+                             "rel_pos": float(SS.relative_position(idx[j], lo_last, hi_last)),
+                             "ltp": st["ltp"][j], "mode": st["mode"][j], "mean": st["mean"][j],
                              "n_samples": N, "horizon": horizon})
-            log(f"[start_states] seed {seed} ({i_seed + 1}/{total}) step {step}: {K} states x {N} updates "
+            log(f"[start_states] seed {seed} ({i_seed + 1}/{total}) step {step}: {len(idx)} states x {N} updates "
                 f"in {time.time() - t0:.1f}s; mean LTP {np.nanmean(st['ltp']) if np.isfinite(st['ltp']).any() else float('nan'):.3f}")
     prov = provenance.record(config_record, backend=backend)
     _write_csv(pd.DataFrame(rows), out_csv, prov)

@@ -1,12 +1,16 @@
 """E5 / paper A.4 (Fig. 10): left-tail probability from start states taken from the replay buffer.
 
-For 3 TD3 runs, at every checkpoint, K buffer rows evenly spaced over the buffer as it
-was at the checkpoint (rows [lo, hi)) are turned back into simulator states
-(``BraxEnv.state_from_obs``: horizontal root position 0, on which neither dynamics nor
-rewards depend), and the post-update return distribution (N updates, the agent's
-``post_update``) is estimated from each of them instead of from s_I. The LTP of each
-state is then averaged over the checkpoints and plotted against the state's relative
-position in the buffer (0 = oldest, 1 = newest).
+For 3 TD3 runs, K states are fixed per run: replay rows evenly spaced over the whole
+logged buffer (the buffer at the last checkpoint), each identified by its collection time
+(replay index = environment step at which it was collected). They are turned back into
+simulator states (``BraxEnv.state_from_obs``: horizontal root position 0, on which neither
+dynamics nor rewards depend), and at every checkpoint whose buffer contains a state (rows
+[lo, hi) of the checkpoint) the post-update return distribution (N updates, the agent's
+``post_update``) is estimated from it instead of from s_I. Each state's LTP is averaged
+over those checkpoints and plotted against its collection time (paper A.4: "for each of
+these states, identified by their collection time (index in the replay buffer) the LTP
+averaged over all the checkpoints"; a state collected after a checkpoint was not in that
+checkpoint's buffer, so that checkpoint does not count for it).
 """
 
 from __future__ import annotations
@@ -30,6 +34,12 @@ def buffer_indices(lo: int, hi: int, k: int) -> np.ndarray:
 
 def relative_position(idx, lo: int, hi: int) -> np.ndarray:
     return (np.asarray(idx, float) - lo) / max(hi - 1 - lo, 1)
+
+
+def states_in_buffer(idx, lo: int, hi: int) -> np.ndarray:
+    """Positions (into ``idx``) of the fixed states that the buffer rows [lo, hi) contain."""
+    idx = np.asarray(idx)
+    return np.flatnonzero((idx >= lo) & (idx < hi))
 
 
 def make_start_state_estimator(agent, env, cfg, horizon: int):
@@ -64,9 +74,10 @@ def state_stats(returns: np.ndarray) -> dict:
 
 
 def average_over_checkpoints(df: pd.DataFrame) -> pd.DataFrame:
-    """Fig. 10's curve: per (seed, state number) the LTP averaged over checkpoints
-    (NaN LTPs, i.e. non-positive modes, are skipped and counted)."""
+    """Fig. 10's curve: per (seed, state) the LTP averaged over the checkpoints that evaluated
+    it (NaN LTPs, i.e. non-positive modes, are skipped and counted)."""
     g = df.groupby(["seed", "state"], sort=True)
-    out = g.agg(rel_pos=("rel_pos", "mean"), ltp=("ltp", "mean"), mean=("mean", "mean"),
+    out = g.agg(buffer_index=("buffer_index", "first"), rel_pos=("rel_pos", "first"), ltp=("ltp", "mean"),
+                mean=("mean", "mean"),
                 n_checkpoints=("ltp", "size"), n_ltp_defined=("ltp", "count")).reset_index()
     return out

@@ -111,6 +111,7 @@ class BraxEnv:
                            for k, v in sorted(check_env_kwargs(name, dict(env_kwargs or {})).items())}
         kw = check_env_kwargs(name, self.env_kwargs)
         self._train = brax_envs.get_environment(BRAX_TASKS[name], backend=backend, **kw)
+        self._terminates = bool(kw.get("terminate_when_unhealthy", True))
         self._ref = brax_envs.get_environment(
             BRAX_TASKS[name], backend=backend, **{**kw, "reset_noise_scale": 0.0}
         )
@@ -134,7 +135,10 @@ class BraxEnv:
         return jax.jit(self._ref.reset)(jax.random.PRNGKey(0))
 
     def step(self, state, action: jax.Array):
-        return self._train.step(state, action)
+        nxt = self._train.step(state, action)
+        if not self._terminates:  # brax then sets done to the Python float 0.0
+            nxt = nxt.replace(done=jax.numpy.zeros_like(state.done))
+        return nxt
 
     def state_from_obs(self, obs: jax.Array):
         """Rebuild a simulator state from an observation (paper A.4, Fig. 10 start states).
