@@ -69,6 +69,21 @@ def test_btp_on_a_hand_made_path():
     assert I.pair_btp(np.array([1000.0, 800.0, 900, 900, 900, np.nan]), 0.1)[0] == 0.25  # NaN = collapse
 
 
+def test_btp_with_a_non_finite_endpoint_is_undefined_not_an_error():
+    # per point, a blown-up perturbation is left out of the mean; a point with none finite is NaN
+    r = np.array([[1000.0, np.nan, 1000.0], [np.nan, np.nan, np.nan], [500.0, 700.0, np.inf], [10.0, 20.0, 30.0]])
+    means = I.finite_point_means(r)
+    assert means[0] == 1000.0 and np.isnan(means[1]) and means[2] == 600.0 and means[3] == 20.0
+    btp, ra, rb = I.pair_btp(means, 0.1)
+    assert np.isnan(btp) and ra == 1000.0 and np.isnan(rb)
+    # the aggregate leaves undefined pairs out and counts them
+    df = pd.DataFrame({"env": "hopper", "kind": ["same_run"] * 3 + ["different_run"] * 2,
+                       "btp": [0.0, np.nan, 0.2, 0.5, 0.7]})
+    s = I.below_threshold_summary(df, 100, 0.95, 0).set_index("kind")
+    assert s.loc["same_run", "mean"] == pytest.approx(0.1) and s.loc["same_run", "n_pairs"] == 2
+    assert s.loc["same_run", "n_undefined"] == 1 and s.loc["different_run", "n_undefined"] == 0
+
+
 def test_interpolation_endpoints_reproduce_endpoint_returns(tiny_training):
     import jax
     import jax.numpy as jnp

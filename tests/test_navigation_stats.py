@@ -114,3 +114,28 @@ def test_claims_job_and_figures(tmp_path):
                                                              "f25.png", "f26.png"))
     with pytest.raises(ValueError, match="walker2d"):
         P.fig24_rejection_paths(_log(), ranking, "walker2d_x", tmp_path / "x.png")
+
+
+def test_claims_that_fail_are_reported_as_failing(tmp_path):
+    """Tables in which every claim fails: (a) similar means with the same std and LTP, (b)
+    overlapping BTP intervals, (c) rejection reducing LTP less than plain TD3."""
+    from retland.jobs_navigation import claims_job
+
+    stats = pd.DataFrame({"env": "hopper", "algo": "td3", "seed": [0, 0, 1, 1], "step": [1, 2, 1, 2],
+                          "mean": [1000.0, 1010.0, 990.0, 1005.0], "std": [100.0, 110.0, 105.0, 95.0],
+                          "ltp": [0.1, 0.1, 0.11, 0.1]})
+    stats.to_csv(tmp_path / "pu.csv", index=False)
+    btp = pd.DataFrame({"kind": ["same_run", "different_run"], "mean": [0.2, 0.3], "lo": [0.1, 0.15],
+                        "hi": [0.3, 0.45], "n_pairs": [10, 10]})
+    btp.to_csv(tmp_path / "btp.csv", index=False)
+    log = _log()
+    swap = {"rejection": "td3", "td3": "rejection"}  # now plain TD3 reduces LTP more
+    log["method"] = log["method"].map(swap)
+    R.ltp_reduction_summary(log, 200, 0.95, 0).to_csv(tmp_path / "ltp.csv", index=False)
+    claims_job(str(tmp_path / "pu.csv"), str(tmp_path / "btp.csv"), str(tmp_path / "ltp.csv"),
+               {"mean_tolerance": 0.05, "std_ratio": 2.0, "ltp_diff": 0.05},
+               {"n_boot": 200, "ci": 0.95, "seed": 0}, "td3", str(tmp_path / "c.md"), str(tmp_path / "c.csv"))
+    c = pd.read_csv(tmp_path / "c.csv")
+    assert c.groupby("claim")["holds"].first().to_dict() == {"a": False, "b": False, "c": False}
+    md = (tmp_path / "c.md").read_text()
+    assert md.count("**does not hold**") == 3 and "**holds**" not in md

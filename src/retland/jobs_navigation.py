@@ -116,8 +116,8 @@ def interpolation_job(env: str, stats_csv: str, train_paths, p: dict, out: dict,
     def btp(i, row, ta, tb):
         key = jax.random.fold_in(sample_key(p["seed"], 1, 0), i)
         r = I.path_returns(evaluator, ta, tb, grid, p["btp_perturbations"], p["noise_scale"], key, chunk, start)
-        value, ra, rb = I.pair_btp(r.mean(axis=1), p["btp_fraction"])
-        return {"btp": value, "return_a": ra, "return_b": rb}
+        value, ra, rb = I.pair_btp(I.finite_point_means(r), p["btp_fraction"])
+        return {"btp": value, "return_a": ra, "return_b": rb, "n_nonfinite": int((~np.isfinite(r)).sum())}
 
     log(f"[below_threshold] {env}: {len(rnd)} random pairs x ({p['btp_points']} + 2) points x "
         f"{p['btp_perturbations']} perturbations")

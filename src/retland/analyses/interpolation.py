@@ -198,10 +198,24 @@ def btp_alphas(n_points: int) -> np.ndarray:
     return np.concatenate([[1.0, 0.0], inner])
 
 
+def finite_point_means(returns: np.ndarray) -> np.ndarray:
+    """Per-point mean of ``returns[points, perturbations]`` over its finite values (a blown-up
+    perturbation is left out, not allowed to turn the point's mean into NaN); NaN for a point
+    with no finite value."""
+    r = np.asarray(returns, float)
+    fin = np.isfinite(r)
+    n = fin.sum(axis=1)
+    total = np.where(fin, r, 0.0).sum(axis=1)
+    return np.where(n > 0, total / np.maximum(n, 1), np.nan)
+
+
 def pair_btp(point_means: np.ndarray, fraction: float) -> tuple[float, float, float]:
     """(BTP, return_a, return_b) from the per-point mean returns on the :func:`btp_alphas`
-    grid: the fraction of intermediate points below ``fraction`` x min(endpoint returns)."""
+    grid: the fraction of intermediate points below ``fraction`` x min(endpoint returns).
+    BTP is NaN (undefined, left out of the aggregate) when an endpoint return is not finite."""
     ra, rb = float(point_means[0]), float(point_means[1])
+    if not (np.isfinite(ra) and np.isfinite(rb)):
+        return float("nan"), ra, rb
     return S.below_threshold_proportion(point_means[2:], ra, rb, fraction), ra, rb
 
 
@@ -234,13 +248,17 @@ def rliable_mean_ci(scores_by_env: dict, reps: int, ci: float, seed: int) -> tup
 
 
 def below_threshold_summary(btp: pd.DataFrame, reps: int, ci: float, seed: int) -> pd.DataFrame:
-    """``kind, mean, lo, hi``: mean BTP per kind with rliable 95% CIs (DESIGN.md contract)."""
+    """``kind, mean, lo, hi, n_pairs, n_undefined``: mean BTP per kind with rliable 95% CIs
+    (DESIGN.md contract); pairs whose BTP is undefined (NaN: a non-finite endpoint) are left
+    out and counted in ``n_undefined``."""
     rows = []
     for k, kind in enumerate(KINDS):
         sub = btp[btp["kind"] == kind]
         by_env = {e: g["btp"].to_numpy(float) for e, g in sub.groupby("env")}
         m, lo, hi = rliable_mean_ci(by_env, reps, ci, seed + k)
-        rows.append({"kind": kind, "mean": m, "lo": lo, "hi": hi, "n_pairs": len(sub)})
+        defined = int(np.isfinite(sub["btp"].to_numpy(float)).sum())
+        rows.append({"kind": kind, "mean": m, "lo": lo, "hi": hi, "n_pairs": defined,
+                     "n_undefined": len(sub) - defined})
     return pd.DataFrame(rows)
 
 
