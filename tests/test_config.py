@@ -58,6 +58,10 @@ def test_paper_config_is_the_paper_protocol():
     assert td3.batch_size == 256 and sac.batch_size == 256
     assert (ppo_cfg.num_envs, ppo_cfg.unroll_length, ppo_cfg.num_minibatches, ppo_cfg.epochs) == (2048, 16, 2, 4)
     assert ppo_cfg.learning_rate == 0.0026 and ppo_cfg.vf_coef == 2.0 and ppo_cfg.gae_lambda == 0.95
+    assert ppo_cfg.normalize_observations is False  # the authors' PPO had no observation normaliser
+    # Brax 0.14's tasks as they are: the default's hopper variant does not leak in
+    for env, kw in (c.get("env_kwargs") or {}).items():
+        assert kw.get("terminate_when_unhealthy", True) is True, (env, kw)
     assert c["stats"] == {"n_boot": 1000, "ci": 0.95, "cvar_alpha": 0.1, "seed": 0}
 
 

@@ -12,9 +12,9 @@ def _table():
     rows = [
         ("hopper", "td3", 0, 100, 1000.0, 10.0, 0.00),
         ("hopper", "td3", 0, 200, 1020.0, 300.0, 0.30),
-        ("hopper", "td3", 0, 300, 500.0, 50.0, 0.10),
+        ("hopper", "td3", 0, 300, 600.0, 50.0, 0.10),
         ("hopper", "td3", 1, 100, 990.0, 20.0, 0.05),
-        ("hopper", "td3", 1, 200, 2000.0, 100.0, 0.20),
+        ("hopper", "td3", 1, 200, 1100.0, 100.0, 0.20),
         ("hopper", "sac", 0, 100, 1000.0, 500.0, 0.50),
     ]
     return pd.DataFrame(rows, columns=["env", "algo", "seed", "step", "mean", "std", "ltp"])
@@ -113,3 +113,21 @@ def test_interpolation_endpoints_reproduce_endpoint_returns(tiny_training):
     # perturbed path evaluation: shape [points, perturbations], finite
     rp = I.path_returns(ev, ta, tb, [1.0, 0.0], 3, 3e-4, jax.random.PRNGKey(2), 4, start)
     assert rp.shape == (2, 3) and np.isfinite(rp).all()
+
+
+def test_pairs_are_drawn_among_policies_that_learned():
+    """Fig. 5/6: never a pair of policies that fall at once while policies with at least
+    half the best mean exist; all policies when no such pair of the kind exists."""
+    stats = pd.DataFrame({"env": "hopper", "algo": "td3", "seed": [0, 0, 0, 1, 1, 1],
+                          "step": [1, 2, 3, 1, 2, 3], "mean": [20.0, 900.0, 1000.0, 21.0, 22.0, 800.0],
+                          "std": [1.0, 300.0, 50.0, 1.0, 2.0, 40.0], "ltp": [0.0, 0.2, 0.0, 0.0, 0.0, 0.05]})
+    learned, screened = I.learned_policies(stats)
+    assert screened and sorted(learned["mean"]) == [800.0, 900.0, 1000.0]
+    for kind in I.KINDS:
+        rnd = I.sample_random_pairs(stats, "hopper", "td3", kind, 10, 0)
+        assert (rnd[["mean_a", "mean_b"]] >= 500).all().all(), rnd
+    same = I.select_similar_pairs(stats, "hopper", "td3", "same_run", 1, 0.2)
+    assert {same.step_a[0], same.step_b[0]} == {2, 3} and same.seed_a[0] == 0
+    # seed 1 has one learned policy: its same-run pairs come from all policies
+    only1 = stats[stats.seed == 1]
+    assert len(I.sample_random_pairs(only1.assign(mean=[20.0, 900.0, 21.0]), "hopper", "td3", "same_run", 5, 0)) == 3

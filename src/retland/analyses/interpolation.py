@@ -46,6 +46,32 @@ def _policies(stats: pd.DataFrame, env: str, algo: str) -> pd.DataFrame:
     return df.sort_values(["seed", "step"]).reset_index(drop=True)
 
 
+def learned_policies(df: pd.DataFrame, fraction: float = 0.5) -> tuple[pd.DataFrame, bool]:
+    """The policies whose (finite) mean post-update return is at least ``fraction`` of the
+    best positive mean, when two or more are (else ``df`` unchanged); and whether it
+    screened. A policy that falls at once has a trivially flat neighbourhood (every update
+    falls the same way): pairs of such policies say nothing about Fig. 1, 5 or 6."""
+    mean = df["mean"].to_numpy(float)
+    fin = np.isfinite(mean)
+    if not fin.any() or np.nanmax(np.where(fin, mean, np.nan)) <= 0:
+        return df, False
+    keep = fin & (mean >= fraction * np.nanmax(np.where(fin, mean, np.nan)))
+    if keep.sum() < 2:
+        return df, False
+    return df[keep].reset_index(drop=True), True
+
+
+def _screened_candidates(df: pd.DataFrame, kind: str) -> tuple[pd.DataFrame, list[tuple[int, int]]]:
+    """Pairs of ``kind`` among the learned policies (:func:`learned_policies`); all policies
+    when the screened set has no pair of that kind (e.g. one learned policy per run)."""
+    learned, screened = learned_policies(df)
+    if screened:
+        cands = _candidate_pairs(learned, kind)
+        if cands:
+            return learned, cands
+    return df, _candidate_pairs(df, kind)
+
+
 def _candidate_pairs(df: pd.DataFrame, kind: str) -> list[tuple[int, int]]:
     if kind not in KINDS:
         raise ValueError(f"pair kind must be one of {KINDS}, got {kind!r}")
@@ -84,12 +110,12 @@ def select_similar_pairs(stats: pd.DataFrame, env: str, algo: str, kind: str, n_
     relative std difference |std_a - std_b| / max(std_a, std_b) are taken (ties: smaller
     mean gap first), each policy used once where possible. When fewer such pairs exist
     (small runs) the remaining slots go to the pairs of smallest mean gap, flagged
-    ``similar_mean = False``. Deterministic.
+    ``similar_mean = False``. Only policies with at least half the best mean are paired
+    (:func:`learned_policies`) where such pairs of ``kind`` exist. Deterministic.
     """
     if n_pairs < 1:
         raise ValueError(f"n_pairs must be >= 1, got {n_pairs}")
-    df = _policies(stats, env, algo)
-    cands = _candidate_pairs(df, kind)
+    df, cands = _screened_candidates(_policies(stats, env, algo), kind)
     if not cands:
         raise ValueError(f"no {kind} pairs among the {len(df)} {algo} policies of {env!r} "
                          f"({'need >= 2 checkpoints per seed' if kind == 'same_run' else 'need >= 2 seeds'})")
@@ -120,11 +146,11 @@ def sample_random_pairs(stats: pd.DataFrame, env: str, algo: str, kind: str, n_p
                         seed: int) -> pd.DataFrame:
     """Fig. 6: ``n_pairs`` distinct random pairs of ``kind`` (uniform without replacement
     over all unordered pairs; all of them when fewer exist), seeded by ``seed``, ``env``
-    and ``kind``."""
+    and ``kind``; among the policies with at least half the best mean (:func:`learned_policies`)
+    where such pairs of ``kind`` exist."""
     if n_pairs < 1:
         raise ValueError(f"n_pairs must be >= 1, got {n_pairs}")
-    df = _policies(stats, env, algo)
-    cands = _candidate_pairs(df, kind)
+    df, cands = _screened_candidates(_policies(stats, env, algo), kind)
     if not cands:
         raise ValueError(f"no {kind} pairs among the {len(df)} {algo} policies of {env!r}")
     salt = [int(seed), KINDS.index(kind)] + [ord(c) for c in env]

@@ -25,6 +25,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from .interpolation import learned_policies
+
 N_LEVELS = 3  # Fig. 27: the map and two successive zooms
 
 
@@ -54,10 +56,7 @@ def select_pair(stats: pd.DataFrame, env: str, mean_tol: float = 0.1) -> dict:
     # trivially flat neighbourhood (all its updates fall the same way), which says nothing
     # about Fig. 1's question. Keep those within half of the env's best mean when at
     # least two are (the reason says so).
-    learned = df["mean"].to_numpy(float) >= 0.5 * float(df["mean"].max())
-    screened = int(learned.sum()) >= 2
-    if screened:
-        df = df[learned].reset_index(drop=True)
+    df, screened = learned_policies(df)
     mean = df["mean"].to_numpy(float)
     ltp = np.nan_to_num(df["ltp"].to_numpy(float), nan=0.0)
     cv = df["std"].to_numpy(float) / mean

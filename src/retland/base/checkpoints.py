@@ -10,6 +10,11 @@ Training file ``results/{run}/train/{env}/{algo}/seed{seed}.h5``::
                            /replay at that moment), n_updates;
                            subgroups = the agent state pytree (e.g. actor/params/...,
                            critic/..., actor_opt/...), one float32 dataset per leaf
+    /checkpoints/step{K}/env_state/
+                           PPO only: the training environments at the checkpoint (the
+                           per-seed vmapped simulator state state/..., per-env episode
+                           step counters ep_t and returns ep_ret; leading axis num_envs),
+                           from which PPO's post-update continues collection
     /replay/{obs,action,reward,next_obs,terminal}
                            every transition of the run in collection order (row i =
                            environment step i); the buffer at checkpoint K is rows
@@ -55,11 +60,21 @@ def _key_name(k) -> str:
     return str(k)
 
 
+def path_name(path) -> str:
+    """The dataset name of a pytree key path (``jax.tree_util.tree_flatten_with_path``)."""
+    return "/".join(_key_name(k) for k in path)
+
+
 def flatten_with_names(tree) -> list[tuple[str, np.ndarray]]:
     import jax
 
     leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
-    return [("/".join(_key_name(k) for k in path), np.asarray(leaf)) for path, leaf in leaves]
+    return [(path_name(path), np.asarray(leaf)) for path, leaf in leaves]
+
+
+def _reads_itself(x) -> bool:
+    """A template node that reads its own subgroup (see ``read_pytree``)."""
+    return hasattr(x, "read_h5_group") and not isinstance(x, type)
 
 
 def write_pytree(group: h5py.Group, tree) -> None:
@@ -69,13 +84,21 @@ def write_pytree(group: h5py.Group, tree) -> None:
 
 def read_pytree(group: h5py.Group, template, where: str = ""):
     """Read a pytree stored by ``write_pytree`` into the structure of ``template``
-    (arrays or ``jax.ShapeDtypeStruct`` leaves, e.g. from ``jax.eval_shape``)."""
+    (arrays or ``jax.ShapeDtypeStruct`` leaves, e.g. from ``jax.eval_shape``).
+
+    A template node with a ``read_h5_group(group, name, where)`` method reads its own
+    part: it is called with this group and its dataset/subgroup name (which may be
+    absent) and its return value takes the node's place (PPO's saved environments,
+    whose structure the agent template cannot know)."""
     import jax
 
-    paths, treedef = jax.tree_util.tree_flatten_with_path(template)
+    paths, treedef = jax.tree_util.tree_flatten_with_path(template, is_leaf=_reads_itself)
     leaves = []
     for path, leaf in paths:
-        name = "/".join(_key_name(k) for k in path)
+        name = path_name(path)
+        if _reads_itself(leaf):
+            leaves.append(leaf.read_h5_group(group, name, where))
+            continue
         if name not in group:
             raise CheckpointError(f"{where}: dataset {group.name}/{name} is missing")
         value = group[name][()]
