@@ -81,6 +81,35 @@ def bench_post_update(algo, env_name, backend, n, horizon, repeats, replay_rows=
     return n / statistics.median(t_est), n / statistics.median(t_bare), float(np.mean(np.asarray(lengths)))
 
 
+def bench_checkpoint(train_path, step, n, horizon, repeats):
+    """The same comparison on a trained checkpoint of a finished run (its agent, task variant,
+    replay buffer and real episode lengths): (estimator policies/s, bare policies/s, mean
+    episode length)."""
+    import numpy as np
+
+    from .analyses.post_update import make_estimator
+    from .jobs import CheckpointSource
+    from .rollout import make_batched_rollout
+
+    src = CheckpointSource(train_path)
+    state, (lo, hi) = src.checkpoint(step)
+    agent, env, cfg, replay = src.agent, src.env, src.cfg, src.replay
+    start = env.reference_state()
+    keys = jax.random.split(jax.random.PRNGKey(2), n)
+    est = make_estimator(agent, env, cfg, horizon)
+    params = jax.jit(jax.vmap(lambda kk: agent.post_update(state, kk, replay, lo, hi, cfg, env)))(keys)
+    bare = make_batched_rollout(env, agent.make_policy(env.spec.act_dim, cfg), horizon)
+    run_est = lambda: jax.block_until_ready(est(state, keys, replay, lo, hi, start))  # noqa: E731
+    run_bare = lambda: jax.block_until_ready(bare(params, start))  # noqa: E731
+    _, lengths = run_est()
+    run_bare()
+    t_est, t_bare = [], []
+    for _ in range(repeats):
+        t_bare.append(_time(run_bare, 1))
+        t_est.append(_time(run_est, 1))
+    return n / statistics.median(t_est), n / statistics.median(t_bare), float(np.mean(np.asarray(lengths)))
+
+
 def bench_train(algo, env_name, backend, seeds_list, steps, overrides=None):
     """{n_seeds: env-steps/s per seed} of ``algo``'s jitted training after a warm-up chunk."""
     from .agents import get_agent
@@ -115,6 +144,35 @@ def bench_train(algo, env_name, backend, seeds_list, steps, overrides=None):
     return out
 
 
+def bench_run(run_dir, algos, n, horizon, repeats):
+    """Estimator vs bare rollout on the last checkpoint of seed 0 of every (env, algo) trained
+    in ``run_dir`` (`make bench BENCH_ARGS="--run results/default"`)."""
+    import glob
+    import os
+
+    from .base.checkpoints import TrainFile
+
+    print(f"post-update estimator vs bare rollout of the same updated policies, trained checkpoints of "
+          f"{run_dir} (N {n}, horizon {horizon}, median of {repeats}; policies/s)")
+    print(f"  {'task':12s} {'algo':5s} {'step':>7s} {'estimator':>12s} {'bare rollout':>14s} {'ratio':>7s} "
+          f"{'mean ep. length':>16s}")
+    found = 0
+    for algo in algos:
+        for path in sorted(glob.glob(os.path.join(run_dir, "train", "*", algo, "seed*.h5"))):
+            if not path.endswith("seed0.h5"):
+                continue
+            with TrainFile(path) as tf:
+                step = tf.checkpoint_steps[-1]
+            env = path.split(os.sep)[-3]
+            e, b, length = bench_checkpoint(path, step, n, horizon, repeats)
+            print(f"  {env:12s} {algo:5s} {step:7d} {e:12,.1f} {b:14,.1f} {e / b:7.3f} {length:16.1f}", flush=True)
+            found += 1
+    if not found:
+        raise SystemExit(f"no TD3/SAC training files under {run_dir}/train/*/<algo>/seed0.h5: run `make run` first")
+    print("  (target ratio >= 0.9 for TD3/SAC)")
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--algos", default="td3,sac,ppo", help="comma-separated algorithms")
@@ -129,8 +187,13 @@ def main(argv=None):
     ap.add_argument("--seeds", type=int, default=4, help="vmapped seeds for the training benchmark")
     ap.add_argument("--train-steps", type=int, default=500,
                     help="timed TD3/SAC training steps (after a warm-up chunk); PPO: 16x as many env steps")
+    ap.add_argument("--run", default=None,
+                    help="a finished run's results folder (e.g. results/default): measure the estimator on its "
+                         "TD3/SAC checkpoints (real policies and episode lengths) instead of the synthetic rows")
     a = ap.parse_args(argv)
     algos = [x.strip() for x in a.algos.split(",") if x.strip()]
+    if a.run:
+        return bench_run(a.run, [x for x in algos if x != "ppo"], a.n, a.horizon, a.repeats)
 
     print(f"device: {jax.devices()[0].platform} ({jax.devices()[0].device_kind}), jax {jax.__version__}, "
           f"task {a.env}, backend {a.backend}, networks 2x256 (Table 1), PPO num_envs {a.ppo_envs}", flush=True)
