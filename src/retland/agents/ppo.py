@@ -45,23 +45,71 @@ records exact environment steps. Paper scale: B = 32768, 60M steps -> 1831 itera
 the checkpoint at 6M steps is iteration 183 (5,996,544 steps). The learning curve is
 evaluated every ``max(1, max_chunk // B)`` iterations plus at every checkpoint and at
 the end (set ``max_chunk`` to ~1e6 steps for paper-scale PPO runs, or the deterministic
-1000-step evaluation of every single iteration dominates).
+1000-step evaluation of every single iteration dominates). Every checkpoint group also
+holds ``env_state/``: the training carry's ``num_envs`` environments at that moment (the
+simulator state ``state/...``, the per-env episode step counters ``ep_t`` of the time
+limit and running returns ``ep_ret``; one dataset per leaf, leading axis num_envs; 2.3
+MB (hopper) to 5.2 MB (ant) per checkpoint and seed at Table 1 sizes), from which the
+post-update continues. Read back through the agent template, they appear as
+``PPOState.env_state`` (a ``SavedEnvs``; empty during training, where the carry holds
+the live environments).
 
-Post-update (``post_update``): ONE full PPO update (all its epochs and minibatches,
-``epochs x num_minibatches`` Adam steps) on a fresh batch of ``num_envs x
-unroll_length`` transitions collected by the checkpoint's stochastic policy from fresh
-resets drawn with ``key``, continuing the checkpoint's Adam state, with the
-checkpoint's (frozen) normaliser. ``post_update_grad_steps = k > 0`` keeps only the
-first k of those Adam steps (the authors' analysis code performed one: one epoch, one
-minibatch of B / num_minibatches transitions). Their code also continued collection
-from the training environments' states saved with the checkpoint, where this one starts
-from fresh resets (a checkpoint holds the agent state only), so X covers the first
-``unroll_length`` steps of episodes. Where the authors' PPO code departs from Table 1
-(2 x 64 tanh networks), Table 1 is followed. Table 1 says nothing about observation
-normalisation and the authors' code had none: ``config/paper.yaml`` sets
-``normalize_observations: false`` (identity, never updated) to match them; the default
-``true`` (CleanRL / brax PPO practice) is kept for the small-scale configs, where it helps
-PPO learn within minutes.
+Post-update u(theta, X) (``post_update``; paper Eq. 3, Sec. 3.1) follows the authors'
+analysis code (github.com/nathanrahn/return-landscapes, commit a378f9c), read for this:
+
+* What they do. ``run_algorithm/experiments/train_ppo.py`` (the PPO training) saves, at
+  the start of every logged iteration (l. 461-472), a ``Stuff`` with the ``TrainState``
+  (parameters and Adam state), the brax states ``handle`` of the num_envs training envs
+  (EpisodeWrapper step counters included), ``next_obs``/``next_done`` and the
+  hyperparameters. ``eval_policy/experiments/policy_variance.py`` (``noise_type:
+  ppo_optimization``, l. 483-509 and 562-577) loads it and, per sample key, continues
+  training's ``rollout`` (train_ppo.py l. 302-322, vmapped over keys only, l. 95-97) for
+  ``num_steps`` (16) steps from those env states with the stochastic Gaussian policy
+  (sampled action stored, clipped to [-1, 1] for the env), runs training's
+  ``compute_gae`` (l. 211-236) and training's ``update_ppo`` (l. 239-299) with
+  ``update_epochs=1, batch_size=minibatch_size, minibatch_size=minibatch_size``
+  (l. 504-508): ONE Adam step, continuing the saved Adam state (count, moments and,
+  through ``optax.inject_hyperparams``, the learning rate 0.0026), on minibatch_size =
+  B / num_minibatches = 16,384 transitions. Which ones: ``permutation(key,
+  minibatch_size)`` (l. 286) permutes rows 0..minibatch_size-1 of the time-major
+  flattened batch, so the minibatch is always the first unroll_length / num_minibatches
+  (8) steps of every env; the key only orders them (irrelevant to the mean loss). The
+  randomness of X is the policy's action noise. Their PPO has no observation
+  normalisation. The updated deterministic actor (clipped mean) is then rolled out.
+* What this module does (``post_update_protocol = "authors"``, the default): training
+  saves the carry's environments with every checkpoint (above); ``post_update`` restores
+  them (``saved_envs``), continues ``collect`` for unroll_length steps with the
+  checkpoint's stochastic policy and ``key``, computes GAE exactly as training
+  (``advantages``, the checkpoint's value net) and takes ONE Adam step of
+  ``optimizer(cfg)`` continuing the checkpoint's Adam state, on rows [0, B /
+  num_minibatches) of the time-major batch, their rows (``post_update_minibatch =
+  "first"``; ``"random"`` takes B / num_minibatches rows drawn with the key instead,
+  like one training minibatch). The normaliser, if any, is the checkpoint's, frozen.
+* Remaining differences. (1) Their analysis rebuilt the ``TrainState`` around a template
+  optimizer whose gradient clip is ``clip_by_global_norm(0.1)`` (policy_variance.py
+  l. 250-255); flax restores the optimizer *state* only, so their post-update step
+  clipped the gradient at 0.1 where training clipped at 1 (the learning rate came from
+  the restored state). Here the step clips at ``max_grad_norm`` (one step of the training
+  algorithm); ``post_update_max_grad_norm: 0.1`` reproduces theirs. (2) As in this
+  module's training and unlike theirs, a time-limit end bootstraps in GAE (theirs treats
+  it as terminal) and an env that ends draws a fresh rho_0 state (their brax 0.0.13
+  AutoResetWrapper returns each env to its own first initial state). (3) Their snapshot
+  is taken before an iteration, ours after iteration i (agent updated, normaliser
+  absorbed, envs after i's rollout): the same moment, the state the next iteration starts
+  from.
+* A checkpoint without ``env_state/`` (a training file written before they were saved)
+  makes ``post_update`` raise ``CheckpointError`` naming the file and the missing group
+  (no silent fallback): retrain it. ``post_update_protocol = "full_update"`` (chosen at
+  training time: the post-update reads the config stored in the training file) keeps the
+  former u: one full PPO update (``epochs x num_minibatches`` Adam steps, only the first
+  ``post_update_grad_steps = k > 0`` when set) on num_envs x unroll_length transitions
+  collected from fresh resets drawn with ``key``; it needs no saved environments.
+
+Where the authors' PPO code departs from Table 1 (2 x 64 tanh networks), Table 1 is
+followed. Table 1 says nothing about observation normalisation and the authors' code had
+none: ``config/paper.yaml`` sets ``normalize_observations: false`` (identity, never
+updated) to match them; the default ``true`` (CleanRL / brax PPO practice) is kept for
+the small-scale configs, where it helps PPO learn within minutes.
 """
 
 from __future__ import annotations
@@ -79,7 +127,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ..base.checkpoints import TrainWriter
+from ..base.checkpoints import CheckpointError, TrainWriter, path_name
 from ..rollout import make_batched_rollout
 from .common import HyperparamsMixin
 
@@ -87,6 +135,7 @@ NAME = "ppo"
 UPDATE_KIND = "ppo_update"
 
 OBS_NORM_EPS = 1e-8
+POST_UPDATE_PROTOCOLS = ("authors", "full_update")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,7 +163,11 @@ class PPOConfig(HyperparamsMixin):
     normalize_advantages: bool = True
     normalize_observations: bool = True
     obs_clip: float = 10.0
-    post_update_grad_steps: int = 0  # 0 = the full update (epochs x num_minibatches steps)
+    # post-update u(theta, X) (module docstring):
+    post_update_protocol: str = "authors"  # or "full_update" (the former u, fresh resets)
+    post_update_minibatch: str = "first"  # authors: "first" (their rows) or "random"
+    post_update_max_grad_norm: float | None = None  # authors: None = max_grad_norm; theirs 0.1
+    post_update_grad_steps: int = 0  # full_update: 0 = all epochs x num_minibatches steps
 
     def __post_init__(self):
         for k in ("num_envs", "unroll_length", "num_minibatches", "epochs"):
@@ -123,9 +176,19 @@ class PPOConfig(HyperparamsMixin):
         if self.batch_size % self.num_minibatches:
             raise ValueError(f"PPO batch num_envs*unroll_length={self.batch_size} is not divisible by "
                              f"num_minibatches={self.num_minibatches}")
+        if self.post_update_protocol not in POST_UPDATE_PROTOCOLS:
+            raise ValueError(f"post_update_protocol must be one of {POST_UPDATE_PROTOCOLS}, "
+                             f"got {self.post_update_protocol!r}")
+        if self.post_update_minibatch not in ("first", "random"):
+            raise ValueError(f"post_update_minibatch must be 'first' or 'random', got {self.post_update_minibatch!r}")
+        if self.post_update_max_grad_norm is not None and not self.post_update_max_grad_norm > 0:
+            raise ValueError(f"post_update_max_grad_norm must be > 0 or None, got {self.post_update_max_grad_norm}")
         if not 0 <= self.post_update_grad_steps <= self.epochs * self.num_minibatches:
             raise ValueError(f"post_update_grad_steps must be in [0, epochs*num_minibatches], "
                              f"got {self.post_update_grad_steps}")
+        if self.post_update_protocol == "authors" and self.post_update_grad_steps > 1:
+            raise ValueError(f"post_update_grad_steps={self.post_update_grad_steps} needs post_update_protocol "
+                             f"'full_update' (the authors' post-update is one Adam step)")
 
     @property
     def batch_size(self) -> int:
@@ -175,10 +238,12 @@ def _nets(cfg: PPOConfig, act_dim: int):
     return GaussianActor(cfg.hidden, act_dim), ValueNet(cfg.hidden)
 
 
-def optimizer(cfg: PPOConfig) -> optax.GradientTransformation:
-    """One Adam over {"actor", "critic"} with global-norm gradient clipping (Table 1)."""
+def optimizer(cfg: PPOConfig, max_grad_norm: float | None = None) -> optax.GradientTransformation:
+    """One Adam over {"actor", "critic"} with global-norm gradient clipping (Table 1) at
+    ``max_grad_norm`` (default ``cfg.max_grad_norm``; the optimizer state does not
+    depend on it)."""
     return optax.chain(
-        optax.clip_by_global_norm(cfg.max_grad_norm),
+        optax.clip_by_global_norm(cfg.max_grad_norm if max_grad_norm is None else max_grad_norm),
         optax.adam(cfg.learning_rate, b1=cfg.adam_b1, b2=cfg.adam_b2, eps=cfg.adam_eps),
     )
 
@@ -191,11 +256,60 @@ class ObsNorm(NamedTuple):
     count: jax.Array
 
 
+class SavedEnvs:
+    """The training environments saved with a checkpoint (``PPOState.env_state``).
+
+    A pytree of the arrays of the checkpoint's ``env_state/`` group, keyed by dataset
+    name ({} when there is none; ``missing`` then says which file and group lacked
+    it). The agent template (``init``) holds an empty one, which reads the group itself
+    (``read_h5_group``, called by ``base.checkpoints.read_pytree``): the structure of a
+    simulator state is the environment's, unknown to ``init``; ``saved_envs`` rebuilds
+    it. Static data (names, ``missing``) are the same for every complete checkpoint of
+    an environment, so one compiled post-update serves them all.
+    """
+
+    def __init__(self, arrays: dict | None = None, missing: str = ""):
+        self.arrays = dict(arrays or {})
+        self.missing = missing
+
+    def read_h5_group(self, group: h5py.Group, name: str, where: str) -> "SavedEnvs":
+        if name in group and isinstance(group[name], h5py.Group):
+            arrays = {}
+            group[name].visititems(lambda n, o: arrays.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
+            if arrays:
+                return SavedEnvs(arrays)
+        return SavedEnvs(missing=f"{where}: group {group.name.rstrip('/')}/{name} is missing")
+
+    def __repr__(self):
+        return f"SavedEnvs({sorted(self.arrays)}, missing={self.missing!r})"
+
+
+def _saved_envs_flatten(s: SavedEnvs):
+    names = tuple(sorted(s.arrays))
+    return [s.arrays[n] for n in names], (names, s.missing)
+
+
+def _saved_envs_flatten_with_keys(s: SavedEnvs):
+    names = tuple(sorted(s.arrays))
+    return [(jax.tree_util.DictKey(n), s.arrays[n]) for n in names], (names, s.missing)
+
+
+def _saved_envs_unflatten(aux, children) -> SavedEnvs:
+    out = SavedEnvs.__new__(SavedEnvs)  # children may be tracers or placeholders
+    out.arrays, out.missing = dict(zip(aux[0], children)), aux[1]
+    return out
+
+
+jax.tree_util.register_pytree_with_keys(SavedEnvs, _saved_envs_flatten_with_keys, _saved_envs_unflatten,
+                                        _saved_envs_flatten)
+
+
 class PPOState(NamedTuple):
     actor: Any
     critic: Any
     opt: Any  # optax state of optimizer(cfg) over {"actor": actor, "critic": critic}
     obs_norm: ObsNorm
+    env_state: SavedEnvs = SavedEnvs()  # read from a checkpoint: its training environments
 
 
 def init_obs_norm(obs_dim: int) -> ObsNorm:
@@ -211,7 +325,7 @@ def init(key: jax.Array, obs_dim: int, act_dim: int, cfg: PPOConfig) -> PPOState
     actor = actor_net.init(ka, obs)
     critic = critic_net.init(kc, obs)
     opt = optimizer(cfg).init({"actor": actor, "critic": critic})
-    return PPOState(actor, critic, opt, init_obs_norm(obs_dim))
+    return PPOState(actor, critic, opt, init_obs_norm(obs_dim), SavedEnvs())
 
 
 def normalize(obs_norm: ObsNorm, obs: jax.Array, cfg: PPOConfig) -> jax.Array:
@@ -312,18 +426,26 @@ def ppo_loss(params, mb, obs_norm, cfg: PPOConfig, act_dim: int):
     return pg - cfg.ent_coef * ent + cfg.vf_coef * v_loss, (pg, v_loss, ent)
 
 
+def advantages(state: PPOState, batch: Batch, cfg: PPOConfig, act_dim: int):
+    """GAE with the state's value net (normalised by its normaliser) over the batch,
+    flattened time-major (row t * num_envs + e): the B rows (obs, action, logp, adv, ret)
+    that minibatches index."""
+    _, critic_net = _nets(cfg, act_dim)
+    value = critic_net.apply(state.critic, normalize(state.obs_norm, batch.obs, cfg))
+    next_value = critic_net.apply(state.critic, normalize(state.obs_norm, batch.next_obs, cfg))
+    adv, ret = gae(batch.reward, value, next_value, batch.term, batch.end, cfg.discount, cfg.gae_lambda)
+    B = batch.reward.shape[0] * batch.reward.shape[1]
+    return jax.tree_util.tree_map(lambda x: x.reshape((B,) + x.shape[2:]),
+                                  (batch.obs, batch.action, batch.logp, adv, ret))
+
+
 def ppo_update(state: PPOState, batch: Batch, key: jax.Array, cfg: PPOConfig, act_dim: int,
                n_steps: int | None = None) -> PPOState:
     """One PPO update: GAE with the current value net, then ``epochs`` passes of
     ``num_minibatches`` Adam steps over random permutations of the batch (only the
     first ``n_steps`` of these steps when given). The normaliser is left unchanged."""
-    _, critic_net = _nets(cfg, act_dim)
-    value = critic_net.apply(state.critic, normalize(state.obs_norm, batch.obs, cfg))
-    next_value = critic_net.apply(state.critic, normalize(state.obs_norm, batch.next_obs, cfg))
-    adv, ret = gae(batch.reward, value, next_value, batch.term, batch.end, cfg.discount, cfg.gae_lambda)
+    flat = advantages(state, batch, cfg, act_dim)
     B = cfg.batch_size
-    flat = jax.tree_util.tree_map(lambda x: x.reshape((B,) + x.shape[2:]),
-                                  (batch.obs, batch.action, batch.logp, adv, ret))
     perms = jax.vmap(lambda k: jax.random.permutation(k, B))(jax.random.split(key, cfg.epochs))
     idx = perms.reshape(cfg.epochs * cfg.num_minibatches, cfg.minibatch_size)
     if n_steps:
@@ -340,6 +462,26 @@ def ppo_update(state: PPOState, batch: Batch, key: jax.Array, cfg: PPOConfig, ac
 
     params = {"actor": state.actor, "critic": state.critic}
     (params, opt), _ = jax.lax.scan(step, (params, state.opt), idx)
+    return state._replace(actor=params["actor"], critic=params["critic"], opt=opt)
+
+
+def one_step_update(state: PPOState, batch: Batch, key: jax.Array, cfg: PPOConfig, act_dim: int) -> PPOState:
+    """The authors' post-update step: GAE as in training, then ONE Adam step (clip at
+    ``post_update_max_grad_norm``, default ``max_grad_norm``) continuing ``state.opt``,
+    on one minibatch of B / num_minibatches rows of the time-major batch: rows
+    [0, B / num_minibatches) (``post_update_minibatch = "first"``, theirs) or that many
+    rows drawn with ``key`` (``"random"``). The normaliser is left unchanged."""
+    flat = advantages(state, batch, cfg, act_dim)
+    n = cfg.minibatch_size
+    if cfg.post_update_minibatch == "random":
+        idx = jax.random.permutation(key, cfg.batch_size)[:n]
+        mb = jax.tree_util.tree_map(lambda x: x[idx], flat)
+    else:
+        mb = jax.tree_util.tree_map(lambda x: x[:n], flat)
+    params = {"actor": state.actor, "critic": state.critic}
+    grads, _ = jax.grad(ppo_loss, has_aux=True)(params, mb, state.obs_norm, cfg, act_dim)
+    updates, opt = optimizer(cfg, cfg.post_update_max_grad_norm).update(grads, state.opt, params)
+    params = optax.apply_updates(params, updates)
     return state._replace(actor=params["actor"], critic=params["critic"], opt=opt)
 
 
@@ -389,28 +531,76 @@ def fresh_envs(env, cfg: PPOConfig, key):
     return env_state, jnp.zeros((cfg.num_envs,), jnp.int32), jnp.zeros((cfg.num_envs,), jnp.float32)
 
 
-def post_update(state: PPOState, key: jax.Array, replay, lo, hi, cfg: PPOConfig, env):
-    """u(theta, X): one PPO update on a fresh batch X of num_envs x unroll_length
-    transitions collected by the checkpoint's stochastic policy from fresh resets drawn
-    with ``key`` ("a different batch of data from the environment collected by a
-    randomly-perturbed policy", Sec. 3.1), continuing the checkpoint's Adam state with
-    its value net for GAE; the normaliser is frozen. ``replay``/``lo``/``hi`` are
-    ignored. Returns the updated ``policy_params``.
+def saved_envs(state: PPOState, env, cfg: PPOConfig):
+    """(env_state, ep_t, ep_ret) of the ``num_envs`` training environments saved with the
+    checkpoint ``state`` was read from, in the structure ``collect`` takes (rebuilt from
+    ``state.env_state`` by dataset name). Raises ``CheckpointError`` (naming the file and
+    group when read from one) when the checkpoint has none."""
+    saved = state.env_state
+    if not saved.arrays:
+        raise CheckpointError(
+            (saved.missing or "this PPO state was not read from a checkpoint and")
+            + ": no saved training environments (checkpoint group env_state/, written by PPO training"
+            " since the post-update continues from them, post_update_protocol 'authors'); retrain this run")
+    template = jax.eval_shape(lambda k: env_state_tree(*fresh_envs(env, cfg, k)), jax.random.PRNGKey(0))
+    paths, treedef = jax.tree_util.tree_flatten_with_path(template)
+    leaves = []
+    for path, leaf in paths:
+        name = path_name(path)
+        if name not in saved.arrays:
+            raise CheckpointError(f"saved training environments: dataset env_state/{name} is missing "
+                                  f"(has {sorted(saved.arrays)})")
+        x = saved.arrays[name]
+        if tuple(jnp.shape(x)) != tuple(leaf.shape):
+            raise CheckpointError(f"saved training environments: env_state/{name} has shape {jnp.shape(x)}, "
+                                  f"expected {tuple(leaf.shape)} (num_envs={cfg.num_envs})")
+        leaves.append(jnp.asarray(x, leaf.dtype))
+    out = jax.tree_util.tree_unflatten(treedef, leaves)
+    return out["state"], out["ep_t"], out["ep_ret"]
 
-    Jittable and vmappable over ``key``. Memory per vmapped sample (float32): the
-    batch, B x (2 obs_dim + act_dim + 4) x 4 bytes (B = num_envs x unroll_length; 3.8 MB
-    for hopper at Table 1 sizes) and its GAE/flattened copies, num_envs Brax states, and
-    the activations of one minibatch step (forward + backward of both MLPs on
-    B / num_minibatches = 16384 rows). Measured: the estimator (this update + a
-    1000-step rollout) on hopper at Table 1 sizes needs ~135 MB of XLA temporaries per
-    sample (CPU compile: 149 / 267 / 535 MB for chunks of 1 / 2 / 4), so chunk_size 250
-    needs ~34 GB.
+
+def post_update_state(state: PPOState, key: jax.Array, cfg: PPOConfig, env) -> PPOState:
+    """The whole agent state after u(theta, X) (``post_update`` returns its policy part).
+
+    ``post_update_protocol = "authors"``: continue ``collect`` from the checkpoint's
+    saved training environments (``saved_envs``) for unroll_length steps with the
+    checkpoint's stochastic policy (key ``split(key)[0]``), then ``one_step_update``
+    (key ``split(key)[1]``, used by ``post_update_minibatch = "random"`` only).
+    ``"full_update"``: collect from fresh resets (keys ``split(key, 3)[:2]``), then
+    ``ppo_update`` (``split(key, 3)[2]``), its first ``post_update_grad_steps`` steps
+    when > 0."""
+    if cfg.post_update_protocol == "full_update":
+        k_reset, k_col, k_upd = jax.random.split(key, 3)
+        env_state, ep_t, ep_ret = fresh_envs(env, cfg, k_reset)
+        batch = collect(state, env, cfg, env_state, ep_t, ep_ret, k_col)[3]
+        n = cfg.post_update_grad_steps or None
+        return ppo_update(state, batch, k_upd, cfg, env.spec.act_dim, n_steps=n)
+    k_col, k_mb = jax.random.split(key)
+    env_state, ep_t, ep_ret = saved_envs(state, env, cfg)
+    batch = collect(state, env, cfg, env_state, ep_t, ep_ret, k_col)[3]
+    return one_step_update(state, batch, k_mb, cfg, env.spec.act_dim)
+
+
+def post_update(state: PPOState, key: jax.Array, replay, lo, hi, cfg: PPOConfig, env):
+    """u(theta, X), the authors' protocol by default (module docstring): X = num_envs x
+    unroll_length transitions collected by the checkpoint's stochastic policy with
+    ``key``, continuing the training environments saved with the checkpoint; u = ONE
+    Adam step continuing the checkpoint's Adam state on B / num_minibatches of them, GAE
+    with the checkpoint's value net; the normaliser is frozen. ``state`` must come from
+    a checkpoint (``PPOState.env_state``; else ``CheckpointError``).
+    ``replay``/``lo``/``hi`` are ignored. Returns the updated ``policy_params``.
+
+    Jittable and vmappable over ``key`` (the saved environments are shared). Memory per
+    vmapped sample (float32): the batch, B x (2 obs_dim + act_dim + 4) x 4 bytes (B =
+    num_envs x unroll_length; 3.8 MB for hopper at Table 1 sizes) and its GAE/flattened
+    copies, num_envs Brax states, and the activations of one minibatch step (forward +
+    backward of both MLPs on B / num_minibatches = 16384 rows). Measured for the former
+    full update (same collection, 8 such steps): the estimator (update + a 1000-step
+    rollout) on hopper at Table 1 sizes needs ~135 MB of XLA temporaries per sample (CPU
+    compile: 149 / 267 / 535 MB for chunks of 1 / 2 / 4), so chunk_size 250 needs ~34 GB;
+    one step needs no more.
     """
-    k_reset, k_col, k_upd = jax.random.split(key, 3)
-    env_state, ep_t, ep_ret = fresh_envs(env, cfg, k_reset)
-    _, _, _, batch, _ = collect(state, env, cfg, env_state, ep_t, ep_ret, k_col)
-    n = cfg.post_update_grad_steps or None
-    return policy_params(ppo_update(state, batch, k_upd, cfg, env.spec.act_dim, n_steps=n))
+    return policy_params(post_update_state(state, key, cfg, env))
 
 
 # --- training ------------------------------------------------------------------------
@@ -459,6 +649,12 @@ def init_carry(env, cfg: PPOConfig, seeds) -> Carry:
                      jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32))
 
     return jax.jit(jax.vmap(one))(jnp.asarray(seeds, jnp.uint32))
+
+
+def env_state_tree(env_state, ep_t, ep_ret) -> dict:
+    """What a checkpoint saves of the training environments (``env_state/`` group): the
+    simulator states and the per-env episode step counters and returns."""
+    return {"state": env_state, "ep_t": ep_t, "ep_ret": ep_ret}
 
 
 def iterations_for(step: int, batch_size: int) -> int:
@@ -511,7 +707,8 @@ def train(
     Steps are rounded to whole iterations (module docstring). ``max_chunk`` (environment
     steps) sets the learning-curve spacing, ``max(1, max_chunk // B)`` iterations. The
     training files hold no replay (0 rows; PPO is on-policy): checkpoints carry the
-    agent state (actor, critic, opt, obs_norm) with ``replay_lo = replay_hi = 0``.
+    agent state (actor, critic, opt, obs_norm) with ``replay_lo = replay_hi = 0`` and
+    the training environments (``env_state/``, for the post-update).
     With ``resume_every`` (seconds; 0 = every chunk) a resume point (the whole training
     carry, environment states included) is saved periodically and a restarted job
     continues from it, bit-identical on the CPU.
@@ -588,9 +785,11 @@ def train(
             last_eval = rets
             for j, w in enumerate(writers):
                 w.append_learning_curve(step, float(rets[j]), int(lens[j]))
+            if b in by_iter:  # the agent and, for the post-update, the training environments
+                ck_state = carry.agent._replace(env_state=env_state_tree(carry.env_state, carry.ep_t, carry.ep_ret))
             for s in by_iter.get(b, []):
                 for j, w in enumerate(writers):
-                    state_j = jax.tree_util.tree_map(lambda x: np.asarray(x[j]), carry.agent)
+                    state_j = jax.tree_util.tree_map(lambda x: np.asarray(x[j]), ck_state)
                     w.write_checkpoint(s, state_j, 0, 0, b * cfg.epochs * cfg.num_minibatches)
                     w.f["checkpoints"][f"step{s}"].attrs.update(env_steps=step, iterations=b)
             if resumable and b < n_total and time.time() - last_save >= resume_every:
