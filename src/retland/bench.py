@@ -33,6 +33,21 @@ def _time(fn, repeats: int) -> float:
     return statistics.median(ts)
 
 
+def _side_by_side(estimate, bare, n, repeats):
+    """(estimator policies/s, bare policies/s, mean episode length): both compiled first, then
+    timed interleaved so both see the same machine state; ``estimate()`` returns (returns,
+    lengths) of the ``n`` policies."""
+    import numpy as np
+
+    _, lengths = jax.block_until_ready(estimate())
+    jax.block_until_ready(bare())
+    t_est, t_bare = [], []
+    for _ in range(repeats):
+        t_bare.append(_time(lambda: jax.block_until_ready(bare()), 1))
+        t_est.append(_time(lambda: jax.block_until_ready(estimate()), 1))
+    return n / statistics.median(t_est), n / statistics.median(t_bare), float(np.mean(np.asarray(lengths)))
+
+
 def _fake_replay(spec, rows):
     from .base.replay import Transition
 
@@ -51,8 +66,6 @@ def bench_post_update(algo, env_name, backend, n, horizon, repeats, replay_rows=
 
     The bare rollout evaluates the very same updated policies, so both see the same
     episode lengths (rollouts stop once every episode of the batch has ended)."""
-    import numpy as np
-
     from .agents import get_agent
     from .analyses.post_update import make_estimator
     from .base.envs import make_env
@@ -64,29 +77,21 @@ def bench_post_update(algo, env_name, backend, n, horizon, repeats, replay_rows=
     spec = env.spec
     state = agent.init(jax.random.PRNGKey(0), spec.obs_dim, spec.act_dim, cfg)
     replay = _fake_replay(spec, replay_rows) if agent.UPDATE_KIND != "ppo_update" else None
+    if algo == "ppo":  # its post-update continues from the training environments of a checkpoint
+        state = agent.with_fresh_saved_envs(state, env, cfg, jax.random.PRNGKey(3))
     start = env.reference_state()
     keys = jax.random.split(jax.random.PRNGKey(2), n)
     est = make_estimator(agent, env, cfg, horizon)
     params = jax.jit(jax.vmap(lambda kk: agent.post_update(state, kk, replay, 0, replay_rows, cfg, env)))(keys)
     bare = make_batched_rollout(env, agent.make_policy(spec.act_dim, cfg), horizon)
-    run_est = lambda: jax.block_until_ready(est(state, keys, replay, 0, replay_rows, start))  # noqa: E731
-    run_bare = lambda: jax.block_until_ready(bare(params, start))  # noqa: E731
-    _, lengths = run_est()
-    run_bare()  # compile both
-    # interleave so both see the same machine state
-    t_est, t_bare = [], []
-    for _ in range(repeats):
-        t_bare.append(_time(run_bare, 1))
-        t_est.append(_time(run_est, 1))
-    return n / statistics.median(t_est), n / statistics.median(t_bare), float(np.mean(np.asarray(lengths)))
+    return _side_by_side(lambda: est(state, keys, replay, 0, replay_rows, start), lambda: bare(params, start),
+                         n, repeats)
 
 
 def bench_checkpoint(train_path, step, n, horizon, repeats):
     """The same comparison on a trained checkpoint of a finished run (its agent, task variant,
     replay buffer and real episode lengths): (estimator policies/s, bare policies/s, mean
     episode length)."""
-    import numpy as np
-
     from .analyses.post_update import make_estimator
     from .jobs import CheckpointSource
     from .rollout import make_batched_rollout
@@ -99,15 +104,7 @@ def bench_checkpoint(train_path, step, n, horizon, repeats):
     est = make_estimator(agent, env, cfg, horizon)
     params = jax.jit(jax.vmap(lambda kk: agent.post_update(state, kk, replay, lo, hi, cfg, env)))(keys)
     bare = make_batched_rollout(env, agent.make_policy(env.spec.act_dim, cfg), horizon)
-    run_est = lambda: jax.block_until_ready(est(state, keys, replay, lo, hi, start))  # noqa: E731
-    run_bare = lambda: jax.block_until_ready(bare(params, start))  # noqa: E731
-    _, lengths = run_est()
-    run_bare()
-    t_est, t_bare = [], []
-    for _ in range(repeats):
-        t_bare.append(_time(run_bare, 1))
-        t_est.append(_time(run_est, 1))
-    return n / statistics.median(t_est), n / statistics.median(t_bare), float(np.mean(np.asarray(lengths)))
+    return _side_by_side(lambda: est(state, keys, replay, lo, hi, start), lambda: bare(params, start), n, repeats)
 
 
 def bench_train(algo, env_name, backend, seeds_list, steps, overrides=None):

@@ -531,6 +531,14 @@ def fresh_envs(env, cfg: PPOConfig, key):
     return env_state, jnp.zeros((cfg.num_envs,), jnp.int32), jnp.zeros((cfg.num_envs,), jnp.float32)
 
 
+def with_fresh_saved_envs(state: PPOState, env, cfg: PPOConfig, key) -> PPOState:
+    """``state`` holding ``num_envs`` freshly reset environments as if saved with a checkpoint
+    (benchmarks and tests of an untrained agent; a real checkpoint holds its own)."""
+    tree = env_state_tree(*fresh_envs(env, cfg, key))
+    arrays = {path_name(p): leaf for p, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+    return state._replace(env_state=SavedEnvs(arrays))
+
+
 def saved_envs(state: PPOState, env, cfg: PPOConfig):
     """(env_state, ep_t, ep_ret) of the ``num_envs`` training environments saved with the
     checkpoint ``state`` was read from, in the structure ``collect`` takes (rebuilt from
