@@ -107,9 +107,8 @@ class BraxEnv:
         self.backend = backend
         self.episode_length = int(episode_length)
         #: the task variant: Brax constructor arguments beyond the task's defaults (JSON-able)
-        self.env_kwargs = {k: list(v) if isinstance(v, tuple) else v
-                           for k, v in sorted(check_env_kwargs(name, dict(env_kwargs or {})).items())}
-        kw = check_env_kwargs(name, self.env_kwargs)
+        kw = check_env_kwargs(name, dict(env_kwargs or {}))
+        self.env_kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(kw.items())}
         self._train = brax_envs.get_environment(BRAX_TASKS[name], backend=backend, **kw)
         self._terminates = bool(kw.get("terminate_when_unhealthy", True))
         self._ref = brax_envs.get_environment(
