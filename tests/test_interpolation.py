@@ -76,6 +76,9 @@ def test_btp_with_a_non_finite_endpoint_is_undefined_not_an_error():
     assert means[0] == 1000.0 and np.isnan(means[1]) and means[2] == 600.0 and means[3] == 20.0
     btp, ra, rb = I.pair_btp(means, 0.1)
     assert np.isnan(btp) and ra == 1000.0 and np.isnan(rb)
+    # a non-positive endpoint: the 10%-of-the-smaller-endpoint threshold means nothing
+    assert np.isnan(I.pair_btp(np.array([1000.0, -50.0, 900.0, -400.0]), 0.1)[0])
+    assert np.isnan(I.pair_btp(np.array([0.0, 800.0, 900.0, 900.0]), 0.1)[0])
     # the aggregate leaves undefined pairs out and counts them
     df = pd.DataFrame({"env": "hopper", "kind": ["same_run"] * 3 + ["different_run"] * 2,
                        "btp": [0.0, np.nan, 0.2, 0.5, 0.7]})

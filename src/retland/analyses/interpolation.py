@@ -238,9 +238,12 @@ def finite_point_means(returns: np.ndarray) -> np.ndarray:
 def pair_btp(point_means: np.ndarray, fraction: float) -> tuple[float, float, float]:
     """(BTP, return_a, return_b) from the per-point mean returns on the :func:`btp_alphas`
     grid: the fraction of intermediate points below ``fraction`` x min(endpoint returns).
-    BTP is NaN (undefined, left out of the aggregate) when an endpoint return is not finite."""
+    BTP is NaN (undefined, left out of the aggregate) when an endpoint return is not finite or
+    not positive: "below 10% of the smaller endpoint" measures a collapse between two policies
+    that earn something; with a non-positive smaller endpoint the threshold is <= 0 and the
+    proportion says nothing about a collapse (as LTP is undefined for a non-positive mode)."""
     ra, rb = float(point_means[0]), float(point_means[1])
-    if not (np.isfinite(ra) and np.isfinite(rb)):
+    if not (np.isfinite(ra) and np.isfinite(rb)) or min(ra, rb) <= 0:
         return float("nan"), ra, rb
     return S.below_threshold_proportion(point_means[2:], ra, rb, fraction), ra, rb
 
