@@ -108,7 +108,7 @@ def test_cvar_alpha_one_is_mean():
 # ---------------------------------------------------------------- point stats / non-finite
 def test_point_stats_keys_and_values():
     p = S.point_stats(R10)
-    assert set(p) == {"n", "n_nonfinite", *S.STAT_NAMES}
+    assert set(p) == {"n", "n_nonfinite", "ltp_all", *S.STAT_NAMES}
     assert p["n"] == 10 and p["n_nonfinite"] == 0
     assert p["cvar_0.1"] == pytest.approx(1.0)
     q = S.point_stats(R10, cvar_alpha=0.25)
@@ -266,3 +266,13 @@ def test_btp_nonfinite_point_is_a_collapse():
     assert S.below_threshold_proportion([100.0, np.nan, 200.0, 150.0], 100.0, 200.0) == pytest.approx(0.25)
     with pytest.raises(ValueError, match="endpoint"):
         S.below_threshold_proportion([1.0], np.nan, 1.0)
+
+
+def test_ltp_paper_and_authors_code_differ_only_below_zero():
+    """Paper Eq. 5 counts 0 <= R < mode/2; the authors' code every R < mode/2."""
+    r = np.r_[np.full(80, 100.0), [40.0] * 5, [-30.0] * 10, [100.5] * 5]  # mode 100: 5 in [0, 50), 10 below 0
+    assert S.ltp(r) == pytest.approx(0.05)
+    assert S.ltp(r, count_negative=True) == pytest.approx(0.15)
+    p = S.point_stats(r)
+    assert p["ltp"] == pytest.approx(0.05) and p["ltp_all"] == pytest.approx(0.15)
+    assert S.ltp(np.abs(r), count_negative=True) == S.ltp(np.abs(r))  # no negative return: the same

@@ -134,7 +134,7 @@ def test_a_killed_run_continues_with_the_same_command(workdir):
     locks = os.path.join(workdir, ".snakemake", "locks")
     os.makedirs(locks, exist_ok=True)
     with open(os.path.join(locks, "0.output.lock"), "w") as f:  # what a killed run leaves
-        f.write(target + "\n")
+        f.write(os.path.relpath(target, workdir) + "\n")
     with open(os.path.join(locks, "0.input.lock"), "w") as f:
         f.write("")
     p = snake(workdir, "--configfile", "config/ci.yaml", check=False)
