@@ -85,6 +85,11 @@ def test_btp_with_a_non_finite_endpoint_is_undefined_not_an_error():
     s = I.below_threshold_summary(df, 100, 0.95, 0).set_index("kind")
     assert s.loc["same_run", "mean"] == pytest.approx(0.1) and s.loc["same_run", "n_pairs"] == 2
     assert s.loc["same_run", "n_undefined"] == 1 and s.loc["different_run", "n_undefined"] == 0
+    # an environment whose pairs are all undefined does not make the interval undefined
+    df2 = pd.concat([df, pd.DataFrame({"env": "halfcheetah", "kind": "same_run", "btp": [np.nan] * 30})])
+    s2 = I.below_threshold_summary(df2, 200, 0.95, 0).set_index("kind")
+    assert s2.loc["same_run", "mean"] == pytest.approx(0.1) and np.isfinite(s2.loc["same_run", "lo"])
+    assert s2.loc["same_run", "n_undefined"] == 31
 
 
 def test_interpolation_endpoints_reproduce_endpoint_returns(tiny_training):

@@ -253,12 +253,15 @@ def pair_btp(point_means: np.ndarray, fraction: float) -> tuple[float, float, fl
 # ---------------------------------------------------------------------------------------
 def rliable_mean_ci(scores_by_env: dict, reps: int, ci: float, seed: int) -> tuple[float, float, float]:
     """Mean over all scores and its stratified-bootstrap percentile interval (rliable,
-    environments as tasks: runs are resampled within each environment). Environments with
-    fewer scores are NaN-padded and NaN scores ignored (``nanmean``)."""
+    environments as tasks: runs are resampled within each environment). Undefined (NaN)
+    scores are left out first, and environments left without any score; environments with
+    fewer scores are then NaN-padded and the padding ignored (``nanmean``)."""
     from rliable import library as rly
 
     cols = [np.asarray(v, float) for v in scores_by_env.values()]
-    if not cols or max(len(c) for c in cols) == 0:
+    cols = [c[np.isfinite(c)] for c in cols]
+    cols = [c for c in cols if len(c)]
+    if not cols:
         return float("nan"), float("nan"), float("nan")
     n = max(len(c) for c in cols)
     mat = np.full((n, len(cols)), np.nan)
