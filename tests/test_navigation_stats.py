@@ -77,24 +77,28 @@ def test_cvar_ranking_uses_stats_cvar_and_ranks_within_env():
     assert list(df.sort_values("rank_0.01")[["seed", "step"]].itertuples(index=False, name=None))[0] == (0, 2)
 
 
+def _claims(tmp_path, stats, btp, ltp):
+    """The claims job on these three tables: (claims.csv as a frame, claims.md text)."""
+    from retland.jobs_navigation import claims_job
+
+    for name, df in (("pu.csv", stats), ("btp.csv", btp), ("ltp.csv", ltp)):
+        df.to_csv(tmp_path / name, index=False)
+    claims_job(str(tmp_path / "pu.csv"), str(tmp_path / "btp.csv"), str(tmp_path / "ltp.csv"),
+               {"mean_tolerance": 0.05, "std_ratio": 2.0, "ltp_diff": 0.05},
+               {"n_boot": 200, "ci": 0.95, "seed": 0}, "td3", str(tmp_path / "c.md"), str(tmp_path / "c.csv"))
+    return pd.read_csv(tmp_path / "c.csv"), (tmp_path / "c.md").read_text()
+
+
 def test_claims_job_and_figures(tmp_path):
     from retland import plots_navigation as P
-    from retland.jobs_navigation import claims_job
 
     stats = pd.DataFrame({"env": "hopper", "algo": "td3", "seed": [0, 0, 1, 1], "step": [1, 2, 1, 2],
                           "mean": [1000.0, 1010.0, 990.0, 2000.0], "std": [10.0, 300.0, 40.0, 50.0],
                           "ltp": [0.0, 0.3, 0.1, 0.05]})
-    stats.to_csv(tmp_path / "pu.csv", index=False)
     btp = pd.DataFrame({"kind": ["same_run", "different_run"], "mean": [0.01, 0.4], "lo": [0.0, 0.3],
                         "hi": [0.02, 0.5], "n_pairs": [10, 10]})
-    btp.to_csv(tmp_path / "btp.csv", index=False)
     ltp = R.ltp_reduction_summary(_log(), 200, 0.95, 0)
-    ltp.to_csv(tmp_path / "ltp.csv", index=False)
-    claims_job(str(tmp_path / "pu.csv"), str(tmp_path / "btp.csv"), str(tmp_path / "ltp.csv"),
-               {"mean_tolerance": 0.05, "std_ratio": 2.0, "ltp_diff": 0.05},
-               {"n_boot": 200, "ci": 0.95, "seed": 0}, "td3", str(tmp_path / "c.md"), str(tmp_path / "c.csv"))
-    md = (tmp_path / "c.md").read_text()
-    c = pd.read_csv(tmp_path / "c.csv")
+    c, md = _claims(tmp_path, stats, btp, ltp)
     assert c.groupby("claim")["holds"].first().to_dict() == {"a": True, "b": True, "c": True}
     assert md.count("**holds**") == 3
     # the figures render from these tables
@@ -119,23 +123,14 @@ def test_claims_job_and_figures(tmp_path):
 def test_claims_that_fail_are_reported_as_failing(tmp_path):
     """Tables in which every claim fails: (a) similar means with the same std and LTP, (b)
     overlapping BTP intervals, (c) rejection reducing LTP less than plain TD3."""
-    from retland.jobs_navigation import claims_job
-
     stats = pd.DataFrame({"env": "hopper", "algo": "td3", "seed": [0, 0, 1, 1], "step": [1, 2, 1, 2],
                           "mean": [1000.0, 1010.0, 990.0, 1005.0], "std": [100.0, 110.0, 105.0, 95.0],
                           "ltp": [0.1, 0.1, 0.11, 0.1]})
-    stats.to_csv(tmp_path / "pu.csv", index=False)
     btp = pd.DataFrame({"kind": ["same_run", "different_run"], "mean": [0.2, 0.3], "lo": [0.1, 0.15],
                         "hi": [0.3, 0.45], "n_pairs": [10, 10]})
-    btp.to_csv(tmp_path / "btp.csv", index=False)
     log = _log()
     swap = {"rejection": "td3", "td3": "rejection"}  # now plain TD3 reduces LTP more
     log["method"] = log["method"].map(swap)
-    R.ltp_reduction_summary(log, 200, 0.95, 0).to_csv(tmp_path / "ltp.csv", index=False)
-    claims_job(str(tmp_path / "pu.csv"), str(tmp_path / "btp.csv"), str(tmp_path / "ltp.csv"),
-               {"mean_tolerance": 0.05, "std_ratio": 2.0, "ltp_diff": 0.05},
-               {"n_boot": 200, "ci": 0.95, "seed": 0}, "td3", str(tmp_path / "c.md"), str(tmp_path / "c.csv"))
-    c = pd.read_csv(tmp_path / "c.csv")
+    c, md = _claims(tmp_path, stats, btp, R.ltp_reduction_summary(log, 200, 0.95, 0))
     assert c.groupby("claim")["holds"].first().to_dict() == {"a": False, "b": False, "c": False}
-    md = (tmp_path / "c.md").read_text()
     assert md.count("**does not hold**") == 3 and "**holds**" not in md
