@@ -51,14 +51,12 @@ def check_schema(config: dict, schema: dict) -> None:
 def check_semantics(config: dict) -> None:
     """Checks across keys that the schema cannot express."""
     from .agents import AGENTS
-    from .base.envs import BRAX_TASKS
+    from .base.envs import BRAX_TASKS, check_env_kwargs
 
     problems = []
     run = config["run"]
-    if run in (".", "..") or os.path.basename(run) != run or run.startswith("."):
+    if os.path.basename(run) != run or run.startswith("."):  # '.', '..', 'a/b', '.hidden'
         problems.append(f"'run': {run!r} is not a plain file name (outputs go to results/<run>/)")
-    from .base.envs import check_env_kwargs
-
     for env_name, kw in (config.get("env_kwargs") or {}).items():
         try:
             check_env_kwargs(env_name, kw)

@@ -258,11 +258,12 @@ def start_states_job(env_name: str, algo: str, train_paths: dict, start_states: 
         if est is None:
             est = SS.make_start_state_estimator(src.agent, src.env, src.cfg, horizon)
         # K states fixed by collection time: evenly spaced over the buffer at the last checkpoint
-        _, (lo_last, hi_last) = src.checkpoint(src.steps[-1])
+        last = src.checkpoint(src.steps[-1])  # read once: its buffer bounds now, its state in the loop
+        lo_last, hi_last = last[1]
         idx_all = SS.buffer_indices(lo_last, hi_last, K)
         for step in src.steps:
             t0 = time.time()
-            state, (lo, hi) = src.checkpoint(step)
+            state, (lo, hi) = last if step == src.steps[-1] else src.checkpoint(step)
             held = SS.states_in_buffer(idx_all, lo, hi)
             if held.size == 0:
                 log(f"[start_states] seed {seed} step {step}: none of the states is in the buffer [{lo}, {hi})")

@@ -48,8 +48,7 @@ def run_candidate(env: str, variant: str, backend: str, hidden: list[int], steps
     import numpy as np
 
     from . import stats as S
-    from .base.checkpoints import read_post_update
-    from .base.checkpoints import TrainFile
+    from .base.checkpoints import TrainFile, read_post_update
     from .jobs import log, post_update_job, train_job
 
     name = f"{env}-{variant}-{backend}-{'x'.join(map(str, hidden))}-{steps // 1000}k"

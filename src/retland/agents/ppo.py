@@ -127,7 +127,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ..base.checkpoints import CheckpointError, TrainWriter, path_name
+from ..base.checkpoints import CheckpointError, TrainWriter, flatten_with_names, path_name
 from ..rollout import make_batched_rollout
 from .common import HyperparamsMixin
 
@@ -534,9 +534,7 @@ def fresh_envs(env, cfg: PPOConfig, key):
 def with_fresh_saved_envs(state: PPOState, env, cfg: PPOConfig, key) -> PPOState:
     """``state`` holding ``num_envs`` freshly reset environments as if saved with a checkpoint
     (benchmarks and tests of an untrained agent; a real checkpoint holds its own)."""
-    tree = env_state_tree(*fresh_envs(env, cfg, key))
-    arrays = {path_name(p): leaf for p, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
-    return state._replace(env_state=SavedEnvs(arrays))
+    return state._replace(env_state=SavedEnvs(dict(flatten_with_names(env_state_tree(*fresh_envs(env, cfg, key))))))
 
 
 def saved_envs(state: PPOState, env, cfg: PPOConfig):

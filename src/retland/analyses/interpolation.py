@@ -53,9 +53,10 @@ def learned_policies(df: pd.DataFrame, fraction: float = 0.5) -> tuple[pd.DataFr
     falls the same way): pairs of such policies say nothing about Fig. 1, 5 or 6."""
     mean = df["mean"].to_numpy(float)
     fin = np.isfinite(mean)
-    if not fin.any() or np.nanmax(np.where(fin, mean, np.nan)) <= 0:
+    best = mean[fin].max() if fin.any() else 0.0
+    if best <= 0:
         return df, False
-    keep = fin & (mean >= fraction * np.nanmax(np.where(fin, mean, np.nan)))
+    keep = fin & (mean >= fraction * best)
     if keep.sum() < 2:
         return df, False
     return df[keep].reset_index(drop=True), True
