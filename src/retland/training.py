@@ -1,19 +1,24 @@
-"""Off-policy training driver (paper A.1): jitted chunks of environment steps and
-updates, vmapped over seeds, with the learning curve and the checkpoints of the
-data contract written as it goes.
+"""The one training driver (paper A.1) and the off-policy training chunk.
 
-The host only moves data between chunks (transitions to the HDF5 log, evaluation
-returns, checkpoints); it never steps the environment itself.
+Every agent trains the same way: a jitted chunk advances all seeds (or students) of
+one job, vmapped, by some units of training (environment steps for TD3/SAC, PPO
+iterations, behaviour-cloning gradient steps); between chunks the host driver
+(:func:`drive`) writes what the chunk logged (replay rows), evaluates the deterministic
+policies from the reference state for the learning curve, writes the checkpoints due,
+saves resume points, reports progress and finally renames the files into place (or
+removes them when the job fails). An agent supplies only a :class:`TrainingLoop`: its
+schedule, its jitted chunk, and what its checkpoints and resume points hold.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
 import os
 import time
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Protocol, Sequence
 
 import h5py
 import jax
@@ -178,6 +183,223 @@ def rebuild_replay(writers, step: int, capacity: int, replay_template):
     return type(replay_template)(*(jnp.asarray(bufs[k]) for k in FIELDS))
 
 
+# --- the one driver --------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """When a training job stops between chunks, in the loop's own units.
+
+    ``bounds``: sorted chunk ends (the last is ``total``); ``checkpoints``: chunk end ->
+    the checkpoint labels (requested steps) written there; ``unit_steps``: steps of the
+    learning curve per unit (1 for environment or gradient steps, PPO's batch for
+    iterations)."""
+
+    unit: str
+    total: int
+    unit_steps: int
+    bounds: tuple
+    checkpoints: dict
+
+    @classmethod
+    def every(cls, unit: str, total: int, chunk: int, checkpoints: Sequence[int], unit_steps: int = 1):
+        """Chunks of ``chunk`` units; checkpoint label s at unit s (s must be a chunk end)."""
+        bounds = tuple(range(chunk, total + 1, chunk))
+        missing = sorted(set(int(s) for s in checkpoints) - set(bounds))
+        if missing:
+            raise ValueError(f"checkpoints {missing} are not chunk ends (chunk {chunk} {unit}s)")
+        return cls(unit, total, unit_steps, bounds, {int(s): [int(s)] for s in checkpoints})
+
+    def labels_up_to(self, u: int) -> set:
+        return {s for b, ss in self.checkpoints.items() if b <= u for s in ss}
+
+
+class TrainingLoop(Protocol):
+    """What an agent gives :func:`drive` (leading axis of every carry leaf = seed)."""
+
+    tag: str              # log prefix, e.g. "train"
+    rate_unit: str        # progress: what the rate counts, e.g. "env-steps/s per seed"
+    schedule: Schedule
+    reference: Any        # the reference state s_I the learning curve is evaluated from
+
+    def advance(self, carry, u0: int, u1: int) -> tuple[Any, Any]:
+        """Units [u0, u1) of training: (carry, what the chunk logged)."""
+
+    def record(self, writers, logged) -> None:
+        """Write what the chunk logged (replay rows) to the files."""
+
+    def replay_rows(self, u: int) -> int | None:
+        """Replay rows in the files after ``u`` units (None: this loop logs no replay)."""
+
+    def eval_params(self, carry):
+        """Batched deterministic policy parameters for the learning curve."""
+
+    def checkpoint(self, carry, j: int, label: int, u: int) -> tuple[Any, dict]:
+        """(file j's checkpoint pytree, its attributes: replay_lo, replay_hi, n_updates, ...)."""
+
+    def resume_tree(self, carry):
+        """What a resume point saves (the carry minus what the files already hold)."""
+
+    def restore(self, tree, writers, u: int):
+        """The carry from a resume point's tree and the reopened files."""
+
+    def note(self, carry, logged) -> str:
+        """Extra progress text (training-episode returns)."""
+
+
+def drive(loop: TrainingLoop, carry, evaluate, out_paths: Sequence[str], file_attrs: Sequence[dict],
+          obs_dim: int, act_dim: int, fingerprint: str, log: Callable[[str], None] = print,
+          resume_every: float | None = None, file_setup: Callable | None = None) -> dict:
+    """Run ``loop`` from ``carry`` to the end of its schedule, writing one training file per
+    leading-axis entry of the carry (``out_paths[j]`` with ``file_attrs[j]``).
+
+    ``evaluate(params, start) -> (returns, lengths)`` batched over the leading axis, from
+    ``loop.reference`` (the reference state s_I). With ``resume_every`` (seconds; 0 =
+    after every chunk) a resume point is saved periodically and a job started again after
+    being killed continues from the last one, bit-identical on the CPU; without it a failed
+    job leaves no file behind. Returns a summary (final evaluation returns, wall time,
+    rate, where it resumed from).
+    """
+    sched = loop.schedule
+    us = sched.unit_steps
+    resumable = resume_every is not None
+    partials = [partial_path(p) for p in out_paths] if resumable else [None] * len(out_paths)
+    rpath = resume_path(out_paths)
+    done = 0
+    writers = None
+    if resumable:
+        found = load_resume(rpath, loop.resume_tree(carry), fingerprint)
+        if found is not None and all(os.path.exists(p) for p in partials):
+            u0, tree = found
+            opened = []
+            try:
+                for p, q in zip(out_paths, partials):
+                    opened.append(TrainWriter.reopen(p, q, u0 * us, loop.replay_rows(u0),
+                                                     sched.labels_up_to(u0)))
+                carry = loop.restore(tree, opened, u0)
+                writers, done = opened, u0
+                log(f"[{loop.tag}] resuming from {sched.unit} {u0} (step {u0 * us}; {rpath})")
+            except (OSError, KeyError, CheckpointError) as e:
+                for w in opened:
+                    w.f.close()
+                log(f"[{loop.tag}] resume point unusable ({e}); starting over")
+    if writers is None:
+        writers = [TrainWriter(p, a, obs_dim, act_dim, partial=q)
+                   for p, a, q in zip(out_paths, file_attrs, partials)]
+        if file_setup is not None:
+            for w in writers:
+                file_setup(w)
+    start = done
+    last_save = t_start = time.time()
+    last_eval = None
+    try:
+        for b in sched.bounds:
+            if b <= done:
+                continue
+            carry, logged = loop.advance(carry, done, b)
+            done = b
+            loop.record(writers, logged)
+            rets, lens = evaluate(loop.eval_params(carry), loop.reference)
+            rets, lens = np.asarray(rets), np.asarray(lens)
+            last_eval = rets
+            for j, w in enumerate(writers):
+                w.append_learning_curve(b * us, float(rets[j]), int(lens[j]))
+            for label in sched.checkpoints.get(b, []):
+                for j, w in enumerate(writers):
+                    tree, ck_attrs = loop.checkpoint(carry, j, label, b)
+                    w.write_checkpoint(label, tree, **ck_attrs)
+            if resumable and b < sched.total and time.time() - last_save >= resume_every:
+                for w in writers:
+                    w.flush()
+                save_resume(rpath, loop.resume_tree(carry), b, fingerprint)
+                last_save = time.time()
+            rate = (b - start) * us / max(time.time() - t_start, 1e-9)
+            where = f"{100 * b / sched.total:.0f}%" + (f", {sched.unit} {b}/{sched.total}" if us != 1 else "")
+            log(f"[{loop.tag}] step {b * us}/{sched.total * us} ({where}) {rate:.0f} {loop.rate_unit}, "
+                f"ETA {format_eta((sched.total - b) * us / rate)}; eval return mean {rets.mean():.1f} "
+                f"[min {rets.min():.1f}, max {rets.max():.1f}]{loop.note(carry, logged)}"
+                + (" [checkpoint]" if b in sched.checkpoints else ""))
+    except BaseException:
+        for w in writers:
+            if resumable:  # keep the partial files and the resume point for the next attempt
+                w.f.close()
+            else:
+                w.abort()
+        raise
+    for w in writers:
+        w.close()
+    if resumable and os.path.exists(rpath):
+        os.remove(rpath)
+    wall = time.time() - t_start
+    if last_eval is None:  # everything was already done by the resumed run
+        last_eval = np.asarray(evaluate(loop.eval_params(carry), loop.reference)[0])
+    return {
+        "final_eval_returns": [float(x) for x in last_eval],
+        "wall_seconds": wall,
+        "steps_per_second_per_seed": (sched.total - start) * us / wall,
+        "resumed_from": start * us,
+    }
+
+
+def check_schedule(seeds, checkpoint_steps, total_steps: int, out_paths) -> tuple[list, list]:
+    """Sorted int seeds and checkpoint steps; errors for mismatched outputs or steps."""
+    seeds = [int(s) for s in seeds]
+    checkpoint_steps = sorted(int(s) for s in checkpoint_steps)
+    if len(out_paths) != len(seeds):
+        raise ValueError(f"{len(out_paths)} output paths for {len(seeds)} seeds")
+    bad = [s for s in checkpoint_steps if not 0 < s <= total_steps]
+    if bad:
+        raise ValueError(f"checkpoint steps {bad} are outside (0, total_steps={total_steps}]")
+    return seeds, checkpoint_steps
+
+
+# --- off-policy agents (TD3, SAC) ------------------------------------------------------
+
+class OffPolicyLoop:
+    """TD3/SAC: units are environment steps; chunks log their transitions to /replay and a
+    resume point holds everything but the replay buffer (rebuilt from the log)."""
+
+    tag = "train"
+    rate_unit = "env-steps/s per seed"
+
+    def __init__(self, agent, env, cfg, capacity: int, schedule: Schedule, chunk_steps: int):
+        self.agent, self.cfg, self.capacity, self.schedule = agent, cfg, capacity, schedule
+        self.chunk_fn = agent.make_train_chunk(env, cfg, capacity, chunk_steps)
+        self.reference = env.reference_state()
+        self._replay_template = None
+
+    def advance(self, carry, u0, u1):
+        carry, (tr, ep_rets) = self.chunk_fn(carry, u0)
+        return carry, (jax.tree_util.tree_map(np.asarray, tr), np.asarray(ep_rets))  # [chunk, S, ...]
+
+    def record(self, writers, logged):
+        tr = logged[0]
+        for j, w in enumerate(writers):
+            w.append_replay({k: getattr(tr, k)[:, j] for k in tr._fields})
+
+    def replay_rows(self, u):
+        return u
+
+    def eval_params(self, carry):
+        return self.agent.policy_params(carry.agent)
+
+    def checkpoint(self, carry, j, label, u):
+        state = jax.tree_util.tree_map(lambda x: np.asarray(x[j]), carry.agent)
+        n_updates = max(0, u - self.cfg.learning_starts + 1)
+        return state, {"replay_lo": max(0, u - self.capacity), "replay_hi": u, "n_updates": n_updates}
+
+    def resume_tree(self, carry):
+        if self._replay_template is None:
+            self._replay_template = jax.eval_shape(lambda r: r, carry.replay)
+        return carry._replace(replay=())  # the replay is rebuilt from the log
+
+    def restore(self, tree, writers, u):
+        return tree._replace(replay=rebuild_replay(writers, u, self.capacity, self._replay_template))
+
+    def note(self, carry, logged):
+        ep = logged[1]
+        return f", train episodes {np.nanmean(ep) if np.isfinite(ep).any() else float('nan'):.1f}"
+
+
 def train_offpolicy(
     agent,
     env,
@@ -191,110 +413,22 @@ def train_offpolicy(
     log: Callable[[str], None] = print,
     resume_every: float | None = None,
 ) -> dict:
-    """Train ``len(seeds)`` agents in one vmapped job and write one training file per seed.
-
-    With ``resume_every`` (seconds; 0 = after every chunk) the job saves a resume point
-    periodically and, when started again after being killed (a preempted or requeued
-    job), continues from the last one; on the CPU the result is bit-identical to an
-    uninterrupted run. Returns a summary (final evaluation returns, wall time, rate).
-    """
-    seeds = [int(s) for s in seeds]
-    checkpoint_steps = sorted(int(s) for s in checkpoint_steps)
-    if len(out_paths) != len(seeds):
-        raise ValueError(f"{len(out_paths)} output paths for {len(seeds)} seeds")
-    bad = [s for s in checkpoint_steps if not 0 < s <= total_steps]
-    if bad:
-        raise ValueError(f"checkpoint steps {bad} are outside (0, total_steps={total_steps}]")
-
+    """Train ``len(seeds)`` agents in one vmapped job and write one training file per seed
+    (:func:`drive` with an :class:`OffPolicyLoop`). With ``resume_every`` (seconds; 0 =
+    after every chunk) a killed job started again continues from its last resume point,
+    bit-identical on the CPU."""
+    seeds, checkpoint_steps = check_schedule(seeds, checkpoint_steps, total_steps, out_paths)
     spec = env.spec
     capacity = min(cfg.buffer_size, total_steps)
     chunk = choose_chunk(total_steps, checkpoint_steps, max_chunk)
-    n_chunks = total_steps // chunk
     log(
         f"[train] {spec.suite}/{spec.name} {agent.NAME} seeds={seeds} steps={total_steps} "
         f"backend={spec.backend} chunk={chunk} checkpoints={checkpoint_steps}"
     )
+    loop = OffPolicyLoop(agent, env, cfg, capacity, Schedule.every("step", total_steps, chunk, checkpoint_steps),
+                         chunk)
     carry = agent.init_carry(env, cfg, seeds, capacity)
-    chunk_fn = agent.make_train_chunk(env, cfg, capacity, chunk)
     evaluate = make_batched_rollout(env, agent.make_policy(spec.act_dim, cfg), env.episode_length)
-    ref = env.reference_state()
-
-    resumable = resume_every is not None
-    partials = [partial_path(p) for p in out_paths] if resumable else [None] * len(out_paths)
-    rpath = resume_path(out_paths)
-    fingerprint = run_fingerprint(attrs, seeds, total_steps, checkpoint_steps, chunk)
-    start_chunk = 0
-    writers = None
-    if resumable:
-        found = load_resume(rpath, carry._replace(replay=()), fingerprint)
-        if found is not None and all(os.path.exists(p) for p in partials):
-            step0, rest = found
-            try:
-                writers = [TrainWriter.reopen(p, q, step0) for p, q in zip(out_paths, partials)]
-            except (OSError, CheckpointError) as e:
-                log(f"[train] resume point unusable ({e}); starting over")
-                writers = None
-            if writers is not None:
-                replay = rebuild_replay(writers, step0, capacity, carry.replay)
-                carry = rest._replace(replay=replay)
-                start_chunk = step0 // chunk
-                log(f"[train] resuming from step {step0} ({rpath})")
-    if writers is None:
-        writers = [
-            TrainWriter(p, {**attrs, "seed": s}, spec.obs_dim, spec.act_dim, partial=q)
-            for p, s, q in zip(out_paths, seeds, partials)
-        ]
-    last_save = time.time()
-    t_start = time.time()
-    last_eval = None
-    try:
-        for i in range(start_chunk, n_chunks):
-            t0 = i * chunk
-            carry, (tr, ep_rets) = chunk_fn(carry, t0)
-            step = t0 + chunk
-            tr = jax.tree_util.tree_map(np.asarray, tr)  # [chunk, S, ...]
-            for j, w in enumerate(writers):
-                w.append_replay({k: getattr(tr, k)[:, j] for k in tr._fields})
-            rets, lens = evaluate(agent.policy_params(carry.agent), ref)
-            rets, lens = np.asarray(rets), np.asarray(lens)
-            last_eval = rets
-            for j, w in enumerate(writers):
-                w.append_learning_curve(step, float(rets[j]), int(lens[j]))
-            if step in checkpoint_steps:
-                n_updates = max(0, step - cfg.learning_starts + 1)
-                for j, w in enumerate(writers):
-                    state_j = jax.tree_util.tree_map(lambda x: np.asarray(x[j]), carry.agent)
-                    w.write_checkpoint(step, state_j, max(0, step - capacity), step, n_updates)
-            if resumable and step < total_steps and time.time() - last_save >= resume_every:
-                for w in writers:
-                    w.flush()
-                save_resume(rpath, carry._replace(replay=()), step, fingerprint)  # replay: rebuilt from the log
-                last_save = time.time()
-            elapsed = time.time() - t_start
-            rate = (step - start_chunk * chunk) / max(elapsed, 1e-9)
-            ep = np.asarray(ep_rets)
-            train_ret = np.nanmean(ep) if np.isfinite(ep).any() else float("nan")
-            log(
-                f"[train] step {step}/{total_steps} ({100 * step / total_steps:.0f}%) "
-                f"{rate:.0f} env-steps/s per seed, ETA {format_eta((total_steps - step) / rate)}; "
-                f"eval return mean {rets.mean():.1f} [min {rets.min():.1f}, max {rets.max():.1f}], "
-                f"train episodes {train_ret:.1f}" + (" [checkpoint]" if step in checkpoint_steps else "")
-            )
-    except BaseException:
-        for w in writers:
-            if resumable:  # keep the partial files and the resume point for the next attempt
-                w.f.close()
-            else:
-                w.abort()
-        raise
-    for w in writers:
-        w.close()
-    if resumable and os.path.exists(rpath):
-        os.remove(rpath)
-    wall = time.time() - t_start
-    return {
-        "final_eval_returns": [float(x) for x in last_eval],
-        "wall_seconds": wall,
-        "steps_per_second_per_seed": (total_steps - start_chunk * chunk) / wall,
-        "resumed_from": start_chunk * chunk,
-    }
+    return drive(loop, carry, evaluate, out_paths, [{**attrs, "seed": s} for s in seeds], spec.obs_dim,
+                 spec.act_dim, run_fingerprint(attrs, seeds, total_steps, checkpoint_steps, chunk), log=log,
+                 resume_every=resume_every)

@@ -116,8 +116,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
-import time
 from typing import Any, Callable, NamedTuple, Sequence
 
 import flax.linen as nn
@@ -127,7 +125,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ..base.checkpoints import CheckpointError, TrainWriter, flatten_with_names, path_name
+from ..base.checkpoints import CheckpointError, flatten_with_names, path_name
 from ..rollout import make_batched_rollout
 from .common import HyperparamsMixin
 
@@ -676,24 +674,51 @@ def schedule(total_steps: int, checkpoint_steps: Sequence[int], batch_size: int,
     return n_total, ck, sorted(bounds)
 
 
-def _reopen(path: str, partial: str, iters: int, batch_size: int) -> TrainWriter:
-    """A killed job's partial training file cut back to ``iters`` iterations (PPO logs
-    no replay, so ``TrainWriter.reopen``'s replay check does not apply)."""
-    w = TrainWriter.__new__(TrainWriter)
-    w.path, w.tmp = path, partial
-    w.f = h5py.File(partial, "a")
-    try:
-        lc = w.f["learning_curve"]
-        keep = int(np.searchsorted(lc["step"][()], iters * batch_size, side="right"))
-        for k in ("step", "return", "length"):
-            lc[k].resize(keep, axis=0)
-        for name in list(w.f["checkpoints"]):
-            if int(w.f["checkpoints"][name].attrs["iterations"]) > iters:
-                del w.f["checkpoints"][name]
-    except BaseException:
-        w.f.close()
-        raise
-    return w
+class PPOLoop:
+    """PPO for the training driver (``training.drive``): units are iterations of B
+    environment steps; no replay log; a checkpoint holds the agent and the training
+    environments; a resume point the whole carry."""
+
+    tag = "train"
+    rate_unit = "env-steps/s per seed"
+
+    def __init__(self, env, cfg: PPOConfig, schedule):
+        self.env, self.cfg, self.schedule = env, cfg, schedule
+        self.run = make_train_chunk(env, cfg)
+        self.reference = env.reference_state()
+        self._ck = None
+
+    def advance(self, carry, u0, u1):
+        return self.run(carry, u1 - u0), None
+
+    def record(self, writers, logged):
+        pass
+
+    def replay_rows(self, u):
+        return None
+
+    def eval_params(self, carry):
+        return policy_params(carry.agent)
+
+    def checkpoint(self, carry, j, label, u):
+        if self._ck is None or self._ck[0] is not carry:  # the agent and, for the post-update, the envs
+            self._ck = (carry, carry.agent._replace(env_state=env_state_tree(carry.env_state, carry.ep_t,
+                                                                             carry.ep_ret)))
+        state = jax.tree_util.tree_map(lambda x: np.asarray(x[j]), self._ck[1])
+        B = self.cfg.batch_size
+        return state, {"replay_lo": 0, "replay_hi": 0, "n_updates": u * self.cfg.epochs * self.cfg.num_minibatches,
+                       "env_steps": u * B, "iterations": u}
+
+    def resume_tree(self, carry):
+        return carry
+
+    def restore(self, tree, writers, u):
+        return jax.tree_util.tree_map(jnp.asarray, tree)
+
+    def note(self, carry, logged):
+        cnt = np.asarray(carry.ret_count)
+        ret = float(np.asarray(carry.ret_sum).sum() / cnt.sum()) if cnt.sum() else float("nan")
+        return f", train episodes {ret:.1f}"
 
 
 def train(
@@ -708,7 +733,8 @@ def train(
     log: Callable[[str], None] = print,
     resume_every: float | None = None,
 ) -> dict:
-    """Train ``len(seeds)`` PPO agents vmapped in one job; one training file per seed.
+    """Train ``len(seeds)`` PPO agents vmapped in one job; one training file per seed
+    (``training.drive`` with a :class:`PPOLoop`).
 
     Steps are rounded to whole iterations (module docstring). ``max_chunk`` (environment
     steps) sets the learning-curve spacing, ``max(1, max_chunk // B)`` iterations. The
@@ -719,16 +745,9 @@ def train(
     carry, environment states included) is saved periodically and a restarted job
     continues from it, bit-identical on the CPU.
     """
-    from ..training import (format_eta, load_resume, partial_path, resume_path, run_fingerprint,
-                            save_resume)
+    from ..training import Schedule, check_schedule, drive, run_fingerprint
 
-    seeds = [int(s) for s in seeds]
-    checkpoint_steps = sorted(int(s) for s in checkpoint_steps)
-    if len(out_paths) != len(seeds):
-        raise ValueError(f"{len(out_paths)} output paths for {len(seeds)} seeds")
-    bad = [s for s in checkpoint_steps if not 0 < s <= total_steps]
-    if bad:
-        raise ValueError(f"checkpoint steps {bad} are outside (0, total_steps={total_steps}]")
+    seeds, checkpoint_steps = check_schedule(seeds, checkpoint_steps, total_steps, out_paths)
     spec = env.spec
     B = cfg.batch_size
     eval_every = max(1, int(max_chunk) // B)
@@ -739,95 +758,17 @@ def train(
         + ", ".join(f"{s}->{it * B}" for s, it in ck_iters.items()))
     if len(set(ck_iters.values())) < len(ck_iters):
         log("[train] warning: several checkpoint steps round to the same iteration (same state)")
-
-    carry = init_carry(env, cfg, seeds)
-    run = make_train_chunk(env, cfg)
-    evaluate = make_batched_rollout(env, make_policy(spec.act_dim, cfg), env.episode_length)
-    ref = env.reference_state()
     by_iter: dict[int, list[int]] = {}
     for s, it in ck_iters.items():
         by_iter.setdefault(it, []).append(s)
+    loop = PPOLoop(env, cfg, Schedule("iteration", n_total, B, tuple(bounds), by_iter))
 
-    resumable = resume_every is not None
-    partials = [partial_path(p) for p in out_paths] if resumable else [None] * len(out_paths)
-    rpath = resume_path(out_paths)
-    fingerprint = run_fingerprint(attrs, seeds, total_steps, checkpoint_steps, [B, eval_every])
-    done_iters = 0
-    writers = None
-    if resumable:
-        found = load_resume(rpath, carry, fingerprint)
-        if found is not None and all(os.path.exists(p) for p in partials):
-            it0, rest = found
-            rest = jax.tree_util.tree_map(jnp.asarray, rest)
-            opened = []
-            try:
-                for p, q in zip(out_paths, partials):
-                    opened.append(_reopen(p, q, it0, B))
-                writers, carry, done_iters = opened, rest, it0
-                log(f"[train] resuming from iteration {it0} (step {it0 * B}; {rpath})")
-            except (OSError, KeyError) as e:
-                for w in opened:
-                    w.f.close()
-                log(f"[train] resume point unusable ({e}); starting over")
-    if writers is None:
-        writers = [TrainWriter(p, {**attrs, "seed": s}, spec.obs_dim, spec.act_dim, partial=q)
-                   for p, s, q in zip(out_paths, seeds, partials)]
-        for w in writers:
-            w.f.attrs["env_steps_per_iteration"] = B
-            w.f.attrs["trained_env_steps"] = n_total * B
-    start_iters = done_iters
-    last_save = time.time()
-    t_start = time.time()
-    last_eval = None
-    try:
-        for b in bounds:
-            if b <= done_iters:
-                continue
-            carry = run(carry, b - done_iters)
-            done_iters = b
-            step = b * B
-            rets, lens = evaluate(policy_params(carry.agent), ref)
-            rets, lens = np.asarray(rets), np.asarray(lens)
-            last_eval = rets
-            for j, w in enumerate(writers):
-                w.append_learning_curve(step, float(rets[j]), int(lens[j]))
-            if b in by_iter:  # the agent and, for the post-update, the training environments
-                ck_state = carry.agent._replace(env_state=env_state_tree(carry.env_state, carry.ep_t, carry.ep_ret))
-            for s in by_iter.get(b, []):
-                for j, w in enumerate(writers):
-                    state_j = jax.tree_util.tree_map(lambda x: np.asarray(x[j]), ck_state)
-                    w.write_checkpoint(s, state_j, 0, 0, b * cfg.epochs * cfg.num_minibatches)
-                    w.f["checkpoints"][f"step{s}"].attrs.update(env_steps=step, iterations=b)
-            if resumable and b < n_total and time.time() - last_save >= resume_every:
-                for w in writers:
-                    w.flush()
-                save_resume(rpath, carry, b, fingerprint)
-                last_save = time.time()
-            elapsed = time.time() - t_start
-            rate = (b - start_iters) * B / max(elapsed, 1e-9)
-            cnt = np.asarray(carry.ret_count)
-            train_ret = float(np.asarray(carry.ret_sum).sum() / cnt.sum()) if cnt.sum() else float("nan")
-            log(f"[train] step {step}/{n_total * B} ({100 * b / n_total:.0f}%, iteration {b}/{n_total}) "
-                f"{rate:.0f} env-steps/s per seed, ETA {format_eta((n_total - b) * B / rate)}; "
-                f"eval return mean {rets.mean():.1f} [min {rets.min():.1f}, max {rets.max():.1f}], "
-                f"train episodes {train_ret:.1f}" + (" [checkpoint]" if b in by_iter else ""))
-    except BaseException:
-        for w in writers:
-            if resumable:
-                w.f.close()
-            else:
-                w.abort()
-        raise
-    for w in writers:
-        w.close()
-    if resumable and os.path.exists(rpath):
-        os.remove(rpath)
-    wall = time.time() - t_start
-    if last_eval is None:  # everything was already done by the resumed run
-        last_eval = np.asarray(evaluate(policy_params(carry.agent), ref)[0])
-    return {
-        "final_eval_returns": [float(x) for x in last_eval],
-        "wall_seconds": wall,
-        "steps_per_second_per_seed": (n_total - start_iters) * B / wall,
-        "resumed_from": start_iters * B,
-    }
+    def setup(w):
+        w.f.attrs["env_steps_per_iteration"] = B
+        w.f.attrs["trained_env_steps"] = n_total * B
+
+    evaluate = make_batched_rollout(env, make_policy(spec.act_dim, cfg), env.episode_length)
+    return drive(loop, init_carry(env, cfg, seeds), evaluate, out_paths, [{**attrs, "seed": s} for s in seeds],
+                 spec.obs_dim, spec.act_dim, run_fingerprint(attrs, seeds, total_steps, checkpoint_steps,
+                                                             [B, eval_every]),
+                 log=log, resume_every=resume_every, file_setup=setup)

@@ -137,25 +137,33 @@ class TrainWriter:
         self.f.create_group("checkpoints")
 
     @classmethod
-    def reopen(cls, path: str, partial: str, step: int) -> "TrainWriter":
-        """Reopen a partial file written by a killed job and cut it back to ``step``
-        environment steps (anything written after the last resume point is dropped)."""
+    def reopen(cls, path: str, partial: str, step: int, replay_rows: int | None = None,
+               keep_checkpoints=None) -> "TrainWriter":
+        """Reopen a partial file written by a killed job and cut it back to its last resume
+        point: the learning curve to ``step``, the replay log to ``replay_rows`` rows (None:
+        the job logs no replay), the checkpoints to the labels in ``keep_checkpoints``
+        (None: those at steps <= ``step``); anything written after it is dropped."""
         self = cls.__new__(cls)
         self.path, self.tmp = path, partial
         self.f = h5py.File(partial, "a")
-        for k in REPLAY_FIELDS:
-            rows = self.f["replay"][k].shape[0]
-            if rows < step:
-                self.f.close()
-                raise CheckpointError(f"{partial}: has {rows} replay rows, resume needs {step}")
-            self.f["replay"][k].resize(step, axis=0)
-        lc = self.f["learning_curve"]
-        keep = int(np.searchsorted(lc["step"][()], step, side="right"))
-        for k in ("step", "return", "length"):
-            lc[k].resize(keep, axis=0)
-        for name in list(self.f["checkpoints"]):
-            if int(self.f["checkpoints"][name].attrs["step"]) > step:
-                del self.f["checkpoints"][name]
+        try:
+            if replay_rows is not None:
+                for k in REPLAY_FIELDS:
+                    rows = self.f["replay"][k].shape[0]
+                    if rows < replay_rows:
+                        raise CheckpointError(f"{partial}: has {rows} replay rows, resume needs {replay_rows}")
+                    self.f["replay"][k].resize(replay_rows, axis=0)
+            lc = self.f["learning_curve"]
+            keep = int(np.searchsorted(lc["step"][()], step, side="right"))
+            for k in ("step", "return", "length"):
+                lc[k].resize(keep, axis=0)
+            for name in list(self.f["checkpoints"]):
+                s = int(self.f["checkpoints"][name].attrs["step"])
+                if (s > step) if keep_checkpoints is None else (s not in keep_checkpoints):
+                    del self.f["checkpoints"][name]
+        except BaseException:
+            self.f.close()
+            raise
         return self
 
     def flush(self) -> None:
@@ -177,9 +185,12 @@ class TrainWriter:
         self._append(lc["return"], np.array([ret], np.float64))
         self._append(lc["length"], np.array([length], np.int32))
 
-    def write_checkpoint(self, step: int, agent_state, replay_lo: int, replay_hi: int, n_updates: int) -> None:
+    def write_checkpoint(self, step: int, agent_state, replay_lo: int, replay_hi: int, n_updates: int,
+                         **extra) -> None:
+        """Checkpoint ``step`` (group ``step{step}``); ``extra``: further attributes
+        (PPO: env_steps, iterations)."""
         g = self.f["checkpoints"].create_group(f"step{step}")
-        g.attrs.update(step=step, replay_lo=replay_lo, replay_hi=replay_hi, n_updates=n_updates)
+        g.attrs.update(step=step, replay_lo=replay_lo, replay_hi=replay_hi, n_updates=n_updates, **extra)
         write_pytree(g, agent_state)
 
     def close(self, complete: bool = True) -> None:

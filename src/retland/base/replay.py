@@ -7,7 +7,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-FIELDS = ("obs", "action", "reward", "next_obs", "terminal")
+from .checkpoints import REPLAY_FIELDS as FIELDS  # the /replay datasets of a training file
 
 
 class Transition(NamedTuple):
