@@ -18,6 +18,7 @@ include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/navigation.smk"
 include: "workflow/rules/geometry.smk"
+include: "workflow/rules/bc.smk"
 include: "workflow/rules/archive.smk"
 
 

@@ -11,9 +11,9 @@ from retland.analyses import rejection as R
 
 
 def test_rliable_mean_ci_brackets_the_mean_and_ignores_padding():
-    m, lo, hi = I.rliable_mean_ci({"a": [0.0, 0.0, 0.0], "b": [1.0, 1.0]}, 500, 0.95, 0)
+    m, lo, hi = S.rliable_mean_ci({"a": [0.0, 0.0, 0.0], "b": [1.0, 1.0]}, 500, 0.95, 0)
     assert m == pytest.approx(0.4) and lo <= m <= hi
-    assert I.rliable_mean_ci({"a": [0.2, 0.2], "b": [0.2]}, 200, 0.95, 0) == pytest.approx((0.2, 0.2, 0.2))
+    assert S.rliable_mean_ci({"a": [0.2, 0.2], "b": [0.2]}, 200, 0.95, 0) == pytest.approx((0.2, 0.2, 0.2))
 
 
 def test_below_threshold_summary_per_kind():

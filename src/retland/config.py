@@ -125,6 +125,9 @@ def validate(config: dict, schema: dict | None = None) -> dict:
     check_schema(config, schema or load_schema())
     check_semantics(config)
     check_geometry(config)
+    problems = bc_problems(config)
+    if problems:
+        raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))
     return config
 
 
@@ -139,6 +142,38 @@ def check_geometry(config: dict) -> None:
         problems.append(f"'start_states.seeds': none of {ss['seeds']} is a training seed {config['seeds']}")
     if problems:
         raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))
+
+
+def bc_problems(config: dict) -> list[str]:
+    """E12 (behaviour cloning): keys that refer to other keys."""
+    bc = config.get("bc")
+    if not bc:
+        return []
+    problems = []
+    if "td3" not in config["algos"]:
+        problems.append(f"'bc': behaviour cloning clones TD3 policies; td3 is not trained (algos: {config['algos']})")
+    elif bc["teachers_per_run"] > len(train_settings(config, "td3")["checkpoints"]):
+        problems.append(f"'bc.teachers_per_run': {bc['teachers_per_run']} teachers need as many TD3 checkpoints, "
+                        f"train has {len(train_settings(config, 'td3')['checkpoints'])}")
+    if not set(bc["seeds"]) & set(config["seeds"]):
+        problems.append(f"'bc.seeds': none of {bc['seeds']} is a training seed {config['seeds']}")
+    beyond = [s for s in bc["checkpoints"] if s > bc["total_steps"]]
+    if beyond:
+        problems.append(f"'bc.checkpoints': steps {beyond} are beyond the students' training length "
+                        f"bc.total_steps={bc['total_steps']}")
+    return problems
+
+
+def bc_seeds(config: dict) -> list[int]:
+    """The TD3 runs E12 clones: ``bc.seeds`` that are training seeds."""
+    return [int(s) for s in config["bc"]["seeds"] if s in set(config["seeds"])]
+
+
+def bc_teacher_steps(config: dict) -> list[int]:
+    """The teachers of every run: ``bc.teachers_per_run`` TD3 checkpoints spread evenly."""
+    from .analyses.bc import teacher_steps
+
+    return teacher_steps(train_settings(config, "td3")["checkpoints"], int(config["bc"]["teachers_per_run"]))
 
 
 def agent_config(config: dict, algo: str):

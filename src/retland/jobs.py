@@ -143,6 +143,8 @@ class CheckpointSource:
         with TrainFile(train_path) as tf:
             self.attrs = tf.attrs
             self.steps = tf.checkpoint_steps
+            replay_file = self.attrs.get("replay_file")  # a BC student's data: its teacher run's log
+        with TrainFile(replay_file or train_path) as tf:
             n_rows = tf.n_replay_rows  # 0 for on-policy agents (PPO): no replay log
             replay = tf.replay(0, n_rows) if n_rows else None
         self.agent = get_agent(self.attrs["algo"])
@@ -168,7 +170,7 @@ class CheckpointSource:
 def post_update_job(train_path: str, seed: int, steps, n_samples: int, horizon: int,
                     chunk_size: int, sample_seed: int, out_paths, config_record: dict | None = None):
     """E2 (Sec. 3.1): N post-update returns of each checkpoint ``steps`` of one training run."""
-    setup_jax()
+    jax = setup_jax()
     from .analyses.post_update import make_estimator, post_update_returns
     from .base.checkpoints import write_post_update
 
@@ -182,11 +184,15 @@ def post_update_job(train_path: str, seed: int, steps, n_samples: int, horizon: 
         state, (lo, hi) = src.checkpoint(step)
         log(f"[post_update] {a['env']}/{a['algo']} seed {seed} step {step}: N={n_samples}, "
             f"horizon={horizon}, buffer rows [{lo}, {hi}), backend={a['backend']}")
+        key = sample_key(sample_seed, seed, step)
+        if "teacher_step" in a:  # BC students of one run: one key per (teacher, student step)
+            key = jax.random.fold_in(key, int(a["teacher_step"]))
         returns, lengths = post_update_returns(
             src.agent, src.env, src.cfg, state, src.replay, lo, hi, n_samples, horizon, chunk_size,
-            sample_key(sample_seed, seed, step), start_state=start, log=log, estimator=estimator,
+            key, start_state=start, log=log, estimator=estimator,
         )
         write_post_update(out_path, returns, lengths, {
+            **{k: a[k] for k in ("teacher_algo", "teacher_step", "teacher_file") if k in a},
             "update_kind": src.agent.UPDATE_KIND,
             "learning_rate": getattr(src.cfg, "learning_rate", float("nan")),
             "noise_scale": 0.0,

@@ -15,19 +15,12 @@ import numpy as np
 import pandas as pd
 
 from . import provenance
+from .provenance import write_csv
 from .base.atomic import atomic_path
 from .jobs import log, sample_key, setup_jax
 
 LANDSCAPE_FORMAT = "retland.landscape/1"
 FAILURES_FORMAT = "retland.failures/1"
-
-
-def _write_csv(df: pd.DataFrame, path: str, prov: dict) -> None:
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False)
-    with atomic_path(path + ".provenance.json") as tmp:
-        with open(tmp, "w") as f:
-            f.write(provenance.to_json(prov))
 
 
 def _h5_attrs(obj, attrs: dict) -> None:
@@ -127,7 +120,7 @@ def landscape_job(stats_csv: str, env_name: str, train_pattern: str, post_update
     rows = [{"role": role, **{k: res["row"][k] for k in ("algo", "seed", "step", "mean", "std", "ltp", "mode")},
              "return_theta0": res["refs"][0], "criterion": pair["criterion"], "reason": pair["reason"]}
             for role, res in results.items()]
-    _write_csv(pd.DataFrame(rows), out_csv, prov)
+    write_csv(pd.DataFrame(rows), out_csv, prov)
     log(f"[landscape] {env_name} done in {time.time() - t_job:.1f}s (renderer: {renderer})")
 
 
@@ -231,8 +224,8 @@ def failures_job(stats_csv: str, env_name: str, algo: str, train_pattern: str, p
             f.create_dataset("frames_success", data=frames["success"])
             f.create_dataset("frames_fail", data=frames["fail"])
             f.attrs["complete"] = True
-    _write_csv(pd.DataFrame(pairs), out_pairs, prov)
-    _write_csv(summary, out_summary, prov)
+    write_csv(pd.DataFrame(pairs), out_pairs, prov)
+    write_csv(summary, out_summary, prov)
     log(f"[failures] {env_name} done in {time.time() - t_job:.1f}s (renderer: {renderer})")
 
 
@@ -287,5 +280,5 @@ def start_states_job(env_name: str, algo: str, train_paths: dict, start_states: 
             log(f"[start_states] seed {seed} ({i_seed + 1}/{total}) step {step}: {len(idx)} states x {N} updates "
                 f"in {time.time() - t0:.1f}s; mean LTP {np.nanmean(st['ltp']) if np.isfinite(st['ltp']).any() else float('nan'):.3f}")
     prov = provenance.record(config_record, backend=backend)
-    _write_csv(pd.DataFrame(rows), out_csv, prov)
+    write_csv(pd.DataFrame(rows), out_csv, prov)
     log(f"[start_states] {env_name} done in {time.time() - t_job:.1f}s")

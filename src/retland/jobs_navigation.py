@@ -15,15 +15,9 @@ import numpy as np
 import pandas as pd
 
 from . import provenance
-from .base.atomic import atomic_path, write_text
+from .provenance import write_csv
+from .base.atomic import write_text
 from .jobs import log
-
-
-def write_csv(df: pd.DataFrame, path: str, prov: dict | None = None) -> None:
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False)
-    if prov is not None:
-        write_text(os.path.splitext(path)[0] + ".provenance.json", provenance.to_json(prov) + "\n")
 
 
 def _seed_of_path(path: str) -> int:

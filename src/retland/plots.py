@@ -45,6 +45,7 @@ ALGO_COLORS: dict = {
     "td3": "#1f77b4",  # blue
     "sac": "#d62728",  # red
     "ppo": "#2ca02c",  # green
+    "bc": "#ff7f0e",  # orange (E12 students)
 }
 
 #: Colours handed, in order, to algorithms not in :data:`ALGO_COLORS`.
@@ -125,6 +126,16 @@ def _fig_legend(fig, ax, handles, labels, **kw) -> None:
         fig.legend(handles, labels, loc="outside right upper", frameon=False, **kw)
     except ValueError:  # pragma: no cover - old matplotlib
         ax.legend(handles, labels, loc="best", framealpha=0.8, **kw)
+
+
+def ci_bars(ax, labels, means, los, his, colors):
+    """Bars of aggregate means with their confidence intervals (Fig. 6, 7, 22 right)."""
+    x = np.arange(len(labels))
+    means, los, his = (np.asarray(v, float) for v in (means, los, his))
+    ax.bar(x, means, color=colors, alpha=0.85, width=0.6)
+    ax.errorbar(x, means, yerr=[means - los, his - means], fmt="none", ecolor="black", capsize=6, lw=1.2)
+    ax.set_xticks(x, labels)
+    ax.grid(axis="y", alpha=0.3)
 
 
 def _algo_order(algos: Iterable[str]) -> list:

@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .plots import STAR, _styled, save_figure  # noqa: E402
+from .plots import STAR, _styled, ci_bars, save_figure  # noqa: E402
 
 KIND_LABELS = {"same_run": "Same run", "different_run": "Different runs"}
 KIND_COLORS = {"same_run": "#1f77b4", "different_run": "#d62728"}
@@ -97,22 +97,13 @@ def fig08_interpolation_purd(paths: pd.DataFrame, env: str, out_png, out_pdf=Non
     save_figure(fig, out_png, out_pdf, dpi=dpi)
 
 
-def _ci_bars(ax, labels, means, los, his, colors):
-    x = np.arange(len(labels))
-    means, los, his = (np.asarray(v, float) for v in (means, los, his))
-    ax.bar(x, means, color=colors, alpha=0.85, width=0.6)
-    ax.errorbar(x, means, yerr=[means - los, his - means], fmt="none", ecolor="black", capsize=6, lw=1.2)
-    ax.set_xticks(x, labels)
-    ax.grid(axis="y", alpha=0.3)
-
-
 @_styled
 def fig06_below_threshold(summary: pd.DataFrame, out_png, out_pdf=None, dpi=150) -> None:
     """Fig. 6: mean BTP per pair kind, rliable 95% CI (environments as tasks)."""
     _require(summary, ["kind", "mean", "lo", "hi"], "below-threshold summary")
     s = summary.set_index("kind").loc[[k for k in KIND_LABELS if k in set(summary["kind"])]]
     fig, ax = plt.subplots(figsize=(4.2, 3.4))
-    _ci_bars(ax, [KIND_LABELS[k] for k in s.index], s["mean"], s["lo"], s["hi"],
+    ci_bars(ax, [KIND_LABELS[k] for k in s.index], s["mean"], s["lo"], s["hi"],
              [KIND_COLORS[k] for k in s.index])
     ax.set_ylabel("Below-threshold proportion")
     ax.set_title("Return collapses along interpolation paths")
@@ -126,7 +117,7 @@ def fig07_ltp_reduction(summary: pd.DataFrame, out_png, out_pdf=None, dpi=150) -
     _require(summary, ["method", "mean", "lo", "hi"], "LTP-reduction summary")
     s = summary.set_index("method").loc[[m for m in ("td3", "rejection") if m in set(summary["method"])]]
     fig, ax = plt.subplots(figsize=(4.6, 3.4))
-    _ci_bars(ax, [METHOD_LABELS[m] for m in s.index], s["mean"], s["lo"], s["hi"],
+    ci_bars(ax, [METHOD_LABELS[m] for m in s.index], s["mean"], s["lo"], s["hi"],
              [METHOD_COLORS[m] for m in s.index])
     ax.axhline(0, color="black", lw=0.8)
     ax.set_ylabel("LTP reduction")

@@ -77,3 +77,18 @@ def record(config: dict | None = None, **extra) -> dict:
 
 def to_json(obj) -> str:
     return json.dumps(obj, sort_keys=True, default=str)
+
+
+def sidecar_path(path: str) -> str:
+    """Where the provenance of a table ``path`` goes: ``<stem>.provenance.json`` beside it."""
+    return os.path.splitext(path)[0] + ".provenance.json"
+
+
+def write_csv(df, path: str, prov: dict | None = None) -> None:
+    """``df`` to ``path`` atomically, and its provenance (when given) to :func:`sidecar_path`."""
+    from .base.atomic import atomic_path, write_text
+
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False)
+    if prov is not None:
+        write_text(sidecar_path(path), to_json(prov) + "\n")

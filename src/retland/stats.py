@@ -56,6 +56,8 @@ __all__ = [
     "bootstrap_stats",
     "summarize",
     "below_threshold_proportion",
+    "rliable_mean_ci",
+    "group_means_ci",
 ]
 
 STAT_NAMES = ("mean", "std", "skewness", "mode", "ltp", "cvar_0.1")
@@ -338,6 +340,55 @@ def summarize(r, n_boot: int = 1000, ci: float = 0.95, seed: int = 0, cvar_alpha
     out = point_stats(r, cvar_alpha=cvar_alpha)
     out.update(bootstrap_stats(r, n_boot=n_boot, ci=ci, rng=np.random.default_rng(seed), cvar_alpha=cvar_alpha))
     return out
+
+
+# --------------------------------------------------------------------------
+# aggregation over environments (rliable)
+# --------------------------------------------------------------------------
+def rliable_mean_ci(scores_by_env: dict, reps: int, ci: float, seed: int) -> tuple[float, float, float]:
+    """Mean over all scores and its stratified-bootstrap percentile interval (rliable,
+    environments as tasks: runs are resampled within each environment). Undefined (NaN)
+    scores are left out first, and environments left without any score; environments with
+    fewer scores are then NaN-padded and the padding ignored (``nanmean``)."""
+    from rliable import library as rly
+
+    cols = [np.asarray(v, float) for v in scores_by_env.values()]
+    cols = [c[np.isfinite(c)] for c in cols]
+    cols = [c for c in cols if len(c)]
+    if not cols:
+        return float("nan"), float("nan"), float("nan")
+    n = max(len(c) for c in cols)
+    mat = np.full((n, len(cols)), np.nan)
+    for j, c in enumerate(cols):
+        mat[: len(c), j] = c
+    if np.all(np.isnan(mat)):
+        return float("nan"), float("nan"), float("nan")
+
+    def agg(x):
+        return np.array([np.nanmean(x)])
+
+    point, interval = rly.get_interval_estimates(
+        {"x": mat}, agg, reps=int(reps), confidence_interval_size=float(ci),
+        random_state=np.random.RandomState(int(seed)))
+    return float(point["x"][0]), float(interval["x"][0, 0]), float(interval["x"][1, 0])
+
+
+def group_means_ci(df, group_col: str, value_col: str, groups, reps: int, ci: float, seed: int):
+    """One row per group of ``groups`` (in that order): ``<group_col>, mean, lo, hi,
+    n_defined, n_undefined``, the :func:`rliable_mean_ci` of ``value_col`` with the
+    environments (column ``env``) as tasks; group k uses bootstrap seed ``seed + k``.
+    Undefined (non-finite) values are left out and counted in ``n_undefined``."""
+    import pandas as pd
+
+    rows = []
+    for k, g in enumerate(groups):
+        sub = df[df[group_col] == g]
+        by_env = {e: x[value_col].to_numpy(float) for e, x in sub.groupby("env")}
+        m, lo, hi = rliable_mean_ci(by_env, reps, ci, seed + k)
+        defined = int(np.isfinite(sub[value_col].to_numpy(float)).sum())
+        rows.append({group_col: g, "mean": m, "lo": lo, "hi": hi, "n_defined": defined,
+                     "n_undefined": len(sub) - defined})
+    return pd.DataFrame(rows, columns=[group_col, "mean", "lo", "hi", "n_defined", "n_undefined"])
 
 
 # --------------------------------------------------------------------------

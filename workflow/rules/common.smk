@@ -45,6 +45,7 @@ wildcard_constraints:
     algo="|".join(config["algos"]),
     seed=r"\d+",
     step=r"\d+",
+    teacher=r"\d+",
 
 
 def canon(x):
@@ -85,6 +86,7 @@ def all_figures():
     figs += expand(f"{FIGS}/extra_learning_curves.{{ext}}", ext=["png", "pdf"])
     figs += GEOMETRY_FIGURES  # E3-E5 (workflow/rules/geometry.smk)
     figs += NAVIGATION_TARGETS  # E6-E9 (workflow/rules/navigation.smk)
+    figs += bc_targets()  # E12 (workflow/rules/bc.smk)
     return figs
 
 

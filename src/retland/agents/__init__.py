@@ -23,7 +23,7 @@ import functools
 from types import ModuleType
 
 from ..training import train_offpolicy
-from . import ppo, sac, td3
+from . import bc, ppo, sac, td3
 
 td3.Config = td3.TD3Config
 td3.UPDATE_KIND = "td3_actor_step"
@@ -37,7 +37,10 @@ ppo.Config = ppo.PPOConfig
 ppo.UPDATE_KIND = "ppo_update"
 # ppo.train is its own on-policy driver (agents/ppo.py), not train_offpolicy
 
-AGENTS: dict[str, ModuleType] = {"td3": td3, "sac": sac, "ppo": ppo}
+bc.Config = bc.BCConfig
+# bc trains from a teacher run's log, not in an environment: bc.train_students (E12)
+
+AGENTS: dict[str, ModuleType] = {"td3": td3, "sac": sac, "ppo": ppo, "bc": bc}
 
 
 def get_agent(name: str) -> ModuleType:

@@ -252,47 +252,14 @@ def pair_btp(point_means: np.ndarray, fraction: float) -> tuple[float, float, fl
 # ---------------------------------------------------------------------------------------
 # aggregation (numpy / rliable)
 # ---------------------------------------------------------------------------------------
-def rliable_mean_ci(scores_by_env: dict, reps: int, ci: float, seed: int) -> tuple[float, float, float]:
-    """Mean over all scores and its stratified-bootstrap percentile interval (rliable,
-    environments as tasks: runs are resampled within each environment). Undefined (NaN)
-    scores are left out first, and environments left without any score; environments with
-    fewer scores are then NaN-padded and the padding ignored (``nanmean``)."""
-    from rliable import library as rly
-
-    cols = [np.asarray(v, float) for v in scores_by_env.values()]
-    cols = [c[np.isfinite(c)] for c in cols]
-    cols = [c for c in cols if len(c)]
-    if not cols:
-        return float("nan"), float("nan"), float("nan")
-    n = max(len(c) for c in cols)
-    mat = np.full((n, len(cols)), np.nan)
-    for j, c in enumerate(cols):
-        mat[: len(c), j] = c
-    if np.all(np.isnan(mat)):
-        return float("nan"), float("nan"), float("nan")
-
-    def agg(x):
-        return np.array([np.nanmean(x)])
-
-    point, interval = rly.get_interval_estimates(
-        {"x": mat}, agg, reps=int(reps), confidence_interval_size=float(ci),
-        random_state=np.random.RandomState(int(seed)))
-    return float(point["x"][0]), float(interval["x"][0, 0]), float(interval["x"][1, 0])
-
-
 def below_threshold_summary(btp: pd.DataFrame, reps: int, ci: float, seed: int) -> pd.DataFrame:
     """``kind, mean, lo, hi, n_pairs, n_undefined``: mean BTP per kind with rliable 95% CIs
     (DESIGN.md contract); pairs whose BTP is undefined (NaN: a non-finite endpoint) are left
     out and counted in ``n_undefined``."""
-    rows = []
-    for k, kind in enumerate(KINDS):
-        sub = btp[btp["kind"] == kind]
-        by_env = {e: g["btp"].to_numpy(float) for e, g in sub.groupby("env")}
-        m, lo, hi = rliable_mean_ci(by_env, reps, ci, seed + k)
-        defined = int(np.isfinite(sub["btp"].to_numpy(float)).sum())
-        rows.append({"kind": kind, "mean": m, "lo": lo, "hi": hi, "n_pairs": defined,
-                     "n_undefined": len(sub) - defined})
-    return pd.DataFrame(rows)
+    from ..stats import group_means_ci
+
+    out = group_means_ci(btp, "kind", "btp", KINDS, reps, ci, seed)
+    return out.rename(columns={"n_defined": "n_pairs"})
 
 
 def similar_mean_spread(stats: pd.DataFrame, algo: str, mean_tolerance: float, n_boot: int, ci: float,

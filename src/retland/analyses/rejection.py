@@ -96,15 +96,12 @@ def ltp_reductions(log: pd.DataFrame) -> pd.DataFrame:
 def ltp_reduction_summary(log: pd.DataFrame, reps: int, ci: float, seed: int) -> pd.DataFrame:
     """``method, mean, lo, hi``: mean LTP reduction per method with rliable CIs
     (environments as tasks); plus ``rejection_minus_td3``, the paired difference."""
-    from .interpolation import rliable_mean_ci
+    from ..stats import group_means_ci, rliable_mean_ci
 
     red = ltp_reductions(log)
-    rows = []
-    for k, method in enumerate(METHODS):
-        sub = red[red["method"] == method]
-        by_env = {e: g["ltp_reduction"].to_numpy(float) for e, g in sub.groupby("env")}
-        m, lo, hi = rliable_mean_ci(by_env, reps, ci, seed + k)
-        rows.append({"method": method, "mean": m, "lo": lo, "hi": hi, "n": len(sub)})
+    out = group_means_ci(red, "method", "ltp_reduction", METHODS, reps, ci, seed)
+    out["n"] = out.pop("n_defined") + out.pop("n_undefined")
+    rows = out.to_dict("records")
     piv = red.pivot_table(index=["env", "seed", "step", "run_index"], columns="method",
                           values="ltp_reduction").reset_index()
     if set(METHODS) <= set(piv.columns):

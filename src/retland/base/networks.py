@@ -9,25 +9,33 @@ import jax.numpy as jnp
 
 
 class MLP(nn.Module):
+    """ReLU hidden layers, each followed by dropout of rate ``dropout`` when ``train``
+    (behaviour cloning's student; 0 adds no layer, so the parameters are the same)."""
+
     hidden: Sequence[int]
     out_dim: int
+    dropout: float = 0.0
 
     @nn.compact
-    def __call__(self, x):
+    def __call__(self, x, train: bool = False):
         for h in self.hidden:
             x = nn.relu(nn.Dense(h)(x))
+            if self.dropout > 0:
+                x = nn.Dropout(self.dropout, deterministic=not train)(x)
         return nn.Dense(self.out_dim)(x)
 
 
 class DeterministicActor(nn.Module):
-    """pi_theta(s) = tanh(MLP(s)), actions in [-1, 1] (TD3)."""
+    """pi_theta(s) = tanh(MLP(s)), actions in [-1, 1] (TD3; with ``dropout``, the BC
+    student, whose parameters have the same structure as its TD3 teacher's)."""
 
     hidden: Sequence[int]
     act_dim: int
+    dropout: float = 0.0
 
     @nn.compact
-    def __call__(self, obs):
-        return jnp.tanh(MLP(self.hidden, self.act_dim)(obs))
+    def __call__(self, obs, train: bool = False):
+        return jnp.tanh(MLP(self.hidden, self.act_dim, self.dropout)(obs, train))
 
 
 class TwinCritic(nn.Module):
