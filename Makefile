@@ -33,7 +33,8 @@ venv: $(STAMP)
 # two simulating jobs share the cores so one compiles while the other simulates (XLA still
 # uses every core). Only for `make run`: a workflow profile would also apply to the SLURM
 # profile, which keeps 2 CPUs per job.
-JAX_RULES := train post_update_td3 post_update_sac post_update_ppo landscape failures start_states interpolation rejection bc_train bc_post_update
+# The rules that simulate (one list, also read by tests/test_workflow.py).
+JAX_RULES := $(shell cat workflow/jax_rules.txt)
 LOCAL_THREADS ?= --set-threads $(foreach r,$(JAX_RULES),$(r)=1)
 
 # A run killed with SIGKILL leaves Snakemake's lock behind: remove it when no Snakemake

@@ -24,8 +24,7 @@ from retland.base.gl import osmesa_status
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SNAKEMAKE = os.path.join(os.path.dirname(sys.executable), "snakemake")
 pytestmark = pytest.mark.slow
-JAX_RULES = ["train", "post_update_td3", "post_update_sac", "post_update_ppo", "landscape", "failures",
-             "start_states", "interpolation", "rejection"]
+JAX_RULES = open(os.path.join(REPO, "workflow", "jax_rules.txt")).read().split()  # as the Makefile
 
 
 # Without libOSMesa where it can be hidden; else (installed, not root) as the machine is.
@@ -155,6 +154,43 @@ def test_a_killed_run_continues_with_the_same_command(workdir):
     assert os.path.getsize(target) > 5000 and planned(workdir, "--configfile", "config/ci.yaml") == {}
 
 
+def test_bc_outputs(workdir):
+    """E12 (Fig. 22): 2 runs x 2 teachers x 2 student checkpoints, paired with their teachers."""
+    res = os.path.join(workdir, "results", "ci")
+    with h5py.File(os.path.join(res, "bc", "train", "hopper", "seed1", "teacher1200.h5")) as f:
+        assert f.attrs["complete"] and f.attrs["algo"] == "bc" and int(f.attrs["teacher_step"]) == 1200
+        assert sorted(f["checkpoints"]) == ["step100", "step200"] and "provenance" in f.attrs
+    pairs = pd.read_csv(os.path.join(res, "stats", "bc_pairs.csv"))
+    assert len(pairs) == 8 and sorted(set(pairs["teacher_step"])) == [600, 1200]
+    corr = pd.read_csv(os.path.join(res, "stats", "bc_correlations.csv"))
+    assert list(corr["env"]) == ["hopper"] and int(corr["n_pairs"].iloc[0]) == 8
+    ltp = pd.read_csv(os.path.join(res, "stats", "bc_ltp.csv"))
+    assert list(ltp["method"]) == ["td3", "bc"]
+    assert os.path.exists(os.path.join(res, "stats", "bc_pairs.provenance.json"))
+    assert "| hopper | 8 |" in open(os.path.join(res, "stats", "bc_correlations.md")).read()
+    figs = os.path.join(workdir, "paper_figures", "ci")
+    for name in ("fig22_bc_pairs", "fig22_bc_ltp"):
+        for ext in ("png", "pdf"):
+            assert os.path.getsize(os.path.join(figs, f"{name}.{ext}")) > 5000
+
+
+def test_changing_bc_reruns_bc_not_td3(workdir):
+    cfg = write_cfg(workdir, "ci_bc.yaml", bc__dropout=0.2)
+    jobs = planned(workdir, "--configfile", cfg)
+    assert jobs.get("bc_train") == 2 and jobs.get("bc_post_update") == 2
+    assert {"bc_stats", "fig22_bc"} <= set(jobs)
+    assert not {"train", "post_update_td3", "post_update_stats"} & set(jobs), jobs
+    cfg = write_cfg(workdir, "ci_bcn.yaml", bc__n_samples=9)  # the students stay
+    jobs = planned(workdir, "--configfile", cfg)
+    assert "bc_train" not in jobs and jobs.get("bc_post_update") == 2
+
+
+def test_jax_rule_list_names_rules(workdir):
+    p = snake(workdir, "--list-rules", "--configfile", "config/paper.yaml")
+    rules = set(p.stdout.split())
+    assert set(JAX_RULES) <= rules, set(JAX_RULES) - rules
+
+
 def test_nothing_to_do_after_a_full_run(workdir):
     assert planned(workdir, "--configfile", "config/ci.yaml") == {}
 
@@ -211,6 +247,7 @@ def test_paper_config_plans_all_twelve_training_runs(workdir):
     """config/paper.yaml: TD3, SAC and PPO on the four Brax tasks (E1), 20 seeds x 10 checkpoints."""
     jobs = planned(workdir, "--configfile", "config/paper.yaml")
     assert jobs["train"] == 12
+    assert jobs["bc_train"] == jobs["bc_post_update"] == 4 * 10  # E12: 10 TD3 runs per env
     assert all(jobs[f"post_update_{a}"] == 4 * 20 for a in ("td3", "sac", "ppo")), jobs
 
 

@@ -20,7 +20,7 @@ import pandas as pd  # noqa: E402
 
 from .plots import _styled, algo_colors, ci_bars, save_figure  # noqa: E402
 
-STAT_LABELS = {"mean": "post-update mean return", "ltp": "left-tail probability (LTP)"}
+STAT_LABELS = {"mean": "post-update mean", "ltp": "LTP"}
 METHOD_LABELS = {"td3": "TD3 (teachers)", "bc": "BC (students)"}
 
 
@@ -40,7 +40,8 @@ def fig22_pairs(pairs: pd.DataFrame, corr: pd.DataFrame, out_png, out_pdf=None, 
     if not envs:
         raise ValueError("BC pairs table is empty: no student was paired with a teacher")
     c = corr.set_index("env")
-    fig, axes = plt.subplots(2, len(envs), figsize=(3.4 * len(envs) + 0.8, 6.4), squeeze=False)
+    fig, axes = plt.subplots(2, len(envs), figsize=(max(5.0, 3.4 * len(envs) + 1.2), 6.6), squeeze=False,
+                             layout="constrained")
     for j, env in enumerate(envs):
         g = pairs[pairs["env"] == env]
         steps = g["student_step"].to_numpy(float)
@@ -54,12 +55,12 @@ def fig22_pairs(pairs: pd.DataFrame, corr: pd.DataFrame, out_png, out_pdf=None, 
                 pad = 0.05 * (hi - lo or 1.0)
                 ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="gray", lw=0.8, ls="--")
             r = c.loc[env, f"corr_{stat}"] if env in c.index else float("nan")
-            ax.set_title(f"{env}: {stat.upper() if stat == 'ltp' else stat}, {_fmt_r(r)}")
+            ax.set_title(f"{env}: {STAT_LABELS[stat]}, {_fmt_r(r)}")
             ax.set_xlabel(f"TD3 teacher {STAT_LABELS[stat]}")
             ax.set_ylabel(f"BC student {STAT_LABELS[stat]}")
             ax.grid(alpha=0.3)
     fig.colorbar(sc, ax=axes.ravel().tolist(), label="student gradient steps", shrink=0.6)
-    fig.suptitle("Behaviour cloning: students against the TD3 policy they clone (Fig. 22 left)")
+    fig.suptitle("Fig. 22 (left): BC students vs. their TD3 teachers")
     save_figure(fig, out_png, out_pdf, dpi=dpi)
 
 
