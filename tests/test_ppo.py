@@ -16,12 +16,10 @@ import optax
 import pytest
 
 from retland.agents import get_agent, ppo
+from retland.training import train
 from retland.base.checkpoints import CheckpointError, TrainFile
 
-
-def tree_equal(a, b):
-    la, lb = jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)
-    return len(la) == len(lb) and all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(la, lb))
+from helpers import tree_equal
 
 
 class ToyState(NamedTuple):
@@ -193,10 +191,10 @@ TOY_STEPS, TOY_CKS = 240, [48, 240]  # B = 24: checkpoints after iterations 2 an
 
 @pytest.fixture(scope="module")
 def toy_run(tmp_path_factory, jax_cache):
-    """Two toy seeds trained by ``ppo.train`` (checkpoints after iterations 2 and 10)."""
+    """Two toy seeds trained by ``training.train`` (checkpoints after iterations 2 and 10)."""
     d = tmp_path_factory.mktemp("ppo_toy")
     paths = [str(d / f"ref{s}.h5") for s in (0, 1)]
-    ppo.train(TOY, TOY_CFG, [0, 1], TOY_STEPS, TOY_CKS, paths, {"algo": "ppo"}, max_chunk=48, log=lambda m: None)
+    train(ppo, TOY, TOY_CFG, [0, 1], TOY_STEPS, TOY_CKS, paths, {"algo": "ppo"}, max_chunk=48, log=lambda m: None)
     return paths
 
 
@@ -224,7 +222,7 @@ def test_checkpoints_hold_the_training_carrys_environments(toy_run):
     carry = ppo.init_carry(env, cfg, [0, 1])
     run = ppo.make_train_chunk(env, cfg)
     by_hand = {}
-    for it in range(2, 11, 2):  # the chunks ppo.train runs (learning curve every 2 iterations)
+    for it in range(2, 11, 2):  # the chunks training.train runs for PPO (learning curve every 2 iterations)
         carry = run(carry, 2)
         by_hand[it] = jax.tree_util.tree_map(np.asarray, carry)
     for j, path in enumerate(toy_run):
@@ -403,8 +401,8 @@ def test_toy_training_resumes_bit_identically(toy_run, tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        ppo.train(*args, out, attrs, max_chunk=48, log=die, resume_every=0.0)
-    s = ppo.train(*args, out, attrs, max_chunk=48, log=lambda m: None, resume_every=0.0)
+        train(ppo, *args, out, attrs, max_chunk=48, log=die, resume_every=0.0)
+    s = train(ppo, *args, out, attrs, max_chunk=48, log=lambda m: None, resume_every=0.0)
     assert s["resumed_from"] == 6 * cfg.batch_size
     for a, b in zip(ref, out):
         with TrainFile(a) as fa, TrainFile(b) as fb:
@@ -432,7 +430,7 @@ def hopper_runs(tmp_path_factory, jax_cache):
     for r in range(2):
         d = tmp_path_factory.mktemp(f"ppo_hopper{r}")
         paths = [str(d / f"seed{s}.h5") for s in (0, 1)]
-        summary = ppo.train(env, cfg, [0, 1], 320, [128, 300], paths, attrs, max_chunk=128, log=lambda m: None)
+        summary = train(ppo, env, cfg, [0, 1], 320, [128, 300], paths, attrs, max_chunk=128, log=lambda m: None)
         runs.append((paths, summary))
     return cfg, env, runs
 

@@ -19,14 +19,14 @@ from retland.jobs import setup_jax
 setup_jax(sys.argv[2])
 from retland.agents import get_agent
 from retland.base.envs import make_env
-from retland.training import train_offpolicy
+from retland.training import train
 out = sys.argv[1]
 agent = get_agent("td3")
 cfg = agent.Config(hidden=(16, 16), batch_size=32, learning_starts=60)
 env = make_env("hopper", "spring", episode_length=50)
 attrs = {"suite": "brax", "env": "hopper", "algo": "td3", "backend": "spring", "episode_length": 50,
          "agent_config": cfg.to_dict()}
-s = train_offpolicy(agent, env, cfg, [0, 1], 600, [200, 400, 600], [f"{out}/seed0.h5", f"{out}/seed1.h5"],
+s = train(agent, env, cfg, [0, 1], 600, [200, 400, 600], [f"{out}/seed0.h5", f"{out}/seed1.h5"],
                     attrs, max_chunk=100, log=lambda m: print(m, flush=True), resume_every=0.0)
 print("RESUMED_FROM", s["resumed_from"], flush=True)
 """

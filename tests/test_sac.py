@@ -13,24 +13,15 @@ import pytest
 from retland.agents import get_agent, sac
 from retland.base.replay import Transition, sample_batch
 
+import helpers
+from helpers import tree_equal
+
 OBS, ACT = 5, 2
 ENV = SimpleNamespace(spec=SimpleNamespace(obs_dim=OBS, act_dim=ACT))  # what post_update reads
 
 
-def tree_equal(a, b):
-    la, lb = jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)
-    return len(la) == len(lb) and all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(la, lb))
-
-
 def make_replay(n, key=0):
-    k = jax.random.split(jax.random.PRNGKey(key), 3)
-    return Transition(
-        jax.random.normal(k[0], (n, OBS)),
-        jax.random.uniform(k[1], (n, ACT), minval=-1, maxval=1),
-        jnp.arange(n, dtype=jnp.float32),  # reward = row index, to check which rows were sampled
-        jax.random.normal(k[2], (n, OBS)),
-        jnp.zeros(n),
-    )
+    return helpers.make_replay(n, OBS, ACT, key)
 
 
 @pytest.fixture(scope="module")
@@ -227,18 +218,7 @@ CHECKPOINT_GROUPS = ("actor", "critic", "critic_target", "log_alpha", "actor_opt
 
 
 def _train(d, name):
-    from retland.base.envs import make_env
-    from retland.training import train_offpolicy
-
-    agent = get_agent("sac")
-    cfg = agent.Config(hidden=(16, 16), batch_size=32, learning_starts=60)
-    env = make_env("hopper", "spring", episode_length=50)
-    paths = [str(d / f"{name}{s}.h5") for s in (0, 1)]
-    attrs = {"suite": "brax", "env": "hopper", "algo": "sac", "backend": "spring", "episode_length": 50,
-             "total_steps": 200, "checkpoint_steps": [100, 200], "agent_config": cfg.to_dict()}
-    summary = train_offpolicy(agent, env, cfg, [0, 1], 200, [100, 200], paths, attrs, max_chunk=100,
-                              log=lambda m: None)
-    return {"agent": agent, "cfg": cfg, "env": env, "paths": paths, "summary": summary}
+    return helpers.tiny_offpolicy_run(d, "sac", name)
 
 
 @pytest.fixture(scope="module")

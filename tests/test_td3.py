@@ -11,24 +11,15 @@ import pytest
 from retland.agents import get_agent, td3
 from retland.base.replay import Transition, sample_batch
 
+import helpers
+from helpers import tree_equal
+
 OBS, ACT = 5, 2
 ENV = SimpleNamespace(spec=SimpleNamespace(obs_dim=OBS, act_dim=ACT))  # what post_update reads
 
 
-def tree_equal(a, b):
-    return all(np.array_equal(np.asarray(x), np.asarray(y))
-               for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)))
-
-
 def make_replay(n, key=0):
-    k = jax.random.split(jax.random.PRNGKey(key), 3)
-    return Transition(
-        jax.random.normal(k[0], (n, OBS)),
-        jax.random.uniform(k[1], (n, ACT), minval=-1, maxval=1),
-        jnp.arange(n, dtype=jnp.float32),  # reward = row index, to check which rows were sampled
-        jax.random.normal(k[2], (n, OBS)),
-        jnp.zeros(n),
-    )
+    return helpers.make_replay(n, OBS, ACT, key)
 
 
 @pytest.fixture(scope="module")

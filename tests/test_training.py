@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from retland.base.checkpoints import TrainFile
-from retland.training import choose_chunk, train_offpolicy
+from retland.training import choose_chunk, train
 
 
 def test_choose_chunk():
@@ -52,7 +52,7 @@ def test_training_is_deterministic(tiny_training, tmp_path):
     """Same config (same seed set, so the same vmapped batch) -> bit-identical files on CPU."""
     t = tiny_training
     path = str(tmp_path / "again.h5")
-    train_offpolicy(t["agent"], t["env"], t["cfg"], [0, 1], 200, [100, 200], [path, str(tmp_path / "s1.h5")],
+    train(t["agent"], t["env"], t["cfg"], [0, 1], 200, [100, 200], [path, str(tmp_path / "s1.h5")],
                     t["attrs"], max_chunk=100, log=lambda m: None)
     with TrainFile(path) as a, TrainFile(t["paths"][0]) as b:
         np.testing.assert_array_equal(a.replay(0, 200)["obs"], b.replay(0, 200)["obs"])
@@ -71,7 +71,7 @@ def test_killed_training_leaves_no_file(tiny_training, tmp_path):
             raise KeyboardInterrupt("SIGINT")
 
     with pytest.raises(KeyboardInterrupt):
-        train_offpolicy(t["agent"], t["env"], t["cfg"], [0], 200, [100, 200], [path], t["attrs"],
+        train(t["agent"], t["env"], t["cfg"], [0], 200, [100, 200], [path], t["attrs"],
                         max_chunk=100, log=die)
     assert os.listdir(tmp_path) == []
 

@@ -90,6 +90,7 @@ def train_job(env_name: str, algo: str, seeds, backend: str, episode_length: int
     setup_jax()
     from .agents import get_agent
     from .base.envs import make_env
+    from .training import train
     agent = get_agent(algo)
     cfg = agent.Config.from_dict(agent_overrides)
     env = make_env(env_name, backend, episode_length, env_kwargs)
@@ -105,8 +106,8 @@ def train_job(env_name: str, algo: str, seeds, backend: str, episode_length: int
         "agent_config": cfg.to_dict(),
         "provenance": provenance.record(config_record, backend=backend),
     }
-    summary = agent.train(
-        env, cfg, seeds, train["total_steps"], train["checkpoints"], out_paths, attrs,
+    summary = train(
+        agent, env, cfg, seeds, train["total_steps"], train["checkpoints"], out_paths, attrs,
         max_chunk=train["max_chunk_steps"], log=log,
         resume_every=60.0 * resume_every_minutes,
     )

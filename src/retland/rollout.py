@@ -13,8 +13,10 @@ import jax
 import jax.numpy as jnp
 
 
-def make_rollout(env, policy_apply, horizon: int, record_rewards: bool = False):
-    """``rollout(params, start_state) -> (return, length[, rewards[horizon]])`` for one policy."""
+def make_rollout(env, policy_apply, horizon: int, record_rewards: bool = False, record=None):
+    """``rollout(params, start_state) -> (return, length[, rewards[horizon]])`` for one policy;
+    with ``record`` (a function of a state), ``(return, length, rewards[horizon],
+    record(state) of every step's next state, stacked)`` (the poses of ``base.render``)."""
 
     def rollout_until_done(params, start_state):
         # Stops stepping once the episode has terminated: under vmap the loop runs until
@@ -48,15 +50,17 @@ def make_rollout(env, policy_apply, horizon: int, record_rewards: bool = False):
             ret = ret + r
             length = length + alive.astype(jnp.int32)
             alive = alive & (env.done(nxt) == 0)
-            return (nxt, alive, ret, length), r
+            return (nxt, alive, ret, length), (r if record is None else (r, record(nxt)))
 
         init = (start_state, jnp.asarray(True), jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32))
-        (_, _, ret, length), rewards = jax.lax.scan(body, init, None, length=horizon)
+        (_, _, ret, length), out = jax.lax.scan(body, init, None, length=horizon)
+        if record is not None:
+            return ret, length, out[0], out[1]
         if record_rewards:
-            return ret, length, rewards
+            return ret, length, out
         return ret, length
 
-    return rollout if record_rewards else rollout_until_done
+    return rollout if record_rewards or record is not None else rollout_until_done
 
 
 def make_batched_rollout(env, policy_apply, horizon: int, record_rewards: bool = False):

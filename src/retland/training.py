@@ -352,14 +352,63 @@ def check_schedule(seeds, checkpoint_steps, total_steps: int, out_paths) -> tupl
     return seeds, checkpoint_steps
 
 
-# --- off-policy agents (TD3, SAC) ------------------------------------------------------
-
-class OffPolicyLoop:
-    """TD3/SAC: units are environment steps; chunks log their transitions to /replay and a
-    resume point holds everything but the replay buffer (rebuilt from the log)."""
+class LoopBase:
+    """Defaults of a :class:`TrainingLoop`: chunks log nothing to the files, and a resume
+    point is the whole carry."""
 
     tag = "train"
     rate_unit = "env-steps/s per seed"
+
+    def record(self, writers, logged):
+        pass
+
+    def replay_rows(self, u):
+        return None
+
+    def resume_tree(self, carry):
+        return carry
+
+    def restore(self, tree, writers, u):
+        return jax.tree_util.tree_map(jnp.asarray, tree)
+
+    def note(self, carry, logged):
+        return ""
+
+
+@dataclasses.dataclass
+class Setup:
+    """What an agent's ``training_setup`` returns: its loop, the initial carry of all seeds,
+    what else shapes the run (for the resume fingerprint), and an optional hook that adds
+    attributes to each new training file."""
+
+    loop: Any
+    carry: Any
+    fingerprint: Any
+    file_setup: Callable | None = None
+
+
+def train(agent, env, cfg, seeds: Sequence[int], total_steps: int, checkpoint_steps: Sequence[int],
+          out_paths: Sequence[str], attrs: dict, max_chunk: int = 5000, log: Callable[[str], None] = print,
+          resume_every: float | None = None) -> dict:
+    """E1: train ``len(seeds)`` agents of ``agent`` (a registered agent module) in one vmapped
+    job and write one training file per seed, ``attrs`` plus the seed. ``max_chunk`` bounds
+    a chunk (environment steps); with ``resume_every`` (seconds; 0 = after every chunk) a
+    killed job started again continues from its last resume point, bit-identical on the CPU.
+    Returns :func:`drive`'s summary."""
+    seeds, checkpoint_steps = check_schedule(seeds, checkpoint_steps, total_steps, out_paths)
+    spec = env.spec
+    setup = agent.training_setup(env, cfg, seeds, total_steps, checkpoint_steps, max_chunk, log)
+    evaluate = make_batched_rollout(env, agent.make_policy(spec.act_dim, cfg), env.episode_length)
+    return drive(setup.loop, setup.carry, evaluate, out_paths, [{**attrs, "seed": s} for s in seeds], spec.obs_dim,
+                 spec.act_dim, run_fingerprint(attrs, seeds, total_steps, checkpoint_steps, setup.fingerprint),
+                 log=log, resume_every=resume_every, file_setup=setup.file_setup)
+
+
+# --- off-policy agents (TD3, SAC) ------------------------------------------------------
+
+class OffPolicyLoop(LoopBase):
+    """TD3/SAC: units are environment steps; chunks log their transitions to /replay and a
+    resume point holds everything but the replay buffer (rebuilt from the log)."""
 
     def __init__(self, agent, env, cfg, capacity: int, schedule: Schedule, chunk_steps: int):
         self.agent, self.cfg, self.capacity, self.schedule = agent, cfg, capacity, schedule
@@ -400,35 +449,15 @@ class OffPolicyLoop:
         return f", train episodes {np.nanmean(ep) if np.isfinite(ep).any() else float('nan'):.1f}"
 
 
-def train_offpolicy(
-    agent,
-    env,
-    cfg,
-    seeds: Sequence[int],
-    total_steps: int,
-    checkpoint_steps: Sequence[int],
-    out_paths: Sequence[str],
-    attrs: dict,
-    max_chunk: int = 5000,
-    log: Callable[[str], None] = print,
-    resume_every: float | None = None,
-) -> dict:
-    """Train ``len(seeds)`` agents in one vmapped job and write one training file per seed
-    (:func:`drive` with an :class:`OffPolicyLoop`). With ``resume_every`` (seconds; 0 =
-    after every chunk) a killed job started again continues from its last resume point,
-    bit-identical on the CPU."""
-    seeds, checkpoint_steps = check_schedule(seeds, checkpoint_steps, total_steps, out_paths)
+def offpolicy_setup(agent, env, cfg, seeds, total_steps: int, checkpoint_steps, max_chunk: int, log) -> Setup:
+    """The ``training_setup`` of an off-policy agent module (``init_carry``,
+    ``make_train_chunk``, ``policy_params``): chunks of environment steps that divide every
+    checkpoint step, a ring buffer of ``min(buffer_size, total_steps)`` rows."""
     spec = env.spec
     capacity = min(cfg.buffer_size, total_steps)
     chunk = choose_chunk(total_steps, checkpoint_steps, max_chunk)
-    log(
-        f"[train] {spec.suite}/{spec.name} {agent.NAME} seeds={seeds} steps={total_steps} "
-        f"backend={spec.backend} chunk={chunk} checkpoints={checkpoint_steps}"
-    )
+    log(f"[train] {spec.suite}/{spec.name} {agent.NAME} seeds={list(seeds)} steps={total_steps} "
+        f"backend={spec.backend} chunk={chunk} checkpoints={list(checkpoint_steps)}")
     loop = OffPolicyLoop(agent, env, cfg, capacity, Schedule.every("step", total_steps, chunk, checkpoint_steps),
                          chunk)
-    carry = agent.init_carry(env, cfg, seeds, capacity)
-    evaluate = make_batched_rollout(env, agent.make_policy(spec.act_dim, cfg), env.episode_length)
-    return drive(loop, carry, evaluate, out_paths, [{**attrs, "seed": s} for s in seeds], spec.obs_dim,
-                 spec.act_dim, run_fingerprint(attrs, seeds, total_steps, checkpoint_steps, chunk), log=log,
-                 resume_every=resume_every)
+    return Setup(loop, agent.init_carry(env, cfg, seeds, capacity), chunk)

@@ -1,46 +1,70 @@
 """Agent registry. An analysis never names an algorithm: it asks ``get_agent(name)``.
 
-An agent module provides:
-
-* ``NAME``, ``Config`` (frozen dataclass of its hyperparameters, ``from_dict``/``to_dict``),
-  ``UPDATE_KIND`` (the post-update function u(theta, X), written into outputs);
-* ``init(key, obs_dim, act_dim, cfg)`` -> agent state pytree (the checkpoint contents);
-* ``make_policy(act_dim, cfg)`` -> ``apply(params, obs) -> action`` (deterministic);
-* ``policy_params(state)`` -> the policy parameters theta;
-* ``post_update(state, key, replay, lo, hi, cfg, env)`` -> updated theta (jittable,
-  vmapped over ``key``; ``replay`` rows [lo, hi) are the buffer at the checkpoint;
-  on-policy agents ignore them and collect fresh data in ``env``);
-* ``train(env, cfg, seeds, total_steps, checkpoint_steps, out_paths, attrs, max_chunk=,
-  log=, resume_every=)`` -> summary dict, writing one training file per seed (off-policy
-  agents use ``training.train_offpolicy`` with their ``init_carry``/``make_train_chunk``).
-
-Adding an algorithm = one module here plus one line in ``AGENTS``.
+What an agent module provides is the :class:`Agent` protocol below, checked when the
+module is registered (:func:`register`): a module that lacks a member is refused with
+the names of what it lacks. Adding an algorithm = one module here plus one
+``register(module)`` line.
 """
 
 from __future__ import annotations
 
-import functools
 from types import ModuleType
+from typing import Any, Callable, Protocol
 
-from ..training import train_offpolicy
 from . import bc, ppo, sac, td3
 
-td3.Config = td3.TD3Config
-td3.UPDATE_KIND = "td3_actor_step"
-td3.train = functools.partial(train_offpolicy, td3)
 
-sac.Config = sac.SACConfig
-sac.UPDATE_KIND = "sac_actor_step"
-sac.train = functools.partial(train_offpolicy, sac)
+class Agent(Protocol):
+    """The members of an agent module (functions are jittable and pure)."""
 
-ppo.Config = ppo.PPOConfig
-ppo.UPDATE_KIND = "ppo_update"
-# ppo.train is its own on-policy driver (agents/ppo.py), not train_offpolicy
+    NAME: str          # the name used in configs, file paths and outputs
+    UPDATE_KIND: str   # names the post-update function u(theta, X) in post-update files
+    Config: type       # frozen dataclass of hyperparameters: from_dict (unknown keys refused), to_dict
 
-bc.Config = bc.BCConfig
-# bc trains from a teacher run's log, not in an environment: bc.train_students (E12)
+    def init(self, key, obs_dim: int, act_dim: int, cfg) -> Any:
+        """A fresh agent state: the pytree a checkpoint holds."""
 
-AGENTS: dict[str, ModuleType] = {"td3": td3, "sac": sac, "ppo": ppo, "bc": bc}
+    def make_policy(self, act_dim: int, cfg) -> Callable:
+        """``apply(params, obs) -> action`` of the deterministic policy analysed by the paper."""
+
+    def policy_params(self, state) -> Any:
+        """The policy parameters theta of an agent state."""
+
+    def post_update(self, state, key, replay, lo, hi, cfg, env) -> Any:
+        """u(theta, X): updated policy parameters (vmapped over ``key``). ``replay`` rows
+        [lo, hi) are the data at the checkpoint; on-policy agents collect in ``env``."""
+
+
+class EnvTrainedAgent(Agent, Protocol):
+    def training_setup(self, env, cfg, seeds, total_steps: int, checkpoint_steps, max_chunk: int,
+                       log) -> Any:
+        """E1: a ``training.Setup`` (its TrainingLoop and the initial carry of all seeds) for
+        ``training.train``, the one driver."""
+
+
+_MEMBERS = ("NAME", "UPDATE_KIND", "Config", "init", "make_policy", "policy_params", "post_update")
+
+AGENTS: dict[str, ModuleType] = {}
+
+
+def register(module: ModuleType) -> ModuleType:
+    """Check ``module`` against :class:`Agent` (and :class:`EnvTrainedAgent` unless it sets
+    ``TRAINS_IN_ENV = False``) and add it to :data:`AGENTS` under its ``NAME``."""
+    need = _MEMBERS + (("training_setup",) if getattr(module, "TRAINS_IN_ENV", True) else ())
+    missing = [m for m in need if not hasattr(module, m)]
+    if missing:
+        raise TypeError(f"agent module {module.__name__} lacks {missing} (see retland.agents.Agent)")
+    not_callable = [m for m in need if m not in ("NAME", "UPDATE_KIND") and not callable(getattr(module, m))]
+    if not_callable or not hasattr(module.Config, "from_dict"):
+        raise TypeError(f"agent module {module.__name__}: {not_callable or ['Config.from_dict']} must be callable")
+    if module.NAME in AGENTS:
+        raise ValueError(f"agent name {module.NAME!r} is registered twice")
+    AGENTS[module.NAME] = module
+    return module
+
+
+for _m in (td3, sac, ppo, bc):
+    register(_m)
 
 
 def get_agent(name: str) -> ModuleType:

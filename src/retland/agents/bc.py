@@ -30,6 +30,7 @@ import numpy as np
 import optax
 
 from ..base.networks import DeterministicActor
+from ..training import LoopBase
 from .common import HyperparamsMixin
 
 NAME = "bc"
@@ -47,6 +48,11 @@ class BCConfig(HyperparamsMixin):
     learning_rate: float = 1e-3
     batch_size: int = 256
     total_steps: int = 1_000_000  # the cosine decay's horizon: the student's whole run
+
+
+Config = BCConfig
+#: bc is not trained in an environment: ``train_students`` clones a TD3 run's checkpoints
+TRAINS_IN_ENV = False
 
 
 class BCState(NamedTuple):
@@ -154,7 +160,7 @@ def make_train_chunk(cfg: BCConfig, act_dim: int):
     return jax.jit(run, donate_argnums=(0,))
 
 
-class BCLoop:
+class BCLoop(LoopBase):
     """Behaviour cloning for the training driver (``training.drive``): units are gradient
     steps; one file per student (teacher); no replay of its own (the data are the
     teacher run's log, named by the file's ``replay_file`` attribute)."""
@@ -170,24 +176,12 @@ class BCLoop:
     def advance(self, carry, u0, u1):
         return self.run(carry, self.replay, u1 - u0), None
 
-    def record(self, writers, logged):
-        pass
-
-    def replay_rows(self, u):
-        return None
-
     def eval_params(self, carry):
         return carry.state.student
 
     def checkpoint(self, carry, j, label, u):
         state = jax.tree_util.tree_map(lambda x: np.asarray(x[j]), carry.state)
         return state, {"replay_lo": 0, "replay_hi": int(carry.hi[j]), "n_updates": u}
-
-    def resume_tree(self, carry):
-        return carry
-
-    def restore(self, tree, writers, u):
-        return jax.tree_util.tree_map(jnp.asarray, tree)
 
     def note(self, carry, logged):
         loss = np.asarray(carry.loss)

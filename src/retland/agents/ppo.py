@@ -116,7 +116,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import flax.linen as nn
 import h5py
@@ -126,11 +126,11 @@ import numpy as np
 import optax
 
 from ..base.checkpoints import CheckpointError, flatten_with_names, path_name
-from ..rollout import make_batched_rollout
+from ..training import LoopBase, Schedule, Setup
 from .common import HyperparamsMixin
 
 NAME = "ppo"
-UPDATE_KIND = "ppo_update"
+UPDATE_KIND = "ppo_update"  # u(theta, X) of the post-update files
 
 OBS_NORM_EPS = 1e-8
 POST_UPDATE_PROTOCOLS = ("authors", "full_update")
@@ -674,13 +674,10 @@ def schedule(total_steps: int, checkpoint_steps: Sequence[int], batch_size: int,
     return n_total, ck, sorted(bounds)
 
 
-class PPOLoop:
-    """PPO for the training driver (``training.drive``): units are iterations of B
-    environment steps; no replay log; a checkpoint holds the agent and the training
-    environments; a resume point the whole carry."""
-
-    tag = "train"
-    rate_unit = "env-steps/s per seed"
+class PPOLoop(LoopBase):
+    """PPO's :class:`~retland.training.TrainingLoop`: units are iterations of B environment
+    steps; no replay log; a checkpoint holds the agent and the training environments; a
+    resume point the whole carry (environment states included)."""
 
     def __init__(self, env, cfg: PPOConfig, schedule):
         self.env, self.cfg, self.schedule = env, cfg, schedule
@@ -690,12 +687,6 @@ class PPOLoop:
 
     def advance(self, carry, u0, u1):
         return self.run(carry, u1 - u0), None
-
-    def record(self, writers, logged):
-        pass
-
-    def replay_rows(self, u):
-        return None
 
     def eval_params(self, carry):
         return policy_params(carry.agent)
@@ -709,50 +700,24 @@ class PPOLoop:
         return state, {"replay_lo": 0, "replay_hi": 0, "n_updates": u * self.cfg.epochs * self.cfg.num_minibatches,
                        "env_steps": u * B, "iterations": u}
 
-    def resume_tree(self, carry):
-        return carry
-
-    def restore(self, tree, writers, u):
-        return jax.tree_util.tree_map(jnp.asarray, tree)
-
     def note(self, carry, logged):
         cnt = np.asarray(carry.ret_count)
         ret = float(np.asarray(carry.ret_sum).sum() / cnt.sum()) if cnt.sum() else float("nan")
         return f", train episodes {ret:.1f}"
 
 
-def train(
-    env,
-    cfg: PPOConfig,
-    seeds: Sequence[int],
-    total_steps: int,
-    checkpoint_steps: Sequence[int],
-    out_paths: Sequence[str],
-    attrs: dict,
-    max_chunk: int = 5000,
-    log: Callable[[str], None] = print,
-    resume_every: float | None = None,
-) -> dict:
-    """Train ``len(seeds)`` PPO agents vmapped in one job; one training file per seed
-    (``training.drive`` with a :class:`PPOLoop`).
-
-    Steps are rounded to whole iterations (module docstring). ``max_chunk`` (environment
-    steps) sets the learning-curve spacing, ``max(1, max_chunk // B)`` iterations. The
-    training files hold no replay (0 rows; PPO is on-policy): checkpoints carry the
-    agent state (actor, critic, opt, obs_norm) with ``replay_lo = replay_hi = 0`` and
-    the training environments (``env_state/``, for the post-update).
-    With ``resume_every`` (seconds; 0 = every chunk) a resume point (the whole training
-    carry, environment states included) is saved periodically and a restarted job
-    continues from it, bit-identical on the CPU.
-    """
-    from ..training import Schedule, check_schedule, drive, run_fingerprint
-
-    seeds, checkpoint_steps = check_schedule(seeds, checkpoint_steps, total_steps, out_paths)
+def training_setup(env, cfg: PPOConfig, seeds, total_steps: int, checkpoint_steps, max_chunk: int, log) -> Setup:
+    """E1 for PPO (``training.train``): steps are rounded to whole iterations (module
+    docstring); ``max_chunk`` (environment steps) sets the learning-curve spacing,
+    ``max(1, max_chunk // B)`` iterations. The training files hold no replay (0 rows; PPO
+    is on-policy): checkpoints carry the agent state (actor, critic, opt, obs_norm) with
+    ``replay_lo = replay_hi = 0`` and the training environments (``env_state/``, for the
+    post-update); a resume point holds the whole training carry."""
     spec = env.spec
     B = cfg.batch_size
     eval_every = max(1, int(max_chunk) // B)
     n_total, ck_iters, bounds = schedule(total_steps, checkpoint_steps, B, eval_every)
-    log(f"[train] {spec.suite}/{spec.name} {NAME} seeds={seeds} steps={total_steps} -> {n_total} iterations "
+    log(f"[train] {spec.suite}/{spec.name} {NAME} seeds={list(seeds)} steps={total_steps} -> {n_total} iterations "
         f"of {cfg.num_envs}x{cfg.unroll_length}={B} env steps ({n_total * B} steps); backend={spec.backend}; "
         f"evaluation every {eval_every} iterations; checkpoints "
         + ", ".join(f"{s}->{it * B}" for s, it in ck_iters.items()))
@@ -763,12 +728,11 @@ def train(
         by_iter.setdefault(it, []).append(s)
     loop = PPOLoop(env, cfg, Schedule("iteration", n_total, B, tuple(bounds), by_iter))
 
-    def setup(w):
+    def file_setup(w):
         w.f.attrs["env_steps_per_iteration"] = B
         w.f.attrs["trained_env_steps"] = n_total * B
 
-    evaluate = make_batched_rollout(env, make_policy(spec.act_dim, cfg), env.episode_length)
-    return drive(loop, init_carry(env, cfg, seeds), evaluate, out_paths, [{**attrs, "seed": s} for s in seeds],
-                 spec.obs_dim, spec.act_dim, run_fingerprint(attrs, seeds, total_steps, checkpoint_steps,
-                                                             [B, eval_every]),
-                 log=log, resume_every=resume_every, file_setup=setup)
+    return Setup(loop, init_carry(env, cfg, seeds), [B, eval_every], file_setup)
+
+
+Config = PPOConfig

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from typing import Any, NamedTuple, Sequence
 
 import flax.linen as nn
@@ -47,11 +48,12 @@ import jax.numpy as jnp
 import optax
 
 from .common import HyperparamsMixin
-from ..base.networks import MLP, TwinCritic
+from ..base.networks import MLP, TwinCritic, init_actor_critic
 from ..base.replay import Transition, sample_batch
-from ..training import init_offpolicy_carry, make_offpolicy_chunk
+from ..training import init_offpolicy_carry, make_offpolicy_chunk, offpolicy_setup
 
 NAME = "sac"
+UPDATE_KIND = "sac_actor_step"  # u(theta, X) of the post-update files
 
 LOG_STD_MIN = -10.0  # jaxrl networks/policies.py
 LOG_STD_MAX = 2.0
@@ -125,12 +127,7 @@ def sample_action(mean, log_std, key):
 
 
 def init(key: jax.Array, obs_dim: int, act_dim: int, cfg: SACConfig) -> SACState:
-    actor_net, critic_net = _nets(cfg, act_dim)
-    ka, kc = jax.random.split(key)
-    obs = jnp.zeros((1, obs_dim))
-    act = jnp.zeros((1, act_dim))
-    actor = actor_net.init(ka, obs)
-    critic = critic_net.init(kc, obs, act)
+    actor, critic = init_actor_critic(*_nets(cfg, act_dim), key, obs_dim, act_dim)
     log_alpha = jnp.full((), math.log(cfg.init_temperature), jnp.float32)
     tx = optimizer(cfg)
     return SACState(actor, critic, critic, log_alpha, tx.init(actor), tx.init(critic), tx.init(log_alpha))
@@ -251,3 +248,11 @@ def init_carry(env, cfg: SACConfig, seeds, capacity: int):
     """Initial training carry for a batch of seeds (leading axis = seed)."""
     spec = env.spec
     return init_offpolicy_carry(env, seeds, capacity, lambda k: init(k, spec.obs_dim, spec.act_dim, cfg))
+
+
+Config = SACConfig
+
+
+def training_setup(env, cfg: SACConfig, seeds, total_steps: int, checkpoint_steps, max_chunk: int, log):
+    """E1 for SAC (``training.train``): the off-policy loop over this module's chunk."""
+    return offpolicy_setup(sys.modules[__name__], env, cfg, seeds, total_steps, checkpoint_steps, max_chunk, log)

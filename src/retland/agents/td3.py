@@ -15,6 +15,7 @@ actions.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from typing import Any, NamedTuple
 
 import jax
@@ -22,11 +23,12 @@ import jax.numpy as jnp
 import optax
 
 from .common import HyperparamsMixin
-from ..base.networks import DeterministicActor, TwinCritic
+from ..base.networks import DeterministicActor, TwinCritic, init_actor_critic
 from ..base.replay import Transition, sample_batch
-from ..training import init_offpolicy_carry, make_offpolicy_chunk
+from ..training import init_offpolicy_carry, make_offpolicy_chunk, offpolicy_setup
 
 NAME = "td3"
+UPDATE_KIND = "td3_actor_step"  # u(theta, X) of the post-update files
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,12 +71,7 @@ def optimizer(cfg: TD3Config) -> optax.GradientTransformation:
 
 
 def init(key: jax.Array, obs_dim: int, act_dim: int, cfg: TD3Config) -> TD3State:
-    actor_net, critic_net = _nets(cfg, act_dim)
-    ka, kc = jax.random.split(key)
-    obs = jnp.zeros((1, obs_dim))
-    act = jnp.zeros((1, act_dim))
-    actor = actor_net.init(ka, obs)
-    critic = critic_net.init(kc, obs, act)
+    actor, critic = init_actor_critic(*_nets(cfg, act_dim), key, obs_dim, act_dim)
     tx = optimizer(cfg)
     return TD3State(actor, critic, actor, critic, tx.init(actor), tx.init(critic))
 
@@ -160,17 +157,13 @@ def make_train_chunk(env, cfg: TD3Config, capacity: int, chunk_steps: int):
     Gaussian noise (std 0.1) to the deterministic action; every step a critic update,
     every ``policy_delay`` steps an actor update and the target EMA."""
     act_dim = env.spec.act_dim
-    actor_apply = make_policy(act_dim, cfg)
-
-    def explore(agent, obs, key):
-        noise = cfg.exploration_noise * jax.random.normal(key, (act_dim,))
-        return jnp.clip(actor_apply(agent.actor, obs) + noise, -1.0, 1.0)
 
     def learn(agent, replay, size, key, t):
         do_actor = (t + 1 - cfg.learning_starts) % cfg.policy_delay == 0
         return update(agent, replay, 0, size, key, do_actor, cfg, act_dim)
 
-    return make_offpolicy_chunk(env, capacity, chunk_steps, cfg.learning_starts, explore, learn)
+    return make_offpolicy_chunk(env, capacity, chunk_steps, cfg.learning_starts,
+                                lambda agent, obs, key: explore(agent, obs, key, cfg, act_dim), learn)
 
 
 def init_carry(env, cfg: TD3Config, seeds, capacity: int):
@@ -191,3 +184,11 @@ def full_update(state: TD3State, key: jax.Array, replay: Transition, lo, hi, cfg
     minibatch from rows [lo, hi): the proposal u(theta, B) of Algorithm 1. Every proposal
     updates the actor, as the authors' rejection code does (target update period 1)."""
     return update(state, replay, lo, hi, key, True, cfg, act_dim)
+
+
+Config = TD3Config
+
+
+def training_setup(env, cfg: TD3Config, seeds, total_steps: int, checkpoint_steps, max_chunk: int, log):
+    """E1 for TD3 (``training.train``): the off-policy loop over this module's chunk."""
+    return offpolicy_setup(sys.modules[__name__], env, cfg, seeds, total_steps, checkpoint_steps, max_chunk, log)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 
@@ -49,3 +50,10 @@ class TwinCritic(nn.Module):
         q1 = MLP(self.hidden, 1, name="q1")(x)[..., 0]
         q2 = MLP(self.hidden, 1, name="q2")(x)[..., 0]
         return q1, q2
+
+
+def init_actor_critic(actor_net, critic_net, key, obs_dim: int, act_dim: int):
+    """(actor params, critic params) of an actor(obs) and a critic(obs, act) for one key."""
+    ka, kc = jax.random.split(key)
+    obs = jnp.zeros((1, obs_dim))
+    return actor_net.init(ka, obs), critic_net.init(kc, obs, jnp.zeros((1, act_dim)))

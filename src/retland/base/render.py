@@ -39,31 +39,16 @@ class Pose(NamedTuple):
 
 
 def make_recording_rollout(env, policy_apply, horizon: int):
-    """``rollout(params, start) -> (return, length, rewards[T], Pose of every step[T])``.
+    """``rollout(params, start) -> (return, length, rewards[T], Pose of every step[T])``:
+    ``rollout.make_rollout`` (rewards masked after termination) also recording the pose
+    after every step. Not jitted; vmap/jit at the caller."""
+    from ..rollout import make_rollout
 
-    The same scan as ``rollout.make_rollout`` (rewards masked after termination),
-    also recording the pose after every step. Not jitted; vmap/jit at the caller.
-    """
-    import jax
-    import jax.numpy as jnp
+    def pose(state):
+        ps = state.pipeline_state
+        return Pose(ps.q, ps.qd, ps.x.pos, ps.x.rot)
 
-    def rollout(params, start_state):
-        def body(carry, _):
-            state, alive, ret, length = carry
-            action = policy_apply(params, env.obs(state))
-            nxt = env.step(state, action)
-            r = jnp.where(alive, env.reward(nxt), 0.0)
-            ret = ret + r
-            length = length + alive.astype(jnp.int32)
-            alive = alive & (env.done(nxt) == 0)
-            ps = nxt.pipeline_state
-            return (nxt, alive, ret, length), (r, Pose(ps.q, ps.qd, ps.x.pos, ps.x.rot))
-
-        init = (start_state, jnp.asarray(True), jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32))
-        (_, _, ret, length), (rewards, poses) = jax.lax.scan(body, init, None, length=horizon)
-        return ret, length, rewards, poses
-
-    return rollout
+    return make_rollout(env, policy_apply, horizon, record=pose)
 
 
 def pose_of(pipeline_state) -> Pose:
