@@ -193,7 +193,7 @@ def test_bc_needs_td3():
 
 @pytest.fixture(scope="module")
 def students(tiny_training, tmp_path_factory):
-    from retland.jobs_bc import bc_train_job
+    from retland.jobs.bc import bc_train_job
 
     d = tmp_path_factory.mktemp("bc")
     bc = {"total_steps": 60, "checkpoints": [20, 60], "learning_rate": 1e-3, "dropout": 0.1,
@@ -220,7 +220,8 @@ def test_student_files_follow_the_training_contract(students):
 
 def test_student_holds_its_teacher_and_post_update_job_runs(students, tmp_path):
     from retland.base.checkpoints import TrainFile, read_post_update
-    from retland.jobs import CheckpointSource, post_update_job
+    from retland.jobs import CheckpointSource
+    from retland.jobs.post_update import post_update_job
 
     src = CheckpointSource(students["paths"][1])
     state, (lo, hi) = src.checkpoint(60)
@@ -236,7 +237,7 @@ def test_student_holds_its_teacher_and_post_update_job_runs(students, tmp_path):
 
 def test_killed_bc_job_resumes_to_identical_files(students, tmp_path):
     from retland.base.checkpoints import TrainFile
-    from retland.jobs_bc import bc_train_job
+    from retland.jobs.bc import bc_train_job
 
     outs = [str(tmp_path / f"teacher{k}.h5") for k in (100, 200)]
 
@@ -244,7 +245,7 @@ def test_killed_bc_job_resumes_to_identical_files(students, tmp_path):
         if "step 40/60" in msg:
             raise KeyboardInterrupt
 
-    import retland.jobs_bc as J
+    import retland.jobs.bc as J
     real_log = J.log
     J.log = die
     try:

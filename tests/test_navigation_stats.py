@@ -79,7 +79,7 @@ def test_cvar_ranking_uses_stats_cvar_and_ranks_within_env():
 
 def _claims(tmp_path, stats, btp, ltp):
     """The claims job on these three tables: (claims.csv as a frame, claims.md text)."""
-    from retland.jobs_navigation import claims_job
+    from retland.jobs.claims import claims_job
 
     for name, df in (("pu.csv", stats), ("btp.csv", btp), ("ltp.csv", ltp)):
         df.to_csv(tmp_path / name, index=False)
@@ -90,7 +90,8 @@ def _claims(tmp_path, stats, btp, ltp):
 
 
 def test_claims_job_and_figures(tmp_path):
-    from retland import plots_navigation as P
+    from retland.plots import interpolation as PI
+    from retland.plots import rejection as PR
 
     stats = pd.DataFrame({"env": "hopper", "algo": "td3", "seed": [0, 0, 1, 1], "step": [1, 2, 1, 2],
                           "mean": [1000.0, 1010.0, 990.0, 2000.0], "std": [10.0, 300.0, 40.0, 50.0],
@@ -102,22 +103,22 @@ def test_claims_job_and_figures(tmp_path):
     assert c.groupby("claim")["holds"].first().to_dict() == {"a": True, "b": True, "c": True}
     assert md.count("**holds**") == 3
     # the figures render from these tables
-    P.fig06_below_threshold(btp, tmp_path / "f6.png", dpi=40)
-    P.fig07_ltp_reduction(ltp, tmp_path / "f7.png", dpi=40)
-    P.fig26_rejection_frequency(R.rejection_frequency(_log()), tmp_path / "f26.png", dpi=40)
+    PI.fig06_below_threshold(btp, tmp_path / "f6.png", dpi=40)
+    PR.fig07_ltp_reduction(ltp, tmp_path / "f7.png", dpi=40)
+    PR.fig26_rejection_frequency(R.rejection_frequency(_log()), tmp_path / "f26.png", dpi=40)
     ranking = R.cvar_ranking(stats.assign(suite="brax"), lambda r: np.arange(10.0) * r.mean, [0.1, 1.0])
-    P.fig24_rejection_paths(_log(), ranking, "hopper", tmp_path / "f24.png", dpi=40)
-    P.fig25_cvar_ranking(ranking, "hopper", tmp_path / "f25.png", dpi=40)
+    PR.fig24_rejection_paths(_log(), ranking, "hopper", tmp_path / "f24.png", dpi=40)
+    PR.fig25_cvar_ranking(ranking, "hopper", tmp_path / "f25.png", dpi=40)
     paths = pd.DataFrame({"env": "hopper", "kind": ["same_run"] * 3 + ["different_run"] * 3,
                           "pair": [0] * 3 + [1] * 3, "seed_a": [0] * 3 + [1] * 3, "step_a": 2, "seed_b": 0,
                           "step_b": 1, "alpha": [0, 0.5, 1] * 2, "return": [1.0, 2, 3, 3, 0, 3],
                           "purd_mean": 1.0, "purd_std": 0.1, "n_perturbations": 5})
-    P.fig05_interpolation(paths, "hopper", tmp_path / "f5.png", dpi=40)
-    P.fig08_interpolation_purd(paths, "hopper", tmp_path / "f8.png", dpi=40)
+    PI.fig05_interpolation(paths, "hopper", tmp_path / "f5.png", dpi=40)
+    PI.fig08_interpolation_purd(paths, "hopper", tmp_path / "f8.png", dpi=40)
     assert all((tmp_path / f).stat().st_size > 0 for f in ("f5.png", "f6.png", "f7.png", "f8.png", "f24.png",
                                                              "f25.png", "f26.png"))
     with pytest.raises(ValueError, match="walker2d"):
-        P.fig24_rejection_paths(_log(), ranking, "walker2d_x", tmp_path / "x.png")
+        PR.fig24_rejection_paths(_log(), ranking, "walker2d_x", tmp_path / "x.png")
 
 
 def test_claims_that_fail_are_reported_as_failing(tmp_path):

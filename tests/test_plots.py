@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 
 from retland import plots
+from retland.plots import post_update as plots_e2
+from retland.plots import train as plots_e1
 
 PNG_SIG = b"\x89PNG\r\n\x1a\n"
 STATS = ("mean", "std", "skewness", "mode", "ltp", "cvar_0.1")
@@ -72,7 +74,7 @@ def _n_valid(df):
 def test_fig02_scatter_outputs_and_highlights(tmp_path):
     stats = _stats_table()
     png, pdf = tmp_path / "fig02_ant.png", tmp_path / "fig02_ant.pdf"
-    hl = plots.fig02_scatter(stats, "ant", png, pdf, dpi=60)
+    hl = plots_e2.fig02_scatter(stats, "ant", png, pdf, dpi=60)
     _check_outputs(tmp_path, png, pdf)
 
     ant = stats[stats.env == "ant"]
@@ -83,11 +85,11 @@ def test_fig02_scatter_outputs_and_highlights(tmp_path):
     assert all(h["env"] == "ant" for h in hl)
 
     # deterministic
-    hl2 = plots.fig02_scatter(stats, "ant", tmp_path / "b.png", None, dpi=30)
+    hl2 = plots_e2.fig02_scatter(stats, "ant", tmp_path / "b.png", None, dpi=30)
     assert hl2 == hl
     # row order of the input must not matter either
     shuffled = ant.sample(frac=1.0, random_state=3)
-    idx = plots.select_highlights(shuffled, 6)
+    idx = plots_e2.select_highlights(shuffled, 6)
     assert [(shuffled.at[i, "algo"], shuffled.at[i, "seed"], shuffled.at[i, "step"]) for i in idx] == [
         k[1:] for k in keys
     ]
@@ -105,7 +107,7 @@ def test_fig02_scatter_few_valid_policies(tmp_path):
     stats = _stats_table(envs=("walker2d",))
     stats["ltp_boot_mean"] = np.nan
     stats.loc[stats.index[:3], "ltp_boot_mean"] = [0.1, 0.3, 0.2]
-    hl = plots.fig02_scatter(stats, "walker2d", tmp_path / "w.png", None, dpi=30)
+    hl = plots_e2.fig02_scatter(stats, "walker2d", tmp_path / "w.png", None, dpi=30)
     assert len(hl) == 3
     assert hl[0]["seed"] == stats.iloc[1]["seed"] and hl[0]["step"] == stats.iloc[1]["step"]
     assert not [p for p in os.listdir(tmp_path) if ".tmp" in p]
@@ -113,7 +115,7 @@ def test_fig02_scatter_few_valid_policies(tmp_path):
 
 def test_fig02_scatter_unknown_env(tmp_path):
     with pytest.raises(ValueError, match="humanoid"):
-        plots.fig02_scatter(_stats_table(), "humanoid", tmp_path / "x.png", tmp_path / "x.pdf")
+        plots_e2.fig02_scatter(_stats_table(), "humanoid", tmp_path / "x.png", tmp_path / "x.pdf")
     assert not list(tmp_path.iterdir())
 
 
@@ -126,23 +128,23 @@ def test_fig02_histograms(tmp_path):
         ("td3 seed 3 step 200000", np.full(4, np.nan)),
     ]
     png, pdf = tmp_path / "h.png", tmp_path / "h.pdf"
-    plots.fig02_histograms(items, "ant", png, pdf, dpi=50)
+    plots_e2.fig02_histograms(items, "ant", png, pdf, dpi=50)
     _check_outputs(tmp_path, png, pdf)
-    assert plots._hist_bins(30) == 10 and plots._hist_bins(200) == 40 and plots._hist_bins(1000) == 50
+    assert plots_e2._hist_bins(30) == 10 and plots_e2._hist_bins(200) == 40 and plots_e2._hist_bins(1000) == 50
     with pytest.raises(ValueError):
-        plots.fig02_histograms([], "ant", tmp_path / "e.png", tmp_path / "e.pdf")
+        plots_e2.fig02_histograms([], "ant", tmp_path / "e.png", tmp_path / "e.pdf")
 
 
 def test_extra_learning_curves(tmp_path):
     png, pdf = tmp_path / "sub" / "lc.png", tmp_path / "sub" / "lc.pdf"
-    plots.extra_learning_curves(_curves_table(), png, pdf, dpi=50)
+    plots_e1.extra_learning_curves(_curves_table(), png, pdf, dpi=50)
     _check_outputs(tmp_path / "sub", png, pdf)
 
 
 def test_extra_learning_curves_empty(tmp_path):
     empty = pd.DataFrame(columns=["suite", "env", "algo", "seed", "step", "return"])
     with pytest.raises(ValueError):
-        plots.extra_learning_curves(empty, tmp_path / "e.png", tmp_path / "e.pdf")
+        plots_e1.extra_learning_curves(empty, tmp_path / "e.png", tmp_path / "e.pdf")
 
 
 def test_algo_colors():

@@ -83,7 +83,7 @@ def test_table1_defaults():
         c.num_envs = 1
     agent = get_agent("ppo")
     assert agent is ppo and agent.Config is ppo.PPOConfig and agent.UPDATE_KIND == "ppo_update"
-    assert callable(agent.train)
+    assert callable(agent.training_setup)
 
 
 def test_config_validation_and_dict_roundtrip():

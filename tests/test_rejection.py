@@ -9,7 +9,7 @@ from retland.analyses import rejection as R
 
 
 def test_cvar_comparison_uses_the_design_definition(monkeypatch):
-    # alpha 0.25, 10 returns: DESIGN.md CVaR = q + mean(min(R - q, 0)) / alpha with q the
+    # alpha 0.25, 10 returns: docs/design.md CVaR = q + mean(min(R - q, 0)) / alpha with q the
     # linear quantile. cur: q = 40, CVaR = 40 - 9 / 0.25 = 4; prop: CVaR = 7. The variant
     # "mean of the returns <= q" ranks them the other way (10 vs 7): the decision flips.
     cur = np.array([0.0, 10.0, 20.0] + [100.0] * 7)

@@ -11,7 +11,7 @@ import optax
 import pytest
 
 from retland.agents import get_agent, sac
-from retland.base.replay import Transition, sample_batch
+from retland.base.replay import sample_batch
 
 import helpers
 from helpers import tree_equal

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from retland.agents import get_agent, td3
-from retland.base.replay import Transition, sample_batch
+from retland.base.replay import sample_batch
 
 import helpers
 from helpers import tree_equal

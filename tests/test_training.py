@@ -78,7 +78,7 @@ def test_killed_training_leaves_no_file(tiny_training, tmp_path):
 
 def test_post_update_job_outputs(tiny_training, tmp_path):
     from retland.base.checkpoints import read_post_update
-    from retland.jobs import post_update_job
+    from retland.jobs.post_update import post_update_job
 
     outs = [str(tmp_path / "step100.h5"), str(tmp_path / "step200.h5")]
     post_update_job(tiny_training["paths"][0], 0, [100, 200], 12, 30, 5, 0, outs)

@@ -273,7 +273,7 @@ def test_bad_config_refused_before_any_job(workdir, change, message):
 
 def test_corrupt_training_file_is_named(workdir, tmp_path):
     from retland.base.checkpoints import CheckpointError
-    from retland.jobs import post_update_job
+    from retland.jobs.post_update import post_update_job
 
     src = os.path.join(workdir, "results", "ci", "train", "hopper", "td3", "seed0.h5")
     bad = str(tmp_path / "seed0.h5")
@@ -282,3 +282,23 @@ def test_corrupt_training_file_is_named(workdir, tmp_path):
     with pytest.raises(CheckpointError, match="seed0.h5"):
         post_update_job(bad, 0, [600], 4, 10, 4, 0, [str(tmp_path / "out.h5")])
     assert not os.path.exists(tmp_path / "out.h5")
+
+
+def test_highlight_reruns_only_fig02(workdir):
+    cfg = write_cfg(workdir, "ci_hl.yaml", figures__highlight=2)
+    assert set(planned(workdir, "--configfile", cfg)) - {"all"} == {"fig02_scatter"}
+
+
+def test_resume_frequency_never_reruns(workdir):
+    cfg = write_cfg(workdir, "ci_resume.yaml", train__resume_every_minutes=3)
+    assert planned(workdir, "--configfile", cfg) == {}
+
+
+def test_every_table_carries_its_provenance(workdir):
+    stats = os.path.join(workdir, "results", "ci", "stats")
+    for name in os.listdir(stats):
+        if name.endswith(".csv"):
+            side = os.path.join(stats, name[:-4] + ".provenance.json")
+            assert os.path.exists(side), name
+            prov = json.load(open(side))
+            assert prov["config"]["run"] == "ci" and "git_commit" in prov and "versions" in prov, name

@@ -205,7 +205,7 @@ def main(argv=None):
     print("  (ratio target >= 0.9 for TD3/SAC, whose update is one actor step; a PPO update collects "
           "and learns from a whole batch, so its ratio is far lower by design)")
 
-    print(f"\ntraining throughput (after warm-up; env-steps/s)")
+    print("\ntraining throughput (after warm-up; env-steps/s)")
     for algo in algos:
         ov = {"num_envs": a.ppo_envs} if algo == "ppo" else {}
         steps = a.train_steps * (16 if algo == "ppo" else 1)

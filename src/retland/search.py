@@ -49,7 +49,9 @@ def run_candidate(env: str, variant: str, backend: str, hidden: list[int], steps
 
     from . import stats as S
     from .base.checkpoints import TrainFile, read_post_update
-    from .jobs import log, post_update_job, train_job
+    from .jobs import log
+    from .jobs.post_update import post_update_job
+    from .jobs.train import train_job
 
     name = f"{env}-{variant}-{backend}-{'x'.join(map(str, hidden))}-{steps // 1000}k"
     d = os.path.join(out, name)

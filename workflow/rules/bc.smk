@@ -2,31 +2,8 @@
 # of bc.seeds, bc.teachers_per_run of its checkpoints are cloned (bc_train: one job per run,
 # students vmapped); the students' post-update distributions are E2's estimator with the BC
 # post-update (one more BC step); bc_stats pairs teachers (E2's TD3 files) with students.
-BC = config.get("bc")
-if BC:
-    from retland.config import bc_seeds, bc_teacher_steps
-
-    BC_SEEDS = bc_seeds(config)
-    BC_TEACHERS = bc_teacher_steps(config)
-    BC_STEPS = sorted(int(s) for s in BC["checkpoints"])
-    # a change to these re-trains the students (post-update keys are the post-update's)
-    BC_TRAIN_KEYS = ("total_steps", "checkpoints", "learning_rate", "dropout", "batch_size", "max_chunk_steps", "seed")
-
-
-def bc_student_files(env, seed):
-    return [f"{RES}/bc/train/{env}/seed{seed}/teacher{k}.h5" for k in BC_TEACHERS]
-
-
-def bc_post_update_files(env, seed):
-    return [f"{RES}/bc/post_update/{env}/seed{seed}/teacher{k}/step{s}.h5" for k in BC_TEACHERS for s in BC_STEPS]
-
-
-def bc_targets():
-    if not BC:
-        return []
-    return expand(f"{FIGS}/fig22_bc_{{kind}}.{{ext}}", kind=["pairs", "ltp"], ext=["png", "pdf"]) + [
-        f"{RES}/stats/bc_correlations.md"
-    ]
+# a change to these re-trains the students (post-update keys are the post-update's)
+BC_TRAIN_KEYS = ("total_steps", "checkpoints", "learning_rate", "dropout", "batch_size", "max_chunk_steps", "seed")
 
 
 if BC:
@@ -46,6 +23,7 @@ if BC:
         threads: 2
         resources:
             **gpu_resources("train"),
+            resume_every_s=RESUME_EVERY_S,
         conda:
             JAX_ENV
         script:
@@ -106,7 +84,7 @@ if BC:
             ltp_png=report(f"{FIGS}/fig22_bc_ltp.png", caption="../report/fig22_bc.rst", category="E12 behaviour cloning"),
             ltp_pdf=f"{FIGS}/fig22_bc_ltp.pdf",
         params:
-            dpi=config["figures"]["dpi"],
+            dpi=DPI,
         log:
             f"{RES}/logs/figures/fig22_bc.log",
         localrule: True

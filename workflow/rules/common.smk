@@ -81,13 +81,56 @@ def post_update_files(env=None, algo=None):
     ]
 
 
+# Shared by the experiments' rules.
+DPI = config["figures"]["dpi"]
+# the resume frequency of training jobs (a resource, not a param: never triggers a re-run)
+RESUME_EVERY_S = int(round(60 * config["train"].get("resume_every_minutes", 10)))
+TRAIN_PATTERN = f"{RES}/train/{{env}}/{{{{algo}}}}/seed{{{{seed}}}}.h5"
+POST_UPDATE_PATTERN = f"{RES}/post_update/{{env}}/{{{{algo}}}}/seed{{{{seed}}}}/step{{{{step}}}}.h5"
+LAND_ALGO = config["landscape"]["algo"]
+START_SEEDS = [s for s in config["start_states"]["seeds"] if s in SEEDS]
+BC = config.get("bc")
+if BC:
+    from retland.config import bc_seeds, bc_teacher_steps
+
+    BC_SEEDS = bc_seeds(config)
+    BC_TEACHERS = bc_teacher_steps(config)
+    BC_STEPS = sorted(int(s) for s in BC["checkpoints"])
+
+
+# E12 (bc.smk): a TD3 run's students and their post-update files
+def bc_student_files(env, seed):
+    return [f"{RES}/bc/train/{env}/seed{seed}/teacher{k}.h5" for k in BC_TEACHERS]
+
+
+def bc_post_update_files(env, seed):
+    return [f"{RES}/bc/post_update/{env}/seed{seed}/teacher{k}/step{s}.h5" for k in BC_TEACHERS for s in BC_STEPS]
+
+
+def _figs(names, per_env=True):
+    """png + pdf of figure ``names`` (one per environment where ``per_env``)."""
+    if per_env:
+        return expand(f"{FIGS}/{{name}}_{{env}}.{{ext}}", name=names, env=config["envs"], ext=["png", "pdf"])
+    return expand(f"{FIGS}/{{name}}.{{ext}}", name=names, ext=["png", "pdf"])
+
+
 def all_figures():
-    figs = expand(f"{FIGS}/fig02_{{kind}}_{{env}}.{{ext}}", kind=["scatter", "histograms"], env=config["envs"], ext=["png", "pdf"])
-    figs += expand(f"{FIGS}/extra_learning_curves.{{ext}}", ext=["png", "pdf"])
-    figs += GEOMETRY_FIGURES  # E3-E5 (workflow/rules/geometry.smk)
-    figs += NAVIGATION_TARGETS  # E6-E9 (workflow/rules/navigation.smk)
-    figs += bc_targets()  # E12 (workflow/rules/bc.smk)
-    return figs
+    """Every default target, by experiment (the README's experiment map); the one place
+    where the workflow's targets are built."""
+    td3 = "td3" in config["algos"]
+    targets = _figs(["extra_learning_curves"], per_env=False)  # E1 train.smk
+    targets += _figs(["fig02_scatter", "fig02_histograms"])  # E2 post_update.smk
+    targets += _figs(["fig01_landscape", "fig27_multiscale"])  # E3 landscape.smk
+    if td3:  # E4 failures.smk and E5 start_states.smk are TD3 experiments
+        targets += _figs(["fig03_failures", "fig04_misstep"]) + _figs(["fig10_ltp_by_state"])
+    targets += _figs(["fig05_interpolation", "fig08_interpolation_purd"])  # E6 interpolation.smk
+    targets += _figs(["fig06_below_threshold"], per_env=False)  # E7 interpolation.smk
+    targets += _figs(["fig07_ltp_reduction", "fig26_rejection_frequency"], per_env=False)  # E8 rejection.smk
+    targets += _figs(["fig24_rejection_paths", "fig25_cvar_ranking"])  # E8-E9 rejection.smk
+    targets += [f"{RES}/stats/claims.md"]  # claims.smk
+    if BC:  # E12 bc.smk
+        targets += _figs(["fig22_bc_pairs", "fig22_bc_ltp"], per_env=False) + [f"{RES}/stats/bc_correlations.md"]
+    return targets
 
 
 def gpu_resources(kind):

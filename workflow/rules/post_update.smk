@@ -23,3 +23,44 @@ for _algo in config["algos"]:
             JAX_ENV
         script:
             "../scripts/post_update.py"
+
+
+# Statistics of every post-update distribution (docs/design.md "Statistics"; Fig. 2 inputs).
+rule post_update_stats:
+    input:
+        h5=post_update_files(),
+    output:
+        csv=f"{RES}/stats/post_update.csv",
+    params:
+        stats=canon(config["stats"]),
+    log:
+        f"{RES}/logs/stats/post_update.log",
+    localrule: True
+    conda:
+        ANALYSIS_ENV
+    script:
+        "../scripts/post_update_stats.py"
+
+
+rule fig02_scatter:
+    # Paper Fig. 2 (ant) and Fig. 11-13 (other Brax tasks): mean vs std / skewness / LTP,
+    # and the post-update histograms of the highlighted (starred) policies.
+    input:
+        csv=f"{RES}/stats/post_update.csv",
+        h5=lambda wc: post_update_files(env=wc.env),
+    output:
+        png=report(f"{FIGS}/fig02_scatter_{{env}}.png", caption="../report/fig02_scatter.rst", category="E2 post-update distributions", subcategory="{env}"),
+        pdf=f"{FIGS}/fig02_scatter_{{env}}.pdf",
+        hist_png=report(f"{FIGS}/fig02_histograms_{{env}}.png", caption="../report/fig02_histograms.rst", category="E2 post-update distributions", subcategory="{env}"),
+        hist_pdf=f"{FIGS}/fig02_histograms_{{env}}.pdf",
+    params:
+        dpi=DPI,
+        highlight=config["figures"]["highlight"],
+        pattern=lambda wc: POST_UPDATE_PATTERN.format(env=wc.env),
+    log:
+        f"{RES}/logs/figures/fig02_scatter_{{env}}.log",
+    localrule: True
+    conda:
+        ANALYSIS_ENV
+    script:
+        "../scripts/fig02_scatter.py"

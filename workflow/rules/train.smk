@@ -1,4 +1,5 @@
-# E1 (paper A.1, Table 1): train every seed of one (env, algo) in one vmapped job.
+# E1 (paper A.1, Table 1): train every seed of one (env, algo) in one vmapped job; the
+# learning curves as a table, and their figure.
 rule train:
     output:
         h5=train_files("{env}", "{algo}"),
@@ -8,8 +9,7 @@ rule train:
         episode_length=config["episode_length"],
         # the task variant (Brax constructor arguments, config env_kwargs.<env>)
         env_kwargs=lambda wc: canon((config.get("env_kwargs") or {}).get(wc.env, {})),
-        # this algorithm's length and checkpoints (train.<algo> overrides train); the resume
-        # frequency is left out: how often a resume point is saved never changes results
+        # this algorithm's length and checkpoints (train.<algo> overrides train)
         train=lambda wc: canon(algo_train(wc.algo)),
         agent=lambda wc: canon(config["agents"].get(wc.algo, {})),
     log:
@@ -19,7 +19,41 @@ rule train:
     threads: 2
     resources:
         **gpu_resources("train"),
+        # a resource, not a param: how often a resume point is saved never changes results,
+        # so it must not trigger re-runs (seconds; 0 = after every chunk)
+        resume_every_s=RESUME_EVERY_S,
     conda:
         JAX_ENV
     script:
         "../scripts/train.py"
+
+
+rule learning_curves:
+    input:
+        h5=[f for e in config["envs"] for a in config["algos"] for f in train_files(e, a)],
+    output:
+        csv=f"{RES}/stats/learning_curves.csv",
+    log:
+        f"{RES}/logs/stats/learning_curves.log",
+    localrule: True
+    conda:
+        ANALYSIS_ENV
+    script:
+        "../scripts/learning_curves.py"
+
+
+rule extra_learning_curves:
+    input:
+        csv=f"{RES}/stats/learning_curves.csv",
+    output:
+        png=report(f"{FIGS}/extra_learning_curves.png", caption="../report/extra_learning_curves.rst", category="E1 training"),
+        pdf=f"{FIGS}/extra_learning_curves.pdf",
+    params:
+        dpi=DPI,
+    log:
+        f"{RES}/logs/figures/extra_learning_curves.log",
+    localrule: True
+    conda:
+        ANALYSIS_ENV
+    script:
+        "../scripts/extra_learning_curves.py"

@@ -4,5 +4,6 @@ from retland.jobs import log_to
 
 with log_to(snakemake.log[0]):
     inputs = {k: list(snakemake.input[k]) for k in ("figures", "stats", "post_update", "train")}
-    archive_job(snakemake.output.tar, snakemake.params.run, inputs, snakemake.params.config,
-                snakemake.params.include_checkpoints, repo=snakemake.params.repo)
+    p = snakemake.params
+    archive_job(out=snakemake.output.tar, run=p.run, inputs=inputs, config=p.config,
+                include_checkpoints=p.include_checkpoints, repo=p.repo)

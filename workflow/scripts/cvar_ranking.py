@@ -1,7 +1,8 @@
-# E9 (paper App. A.9, Fig. 25): alpha-CVaR of every policy's post-update returns and its rank.
+# E9 (paper A.9, Fig. 25): alpha-CVaR ranking of every policy's post-update returns.
 from retland.jobs import log_to
-from retland.jobs_navigation import cvar_ranking_job
+from retland.jobs.rejection import cvar_ranking_job
 
 with log_to(snakemake.log[0]):
-    cvar_ranking_job(snakemake.input.stats, snakemake.params.pattern, snakemake.params.algo,
-                     snakemake.params.alphas, snakemake.output.csv)
+    p = snakemake.params
+    cvar_ranking_job(stats_csv=snakemake.input.stats, pattern=p.pattern, algo=p.algo, alphas=p.alphas,
+                     out_csv=snakemake.output.csv, config_record=dict(snakemake.config))

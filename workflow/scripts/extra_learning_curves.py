@@ -1,9 +1,7 @@
-# Learning curves of every algorithm and seed (not a paper figure: extra_).
-import pandas as pd
-
+# E1: learning curves per environment (not a paper figure).
 from retland.jobs import log_to
-from retland.plots import extra_learning_curves
+from retland.jobs.train import learning_curves_figure_job
 
 with log_to(snakemake.log[0]):
-    extra_learning_curves(pd.read_csv(snakemake.input.csv), snakemake.output.png, snakemake.output.pdf,
-                          dpi=snakemake.params.figures["dpi"])
+    o = snakemake.output
+    learning_curves_figure_job(curves_csv=snakemake.input.csv, out_png=o.png, out_pdf=o.pdf, dpi=snakemake.params.dpi)

@@ -1,9 +1,8 @@
-# Paper Fig. 1 (landscape, post-update histogram, gait) and Fig. 27 (multi-scale maps) of one env.
+# Paper Fig. 1 (landscape map, histograms, gait frames) and Fig. 27 (maps at three scales).
 from retland.jobs import log_to
-from retland.plots_geometry import fig01_landscape, fig27_multiscale, read_landscape
+from retland.jobs.landscape import fig01_job
 
 with log_to(snakemake.log[0]):
-    data, env, o = read_landscape(snakemake.input.h5), snakemake.wildcards.env, snakemake.output
-    dpi = snakemake.params.figures["dpi"]
-    fig01_landscape(data, env, o.png, o.pdf, dpi=dpi)
-    fig27_multiscale(data, env, o.png27, o.pdf27, dpi=dpi)
+    o = snakemake.output
+    fig01_job(landscape_h5=snakemake.input.h5, env=snakemake.wildcards.env, out_png=o.png, out_pdf=o.pdf,
+              out_png27=o.png27, out_pdf27=o.pdf27, dpi=snakemake.params.dpi)

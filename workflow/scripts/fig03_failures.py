@@ -1,11 +1,8 @@
-# Paper Fig. 3 / 23 (rewards per step, race curves) and Fig. 4 (frames before the misstep) of one env.
-import pandas as pd
-
+# Paper Fig. 3 / 23 (reward per step, race curves) and Fig. 4 (frames before the misstep).
 from retland.jobs import log_to
-from retland.plots_geometry import fig03_failures, fig04_misstep, read_failures
+from retland.jobs.failures import fig03_job
 
 with log_to(snakemake.log[0]):
-    data, env, o = read_failures(snakemake.input.h5), snakemake.wildcards.env, snakemake.output
-    dpi = snakemake.params.figures["dpi"]
-    fig03_failures(data, pd.read_csv(snakemake.input.summary), env, o.png, o.pdf, dpi=dpi)
-    fig04_misstep(data, env, o.png4, o.pdf4, dpi=dpi)
+    i, o = snakemake.input, snakemake.output
+    fig03_job(trajectories_h5=i.h5, summary_csv=i.summary, env=snakemake.wildcards.env, out_png=o.png,
+              out_pdf=o.pdf, out_png4=o.png4, out_pdf4=o.pdf4, dpi=snakemake.params.dpi)

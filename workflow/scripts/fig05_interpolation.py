@@ -1,11 +1,8 @@
-# Paper Fig. 5 / 9 (return along the interpolation path) and Fig. 8 (noise-based PURD mean +- std).
-import pandas as pd
-
+# Paper Fig. 5 / 9 (returns along the Tab. 2 paths) and Fig. 8 (noise-based distribution along them).
 from retland.jobs import log_to
-from retland.plots_navigation import fig05_interpolation, fig08_interpolation_purd
+from retland.jobs.interpolation import fig05_job
 
 with log_to(snakemake.log[0]):
-    env, dpi, o = snakemake.wildcards.env, snakemake.params.figures["dpi"], snakemake.output
-    paths = pd.read_csv(snakemake.input.paths)
-    fig05_interpolation(paths, env, o.png, o.pdf, dpi=dpi)
-    fig08_interpolation_purd(paths, env, o.purd_png, o.purd_pdf, dpi=dpi)
+    o = snakemake.output
+    fig05_job(paths_csv=snakemake.input.paths, env=snakemake.wildcards.env, out_png=o.png, out_pdf=o.pdf,
+              out_purd_png=o.purd_png, out_purd_pdf=o.purd_pdf, dpi=snakemake.params.dpi)

@@ -1,9 +1,8 @@
-# Paper Fig. 10 (A.4): LTP from replay-buffer start states against their buffer position.
-import pandas as pd
-
+# Paper Fig. 10 (A.4): LTP from buffer start states against their collection time.
 from retland.jobs import log_to
-from retland.plots_geometry import fig10_ltp_by_state
+from retland.jobs.start_states import fig10_job
 
 with log_to(snakemake.log[0]):
-    fig10_ltp_by_state(pd.read_csv(snakemake.input.csv), snakemake.wildcards.env, snakemake.output.png,
-                       snakemake.output.pdf, dpi=snakemake.params.figures["dpi"])
+    o = snakemake.output
+    fig10_job(ltp_csv=snakemake.input.csv, env=snakemake.wildcards.env, out_png=o.png, out_pdf=o.pdf,
+              dpi=snakemake.params.dpi)

@@ -1,11 +1,9 @@
 # Paper Fig. 24 (Algorithm 1 start -> end on the mean/LTP plane) and Fig. 25 (alpha-CVaR ranks).
-import pandas as pd
-
 from retland.jobs import log_to
-from retland.plots_navigation import fig24_rejection_paths, fig25_cvar_ranking
+from retland.jobs.rejection import fig24_fig25_job
 
 with log_to(snakemake.log[0]):
-    env, dpi, o = snakemake.wildcards.env, snakemake.params.figures["dpi"], snakemake.output
-    ranking = pd.read_csv(snakemake.input.ranking)
-    fig24_rejection_paths(pd.read_csv(snakemake.input.rejection), ranking, env, o.paths_png, o.paths_pdf, dpi=dpi)
-    fig25_cvar_ranking(ranking, env, o.rank_png, o.rank_pdf, dpi=dpi)
+    o = snakemake.output
+    fig24_fig25_job(rejection_csv=snakemake.input.rejection, ranking_csv=snakemake.input.ranking,
+                    env=snakemake.wildcards.env, out_paths_png=o.paths_png, out_paths_pdf=o.paths_pdf,
+                    out_rank_png=o.rank_png, out_rank_pdf=o.rank_pdf, dpi=snakemake.params.dpi)

@@ -1,5 +1,6 @@
-# Learning curves of every training file as one table (extra_learning_curves).
-from retland.jobs import learning_curves_job, log_to
+# E1: the learning curves of every training run as one table.
+from retland.jobs import log_to
+from retland.jobs.train import learning_curves_job
 
 with log_to(snakemake.log[0]):
-    learning_curves_job(list(snakemake.input.h5), snakemake.output.csv)
+    learning_curves_job(paths=list(snakemake.input.h5), out_csv=snakemake.output.csv, config_record=dict(snakemake.config))

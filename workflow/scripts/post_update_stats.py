@@ -1,5 +1,6 @@
-# Statistics of the post-update distributions (inputs of Fig. 2 / 11-13).
-from retland.jobs import log_to, post_update_stats_job
+# E2: statistics of every post-update distribution, one row per policy (Fig. 2 inputs).
+from retland.jobs import log_to
+from retland.jobs.post_update import post_update_stats_job
 
 with log_to(snakemake.log[0]):
-    post_update_stats_job(list(snakemake.input.h5), snakemake.params.stats, snakemake.output.csv)
+    post_update_stats_job(paths=list(snakemake.input.h5), stats=snakemake.params.stats, out_csv=snakemake.output.csv, config_record=dict(snakemake.config))

@@ -1,7 +1,7 @@
-# E8 (paper Fig. 7): the per-iteration log of Algorithm 1 / TD3 and the rliable LTP-reduction summary.
+# Paper Fig. 7 table: every run's log and the LTP reduction per method with rliable CIs.
 from retland.jobs import log_to
-from retland.jobs_navigation import rejection_stats_job
+from retland.jobs.rejection import rejection_stats_job
 
 with log_to(snakemake.log[0]):
-    rejection_stats_job(list(snakemake.input.csv), snakemake.params.stats, snakemake.output.csv,
-                        snakemake.output.summary)
+    rejection_stats_job(csvs=list(snakemake.input.csv), stats_cfg=snakemake.params.stats,
+                        out_csv=snakemake.output.csv, out_summary=snakemake.output.summary, config_record=dict(snakemake.config))

@@ -12,7 +12,7 @@ evaluation), the MSE between student and teacher actions, Adam with learning rat
 decayed by a cosine over the whole run (``total_steps`` gradient steps, paper 10^6),
 minibatches of 256; checkpoints during training (paper 50k, 150k, ..., 950k).
 
-The post-update u(theta, X) of a student (DESIGN "post-update function"): one more
+The post-update u(theta, X) of a student (docs/design.md, section 1): one more
 gradient step of the same objective on a fresh relabelled minibatch X, with a fresh
 dropout mask, continuing the student's optimizer state (so the step size is the cosine
 schedule's value at the checkpoint). The checkpoint holds the student, its optimizer

@@ -1,4 +1,4 @@
-"""Shared by every agent's frozen hyperparameter config."""
+"""Shared by the agents: the frozen hyperparameter config mixin, the twin-critic step."""
 
 from __future__ import annotations
 
@@ -25,3 +25,18 @@ class HyperparamsMixin:
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+
+def twin_critic_update(critic, critic_opt, target, batch, critic_apply, tx):
+    """One step of ``tx`` on the clipped double-Q regression of TD3 and SAC: the summed MSE
+    of both critics Q1(s, a), Q2(s, a) to the (fixed) ``target``. Returns (critic, opt)."""
+    import jax
+    import optax
+
+    def loss(cp):
+        q1, q2 = critic_apply(cp, batch.obs, batch.action)
+        return ((q1 - target) ** 2 + (q2 - target) ** 2).mean()
+
+    grads = jax.grad(loss)(critic)
+    updates, opt = tx.update(grads, critic_opt, critic)
+    return optax.apply_updates(critic, updates), opt

@@ -47,7 +47,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from .common import HyperparamsMixin
+from .common import HyperparamsMixin, twin_critic_update
 from ..base.networks import MLP, TwinCritic, init_actor_critic
 from ..base.replay import Transition, sample_batch
 from ..training import init_offpolicy_carry, make_offpolicy_chunk, offpolicy_setup
@@ -188,14 +188,8 @@ def critic_step(state: SACState, batch: Transition, key: jax.Array, cfg: SACConf
     alpha = jnp.exp(state.log_alpha)
     soft_v = jnp.minimum(tq1, tq2) - alpha * next_logp
     target = jax.lax.stop_gradient(batch.reward + cfg.discount * (1.0 - batch.terminal) * soft_v)
-
-    def loss(cp):
-        q1, q2 = critic_net.apply(cp, batch.obs, batch.action)
-        return ((q1 - target) ** 2 + (q2 - target) ** 2).mean()
-
-    grads = jax.grad(loss)(state.critic)
-    updates, opt = optimizer(cfg).update(grads, state.critic_opt, state.critic)
-    return state._replace(critic=optax.apply_updates(state.critic, updates), critic_opt=opt)
+    critic, opt = twin_critic_update(state.critic, state.critic_opt, target, batch, critic_net.apply, optimizer(cfg))
+    return state._replace(critic=critic, critic_opt=opt)
 
 
 def target_step(state: SACState, cfg: SACConfig) -> SACState:

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from .common import HyperparamsMixin
+from .common import HyperparamsMixin, twin_critic_update
 from ..base.networks import DeterministicActor, TwinCritic, init_actor_critic
 from ..base.replay import Transition, sample_batch
 from ..training import init_offpolicy_carry, make_offpolicy_chunk, offpolicy_setup
@@ -118,14 +118,8 @@ def critic_step(state: TD3State, batch: Transition, key: jax.Array, cfg: TD3Conf
     tq1, tq2 = critic_net.apply(state.critic_target, batch.next_obs, next_a)
     target = batch.reward + cfg.discount * (1.0 - batch.terminal) * jnp.minimum(tq1, tq2)
     target = jax.lax.stop_gradient(target)
-
-    def loss(cp):
-        q1, q2 = critic_net.apply(cp, batch.obs, batch.action)
-        return ((q1 - target) ** 2 + (q2 - target) ** 2).mean()
-
-    grads = jax.grad(loss)(state.critic)
-    updates, opt = optimizer(cfg).update(grads, state.critic_opt, state.critic)
-    return state._replace(critic=optax.apply_updates(state.critic, updates), critic_opt=opt)
+    critic, opt = twin_critic_update(state.critic, state.critic_opt, target, batch, critic_net.apply, optimizer(cfg))
+    return state._replace(critic=critic, critic_opt=opt)
 
 
 def _ema(target, online, tau):

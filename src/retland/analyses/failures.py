@@ -3,7 +3,7 @@
 Protocol (Sec. 3.2): per environment, up to 10 TD3 policies with LTP > 0 (chosen at
 random among them); from each policy's post-update samples one *successful*
 trajectory (return within 10% of the post-update mean, |R - mean| <= 0.1 |mean|) and
-one *failing* trajectory (0 <= R < 0.5 mode, the LTP's tail: DESIGN.md, stats.ltp).
+one *failing* trajectory (0 <= R < 0.5 mode, the LTP's tail: docs/design.md section 1, stats.ltp).
 The samples are re-simulated with the keys of the post-update job to get per-step
 rewards. Race curves (Fig. 3 right, Fig. 23): cumulative return of the successful
 against the failing trajectory, reward held constant after termination. A failing

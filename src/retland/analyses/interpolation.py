@@ -171,7 +171,7 @@ def interpolate(theta_a, theta_b, a):
 
 
 def gaussian_perturbation(theta, key, sigma):
-    """theta + N(0, sigma^2 I): one independent normal draw per parameter (DESIGN.md)."""
+    """theta + N(0, sigma^2 I): one independent normal draw per parameter (docs/design.md, section 1)."""
     import jax
 
     leaves, tree = jax.tree_util.tree_flatten(theta)
@@ -254,7 +254,7 @@ def pair_btp(point_means: np.ndarray, fraction: float) -> tuple[float, float, fl
 # ---------------------------------------------------------------------------------------
 def below_threshold_summary(btp: pd.DataFrame, reps: int, ci: float, seed: int) -> pd.DataFrame:
     """``kind, mean, lo, hi, n_pairs, n_undefined``: mean BTP per kind with rliable 95% CIs
-    (DESIGN.md contract); pairs whose BTP is undefined (NaN: a non-finite endpoint) are left
+    (docs/design.md, section 4); pairs whose BTP is undefined (NaN: a non-finite endpoint) are left
     out and counted in ``n_undefined``."""
     from ..stats import group_means_ci
 

@@ -11,7 +11,7 @@ the replay buffer as it was at that checkpoint). Each iteration:
    minibatch B (the authors' code, ``improve_ltp/experiments/td3_reject_ltp.py``);
 3. draw N post-update returns of the proposed agent (``R(theta')``);
 4. accept iff CVaR_alpha(R(theta')) >= (1 - delta) CVaR_alpha(R(theta)), with
-   ``stats.cvar`` (DESIGN.md definition); on rejection the networks, the optimizer states
+   ``stats.cvar`` (docs/design.md, section 1); on rejection the networks, the optimizer states
    and the replay buffer return to their state before the proposal (the environment the
    behaviour policy acts in keeps going, as in the authors' code).
 

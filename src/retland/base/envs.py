@@ -13,7 +13,7 @@ Adding a suite means one adapter class plus one line in ``SUITES``.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import jax
 
@@ -185,7 +185,47 @@ class BraxEnv:
         return state.done
 
 
-SUITES: dict[str, Callable[..., Any]] = {"brax": BraxEnv}
+class Suite(Protocol):
+    """What an environment adapter provides (docs/design.md, section 3). The analyses use
+    nothing else; ``step``'s ``done`` is termination only (time limits are the caller's)."""
+
+    suite: str
+    spec: EnvSpec
+    episode_length: int
+
+    def reset(self, key: jax.Array) -> Any:
+        """A training initial state drawn from rho_0."""
+
+    def reference_state(self) -> Any:
+        """The reference initial state s_I (no reset noise)."""
+
+    def step(self, state, action: jax.Array) -> Any: ...
+
+    def obs(self, state) -> jax.Array: ...
+
+    def reward(self, state) -> jax.Array: ...
+
+    def done(self, state) -> jax.Array: ...
+
+
+_SUITE_MEMBERS = ("suite", "reset", "reference_state", "step", "obs", "reward", "done")
+
+SUITES: dict[str, Callable[..., Any]] = {}
+
+
+def register_suite(cls):
+    """Check an adapter class against :class:`Suite` and add it to :data:`SUITES` under its
+    ``suite`` name (``spec`` and ``episode_length`` are set by its constructor)."""
+    missing = [m for m in _SUITE_MEMBERS if not hasattr(cls, m)]
+    if missing:
+        raise TypeError(f"suite adapter {cls.__name__} lacks {missing} (see retland.base.envs.Suite)")
+    if cls.suite in SUITES:
+        raise ValueError(f"suite {cls.suite!r} is registered twice")
+    SUITES[cls.suite] = cls
+    return cls
+
+
+register_suite(BraxEnv)
 
 
 def suite_of(env_name: str) -> str:

@@ -10,17 +10,16 @@ matplotlib / pandas only (no JAX).
 
 from __future__ import annotations
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
+from . import algo_colors, ci_bars, save_figure, _styled
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from .plots import _styled, algo_colors, ci_bars, save_figure  # noqa: E402
 
 STAT_LABELS = {"mean": "post-update mean", "ltp": "LTP"}
+
+
 METHOD_LABELS = {"td3": "TD3 (teachers)", "bc": "BC (students)"}
 
 

@@ -1,114 +1,21 @@
-"""Figures of the navigation experiments (paper Sec. 4, App. A.3, A.9, A.10): tables in, figures out.
-
-* :func:`fig05_interpolation` -- Fig. 5 / 9: return of one simulation along
-  theta = a theta_a + (1 - a) theta_b for the Tab. 2 pairs, same run vs different runs.
-* :func:`fig08_interpolation_purd` -- Fig. 8: mean +- std of the noise-based post-update
-  return distribution along the same paths.
-* :func:`fig06_below_threshold` -- Fig. 6: mean below-threshold proportion, same vs
-  different runs, rliable 95% CI.
-* :func:`fig07_ltp_reduction` -- Fig. 7: LTP reduction with (Algorithm 1) and without
-  (TD3) rejection, rliable 95% CI.
-* :func:`fig24_rejection_paths` -- Fig. 24: start -> end of Algorithm 1 on the LTP/mean
-  plane, all policies as context.
-* :func:`fig25_cvar_ranking` -- Fig. 25: rank of every policy by alpha-CVaR on the LTP/mean
-  plane, one panel per alpha, star = top ranked.
-* :func:`fig26_rejection_frequency` -- Fig. 26: rejection frequency per environment +- SE.
-
-matplotlib / pandas only (no JAX).
+"""E8-E9 figures: paper Fig. 7 (LTP reduction with and without rejection, rliable 95% CI),
+Fig. 24 (Algorithm 1 on the LTP/mean plane), Fig. 26 (rejection frequency), Fig. 25 / A.9
+(ranking by alpha-CVaR).
 """
 
 from __future__ import annotations
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
+from . import ci_bars, _require, save_figure, STAR, _styled
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 
-from .plots import STAR, _styled, ci_bars, save_figure  # noqa: E402
-
-KIND_LABELS = {"same_run": "Same run", "different_run": "Different runs"}
-KIND_COLORS = {"same_run": "#1f77b4", "different_run": "#d62728"}
 METHOD_LABELS = {"td3": "TD3 (no rejection)", "rejection": "Algorithm 1 (CVaR rejection)"}
+
+
 METHOD_COLORS = {"td3": "#7f7f7f", "rejection": "#2ca02c"}
-
-
-def _require(df: pd.DataFrame, cols, what: str) -> None:
-    missing = sorted(set(cols) - set(df.columns))
-    if missing:
-        raise ValueError(f"{what} table lacks column(s) {missing}")
-
-
-def _pair_label(g: pd.DataFrame) -> str:
-    r = g.iloc[0]
-    return f"s{r.seed_a}@{r.step_a // 1000 if r.step_a >= 1000 else r.step_a}{'k' if r.step_a >= 1000 else ''}" \
-           f" \u2194 s{r.seed_b}@{r.step_b // 1000 if r.step_b >= 1000 else r.step_b}{'k' if r.step_b >= 1000 else ''}"
-
-
-def _path_panels(paths: pd.DataFrame, env: str, ylabel: str, draw, title: str):
-    kinds = [k for k in KIND_LABELS if k in set(paths["kind"])]
-    if not kinds:
-        raise ValueError(f"no interpolation paths for {env!r}")
-    fig, axes = plt.subplots(1, len(kinds), figsize=(4.6 * len(kinds), 3.4), squeeze=False, sharey=True)
-    for ax, kind in zip(axes[0], kinds):
-        sub = paths[paths["kind"] == kind]
-        cmap = plt.get_cmap("tab10")
-        for c, (pair, g) in enumerate(sub.groupby("pair")):
-            draw(ax, g.sort_values("alpha"), cmap(c % 10), _pair_label(g))
-        ax.set_title(f"{env}: {KIND_LABELS[kind]}")
-        ax.set_xlabel(r"$\alpha$  ($\theta = \alpha\theta_a + (1-\alpha)\theta_b$)")
-        ax.legend(fontsize=7, frameon=False, title=r"$\theta_a \leftrightarrow \theta_b$ (seed@step)",
-                  title_fontsize=7)
-        ax.grid(alpha=0.3)
-    axes[0, 0].set_ylabel(ylabel)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-@_styled
-def fig05_interpolation(paths: pd.DataFrame, env: str, out_png, out_pdf=None, dpi=150) -> None:
-    """Fig. 5 / 9: return R(theta) of a single deterministic simulation along each path."""
-    _require(paths, ["kind", "pair", "alpha", "return", "seed_a", "step_a", "seed_b", "step_b"], "paths")
-
-    def draw(ax, g, color, label):
-        ax.plot(g["alpha"], g["return"], color=color, lw=1.2, label=label)
-
-    fig = _path_panels(paths, env, "Return", draw,
-                       r"Linear interpolation between policies of similar mean ($\theta_a$: higher LTP)")
-    save_figure(fig, out_png, out_pdf, dpi=dpi)
-
-
-@_styled
-def fig08_interpolation_purd(paths: pd.DataFrame, env: str, out_png, out_pdf=None, dpi=150) -> None:
-    """Fig. 8: mean and std band of the Gaussian-perturbation post-update distribution."""
-    _require(paths, ["kind", "pair", "alpha", "purd_mean", "purd_std", "n_perturbations"], "paths")
-
-    def draw(ax, g, color, label):
-        m, s = g["purd_mean"].to_numpy(float), g["purd_std"].to_numpy(float)
-        ax.plot(g["alpha"], m, color=color, lw=1.2, label=label)
-        ax.fill_between(g["alpha"], m - s, m + s, color=color, alpha=0.2, lw=0)
-
-    k = int(paths["n_perturbations"].iloc[0])
-    fig = _path_panels(paths, env, "Post-update return (mean \u00b1 std)", draw,
-                       f"Noise-based post-update distribution along the path ({k} Gaussian perturbations)")
-    save_figure(fig, out_png, out_pdf, dpi=dpi)
-
-
-@_styled
-def fig06_below_threshold(summary: pd.DataFrame, out_png, out_pdf=None, dpi=150) -> None:
-    """Fig. 6: mean BTP per pair kind, rliable 95% CI (environments as tasks)."""
-    _require(summary, ["kind", "mean", "lo", "hi"], "below-threshold summary")
-    s = summary.set_index("kind").loc[[k for k in KIND_LABELS if k in set(summary["kind"])]]
-    fig, ax = plt.subplots(figsize=(4.2, 3.4))
-    ci_bars(ax, [KIND_LABELS[k] for k in s.index], s["mean"], s["lo"], s["hi"],
-             [KIND_COLORS[k] for k in s.index])
-    ax.set_ylabel("Below-threshold proportion")
-    ax.set_title("Return collapses along interpolation paths")
-    fig.tight_layout()
-    save_figure(fig, out_png, out_pdf, dpi=dpi)
 
 
 @_styled

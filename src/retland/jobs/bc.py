@@ -13,10 +13,10 @@ import os
 
 import pandas as pd
 
-from . import provenance
-from .base.atomic import write_text
-from .jobs import log
-from .provenance import write_csv
+from .. import provenance
+from ..base.atomic import write_text
+from . import log
+from ..provenance import write_csv
 
 
 def bc_train_job(teacher_path: str, teacher_steps, bc: dict, out_paths, config_record: dict | None = None,
@@ -25,12 +25,12 @@ def bc_train_job(teacher_path: str, teacher_steps, bc: dict, out_paths, config_r
     j learns from rows [0, teacher_steps[j]) of the run's replay log relabelled with teacher
     j's actions; ``bc``: the config's ``bc`` section (total_steps, checkpoints,
     learning_rate, dropout, batch_size, max_chunk_steps, seed)."""
-    from .jobs import CheckpointSource, setup_jax
+    from . import CheckpointSource, setup_jax
 
     jax = setup_jax()
     import jax.numpy as jnp
 
-    from .agents import bc as BC
+    from ..agents import bc as BC
 
     teacher_steps = [int(k) for k in teacher_steps]
     if len(out_paths) != len(teacher_steps):
@@ -70,7 +70,7 @@ def bc_train_job(teacher_path: str, teacher_steps, bc: dict, out_paths, config_r
 def bc_post_update_job(train_paths, steps, post_update: dict, out_paths_by_file, config_record=None) -> None:
     """E2's estimator on every student file of one TD3 run (``post_update_job`` per file);
     ``out_paths_by_file[i]``: the outputs of file i, one per student checkpoint ``steps``."""
-    from .jobs import post_update_job
+    from .post_update import post_update_job
 
     for path, outs in zip(train_paths, out_paths_by_file):
         import h5py
@@ -82,8 +82,8 @@ def bc_post_update_job(train_paths, steps, post_update: dict, out_paths_by_file,
 
 
 def _stats_rows(paths, stats: dict, seed0: int) -> pd.DataFrame:
-    from . import stats as S
-    from .base.checkpoints import read_post_update
+    from .. import stats as S
+    from ..base.checkpoints import read_post_update
 
     rows = []
     for i, p in enumerate(paths):
@@ -101,7 +101,7 @@ def bc_stats_job(teacher_paths, student_paths, stats: dict, out_pairs: str, out_
                  out_ltp: str, config_record: dict | None = None) -> None:
     """Fig. 22 tables: the (teacher, student) pairs, the A.7 correlation table (CSV and
     markdown) and the mean LTP of teachers and students with rliable CIs."""
-    from .analyses import bc as A
+    from ..analyses import bc as A
 
     teachers = _stats_rows(teacher_paths, stats, stats["seed"])
     students = _stats_rows(student_paths, stats, stats["seed"] + len(teacher_paths))
@@ -125,7 +125,7 @@ def bc_stats_job(teacher_paths, student_paths, stats: dict, out_pairs: str, out_
 
 def fig22_job(pairs_csv: str, corr_csv: str, ltp_csv: str, out_pairs_png, out_pairs_pdf, out_ltp_png, out_ltp_pdf,
               dpi: int = 150) -> None:
-    from . import plots_bc
+    from ..plots import bc as plots_bc
 
     pairs, corr, ltp = (pd.read_csv(p) for p in (pairs_csv, corr_csv, ltp_csv))
     plots_bc.fig22_pairs(pairs, corr, out_pairs_png, out_pairs_pdf, dpi=dpi)

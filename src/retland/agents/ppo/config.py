@@ -1,0 +1,76 @@
+"""PPO's frozen hyperparameters (paper Table 1; see the package docstring).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ..common import HyperparamsMixin
+
+
+OBS_NORM_EPS = 1e-8
+
+
+POST_UPDATE_PROTOCOLS = ("authors", "full_update")
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOConfig(HyperparamsMixin):
+    """Table 1 (PPO). Every default is the paper's value (or the authors' code where
+    Table 1 is silent: ent_coef, advantage normalisation, no value clipping)."""
+
+    ALGO = "PPO"
+
+    hidden: tuple = (256, 256)
+    num_envs: int = 2048  # "Parallel Envs"
+    unroll_length: int = 16  # "Steps to update"
+    num_minibatches: int = 2
+    epochs: int = 4  # "Num. Updates"
+    learning_rate: float = 0.0026
+    adam_b1: float = 0.9
+    adam_b2: float = 0.999
+    adam_eps: float = 1e-5
+    discount: float = 0.99
+    gae_lambda: float = 0.95
+    clip_coef: float = 0.2
+    vf_coef: float = 2.0
+    ent_coef: float = 0.0
+    max_grad_norm: float = 1.0
+    normalize_advantages: bool = True
+    normalize_observations: bool = True
+    obs_clip: float = 10.0
+    # post-update u(theta, X) (module docstring):
+    post_update_protocol: str = "authors"  # or "full_update" (the former u, fresh resets)
+    post_update_minibatch: str = "first"  # authors: "first" (their rows) or "random"
+    post_update_max_grad_norm: float | None = None  # authors: None = max_grad_norm; theirs 0.1
+    post_update_grad_steps: int = 0  # full_update: 0 = all epochs x num_minibatches steps
+
+    def __post_init__(self):
+        for k in ("num_envs", "unroll_length", "num_minibatches", "epochs"):
+            if int(getattr(self, k)) < 1:
+                raise ValueError(f"PPO {k} must be >= 1, got {getattr(self, k)}")
+        if self.batch_size % self.num_minibatches:
+            raise ValueError(f"PPO batch num_envs*unroll_length={self.batch_size} is not divisible by "
+                             f"num_minibatches={self.num_minibatches}")
+        if self.post_update_protocol not in POST_UPDATE_PROTOCOLS:
+            raise ValueError(f"post_update_protocol must be one of {POST_UPDATE_PROTOCOLS}, "
+                             f"got {self.post_update_protocol!r}")
+        if self.post_update_minibatch not in ("first", "random"):
+            raise ValueError(f"post_update_minibatch must be 'first' or 'random', got {self.post_update_minibatch!r}")
+        if self.post_update_max_grad_norm is not None and not self.post_update_max_grad_norm > 0:
+            raise ValueError(f"post_update_max_grad_norm must be > 0 or None, got {self.post_update_max_grad_norm}")
+        if not 0 <= self.post_update_grad_steps <= self.epochs * self.num_minibatches:
+            raise ValueError(f"post_update_grad_steps must be in [0, epochs*num_minibatches], "
+                             f"got {self.post_update_grad_steps}")
+        if self.post_update_protocol == "authors" and self.post_update_grad_steps > 1:
+            raise ValueError(f"post_update_grad_steps={self.post_update_grad_steps} needs post_update_protocol "
+                             f"'full_update' (the authors' post-update is one Adam step)")
+
+    @property
+    def batch_size(self) -> int:
+        """Environment steps per iteration and seed (B)."""
+        return self.num_envs * self.unroll_length
+
+    @property
+    def minibatch_size(self) -> int:
+        return self.batch_size // self.num_minibatches

@@ -1,0 +1,138 @@
+"""E1 for PPO: the jitted iteration (collect, update) vmapped over seeds, and the hooks the one training driver (``retland.training.drive``) calls.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .config import PPOConfig
+from .collection import collect, env_state_tree, fresh_envs
+from .losses import ppo_update
+from .networks import update_obs_norm
+from .state import PPOState
+from . import NAME, init, policy_params
+from ...training import LoopBase, Schedule, Setup
+
+
+class Carry(NamedTuple):
+    agent: PPOState
+    env_state: Any
+    ep_t: jax.Array  # [num_envs]
+    ep_ret: jax.Array  # [num_envs]
+    key: jax.Array
+    ret_sum: jax.Array  # finished training-episode returns since the chunk started (logs)
+    ret_count: jax.Array
+
+
+def iteration(c: Carry, env, cfg: PPOConfig) -> Carry:
+    """One PPO iteration of one seed: collect, update, absorb the observations."""
+    key, k_col, k_upd = jax.random.split(c.key, 3)
+    env_state, ep_t, ep_ret, batch, finished = collect(c.agent, env, cfg, c.env_state, c.ep_t, c.ep_ret, k_col)
+    agent = ppo_update(c.agent, batch, k_upd, cfg, env.spec.act_dim)
+    if cfg.normalize_observations:
+        agent = agent._replace(obs_norm=update_obs_norm(agent.obs_norm, batch.obs.reshape(-1, batch.obs.shape[-1])))
+    done = jnp.isfinite(finished)
+    return Carry(agent, env_state, ep_t, ep_ret, key,
+                 c.ret_sum + jnp.where(done, finished, 0.0).sum(), c.ret_count + done.sum())
+
+
+def make_train_chunk(env, cfg: PPOConfig):
+    """``run(carry[S], n) -> carry[S]``: ``n`` PPO iterations (a dynamic count, so one
+    compiled function serves every chunk length), vmapped over seeds, jitted."""
+    batched = jax.vmap(lambda c: iteration(c, env, cfg))
+
+    def run(carry: Carry, n):
+        carry = carry._replace(ret_sum=jnp.zeros_like(carry.ret_sum), ret_count=jnp.zeros_like(carry.ret_count))
+        return jax.lax.fori_loop(0, n, lambda i, c: batched(c), carry)
+
+    return jax.jit(run, donate_argnums=(0,))
+
+
+def init_carry(env, cfg: PPOConfig, seeds) -> Carry:
+    spec = env.spec
+
+    def one(seed):
+        k_init, k_reset, key = jax.random.split(jax.random.PRNGKey(seed), 3)
+        env_state, ep_t, ep_ret = fresh_envs(env, cfg, k_reset)
+        return Carry(init(k_init, spec.obs_dim, spec.act_dim, cfg), env_state, ep_t, ep_ret, key,
+                     jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32))
+
+    return jax.jit(jax.vmap(one))(jnp.asarray(seeds, jnp.uint32))
+
+
+def iterations_for(step: int, batch_size: int) -> int:
+    """The whole iteration closest to ``step`` environment steps (half up), >= 1."""
+    return max(1, (2 * int(step) + batch_size) // (2 * batch_size))
+
+
+def schedule(total_steps: int, checkpoint_steps: Sequence[int], batch_size: int, eval_every: int):
+    """(n_iterations, {requested step: iteration}, sorted chunk boundaries in iterations)."""
+    n_total = iterations_for(total_steps, batch_size)
+    ck = {int(s): iterations_for(s, batch_size) for s in checkpoint_steps}
+    bounds = set(range(eval_every, n_total, eval_every)) | set(ck.values()) | {n_total}
+    return n_total, ck, sorted(bounds)
+
+
+class PPOLoop(LoopBase):
+    """PPO's :class:`~retland.training.TrainingLoop`: units are iterations of B environment
+    steps; no replay log; a checkpoint holds the agent and the training environments; a
+    resume point the whole carry (environment states included)."""
+
+    def __init__(self, env, cfg: PPOConfig, schedule):
+        self.env, self.cfg, self.schedule = env, cfg, schedule
+        self.run = make_train_chunk(env, cfg)
+        self.reference = env.reference_state()
+        self._ck = None
+
+    def advance(self, carry, u0, u1):
+        return self.run(carry, u1 - u0), None
+
+    def eval_params(self, carry):
+        return policy_params(carry.agent)
+
+    def checkpoint(self, carry, j, label, u):
+        if self._ck is None or self._ck[0] is not carry:  # the agent and, for the post-update, the envs
+            self._ck = (carry, carry.agent._replace(env_state=env_state_tree(carry.env_state, carry.ep_t,
+                                                                             carry.ep_ret)))
+        state = jax.tree_util.tree_map(lambda x: np.asarray(x[j]), self._ck[1])
+        B = self.cfg.batch_size
+        return state, {"replay_lo": 0, "replay_hi": 0, "n_updates": u * self.cfg.epochs * self.cfg.num_minibatches,
+                       "env_steps": u * B, "iterations": u}
+
+    def note(self, carry, logged):
+        cnt = np.asarray(carry.ret_count)
+        ret = float(np.asarray(carry.ret_sum).sum() / cnt.sum()) if cnt.sum() else float("nan")
+        return f", train episodes {ret:.1f}"
+
+
+def training_setup(env, cfg: PPOConfig, seeds, total_steps: int, checkpoint_steps, max_chunk: int, log) -> Setup:
+    """E1 for PPO (``training.train``): steps are rounded to whole iterations (module
+    docstring); ``max_chunk`` (environment steps) sets the learning-curve spacing,
+    ``max(1, max_chunk // B)`` iterations. The training files hold no replay (0 rows; PPO
+    is on-policy): checkpoints carry the agent state (actor, critic, opt, obs_norm) with
+    ``replay_lo = replay_hi = 0`` and the training environments (``env_state/``, for the
+    post-update); a resume point holds the whole training carry."""
+    spec = env.spec
+    B = cfg.batch_size
+    eval_every = max(1, int(max_chunk) // B)
+    n_total, ck_iters, bounds = schedule(total_steps, checkpoint_steps, B, eval_every)
+    log(f"[train] {spec.suite}/{spec.name} {NAME} seeds={list(seeds)} steps={total_steps} -> {n_total} iterations "
+        f"of {cfg.num_envs}x{cfg.unroll_length}={B} env steps ({n_total * B} steps); backend={spec.backend}; "
+        f"evaluation every {eval_every} iterations; checkpoints "
+        + ", ".join(f"{s}->{it * B}" for s, it in ck_iters.items()))
+    if len(set(ck_iters.values())) < len(ck_iters):
+        log("[train] warning: several checkpoint steps round to the same iteration (same state)")
+    by_iter: dict[int, list[int]] = {}
+    for s, it in ck_iters.items():
+        by_iter.setdefault(it, []).append(s)
+    loop = PPOLoop(env, cfg, Schedule("iteration", n_total, B, tuple(bounds), by_iter))
+
+    def file_setup(w):
+        w.f.attrs["env_steps_per_iteration"] = B
+        w.f.attrs["trained_env_steps"] = n_total * B
+
+    return Setup(loop, init_carry(env, cfg, seeds), [B, eval_every], file_setup)

@@ -1,0 +1,111 @@
+"""E6-E7 (paper Sec. 4.1, A.3; Fig. 5, 6, 8, 9, Tab. 2): returns along linear paths
+between policies, and the below-threshold proportion with rliable CIs.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+
+from .. import provenance
+from ..provenance import write_csv
+from . import Policies, log
+
+
+# ---------------------------------------------------------------------------------------
+# E6 / E7: interpolation (Fig. 5, 8, 9, Tab. 2) and below-threshold proportion (Fig. 6)
+# ---------------------------------------------------------------------------------------
+def interpolation_job(env: str, stats_csv: str, train_paths, p: dict, out: dict,
+                      config_record: dict | None = None) -> None:
+    """One environment: Tab. 2 pair selection, Fig. 5/8 paths, Fig. 6 per-pair BTP.
+
+    ``out``: ``pairs`` (Tab. 2 CSV), ``paths`` (per-point CSV), ``btp_pairs`` (per-pair BTP)."""
+    from . import sample_key, setup_jax
+
+    jax = setup_jax()
+    from ..analyses import interpolation as I
+
+    t_job = time.time()
+    stats = pd.read_csv(stats_csv)
+    algo = p["algo"]
+    pol = Policies(train_paths)
+    src = pol.src
+    prov = provenance.record(config_record, backend=src.attrs["backend"], env=env, algo=algo)
+    start = src.env.reference_state()
+    evaluator = I.make_path_evaluator(src.agent, src.env, src.cfg, p["horizon"])
+    chunk = int(p["chunk_size"])
+
+    # Tab. 2 / Fig. 5, 8: similar mean, different std; deterministic path + noise-based PURD
+    pairs = pd.concat([I.select_similar_pairs(stats, env, algo, k, p["n_pairs"], p["mean_tolerance"])
+                       for k in I.KINDS], ignore_index=True)
+    write_csv(pairs, out["pairs"], prov)
+    alphas = np.linspace(0.0, 1.0, p["n_points"])
+
+    def path(i, row, ta, tb):
+        key = jax.random.fold_in(sample_key(p["seed"], 0, 0), i)
+        det = I.path_returns(evaluator, ta, tb, alphas, 1, 0.0, key, chunk, start)[:, 0]
+        noisy = I.path_returns(evaluator, ta, tb, alphas, p["n_perturbations"], p["noise_scale"],
+                               jax.random.fold_in(key, 1), chunk, start)
+        return pd.DataFrame({
+            "env": env, "kind": row.kind, "pair": i, "seed_a": row.seed_a, "step_a": row.step_a,
+            "seed_b": row.seed_b, "step_b": row.step_b, "alpha": alphas, "return": det,
+            "purd_mean": noisy.mean(axis=1), "purd_std": noisy.std(axis=1, ddof=0),
+            "purd_n_nonfinite": (~np.isfinite(noisy)).sum(axis=1), "n_perturbations": noisy.shape[1]})
+
+    log(f"[interpolation] {env}: {len(pairs)} Tab. 2 pairs x {p['n_points']} points x "
+        f"(1 + {p['n_perturbations']}) rollouts of {p['horizon']} steps")
+    paths = pd.concat(I.run_pairs(pairs, pol.theta, path, log, "interpolation"), ignore_index=True)
+    write_csv(paths, out["paths"], prov)
+
+    # Fig. 6: random pairs, BTP of the per-point mean return over Gaussian perturbations
+    rnd = pd.concat([I.sample_random_pairs(stats, env, algo, k, p["btp_pairs"], p["seed"]) for k in I.KINDS],
+                    ignore_index=True)
+    grid = I.btp_alphas(p["btp_points"])
+
+    def btp(i, row, ta, tb):
+        key = jax.random.fold_in(sample_key(p["seed"], 1, 0), i)
+        r = I.path_returns(evaluator, ta, tb, grid, p["btp_perturbations"], p["noise_scale"], key, chunk, start)
+        value, ra, rb = I.pair_btp(I.finite_point_means(r), p["btp_fraction"])
+        return {"btp": value, "return_a": ra, "return_b": rb, "n_nonfinite": int((~np.isfinite(r)).sum())}
+
+    log(f"[below_threshold] {env}: {len(rnd)} random pairs x ({p['btp_points']} + 2) points x "
+        f"{p['btp_perturbations']} perturbations")
+    res = pd.DataFrame(I.run_pairs(rnd, pol.theta, btp, log, "below_threshold"))
+    rnd = pd.concat([rnd[["env", "kind", "seed_a", "step_a", "seed_b", "step_b"]], res], axis=1)
+    write_csv(rnd, out["btp_pairs"], prov)
+    log(f"[interpolation] {env} done in {time.time() - t_job:.1f}s; mean BTP "
+        + ", ".join(f"{k} {g['btp'].mean():.3f}" for k, g in rnd.groupby("kind")))
+
+
+def below_threshold_stats_job(btp_csvs, stats_cfg: dict, out_csv: str, out_summary: str,
+                              config_record: dict | None = None) -> None:
+    """Fig. 6 table: every pair's BTP (docs/design.md, section 4) and the rliable summary."""
+    from ..analyses.interpolation import below_threshold_summary
+
+    df = pd.concat([pd.read_csv(p) for p in btp_csvs], ignore_index=True)
+    cols = ["env", "kind", "seed_a", "step_a", "seed_b", "step_b", "btp"]
+    prov = provenance.record(config_record)
+    write_csv(df[cols], out_csv, prov)
+    summary = below_threshold_summary(df, stats_cfg["n_boot"], stats_cfg["ci"], stats_cfg["seed"])
+    write_csv(summary, out_summary, prov)
+    log(f"[below_threshold] {len(df)} pairs -> {out_csv}\n{summary.to_string(index=False)}")
+
+
+def fig05_job(paths_csv: str, env: str, out_png: str, out_pdf: str, out_purd_png: str, out_purd_pdf: str,
+              dpi: int) -> None:
+    """Paper Fig. 5 / 9 (one simulation along each Tab. 2 path) and Fig. 8 (mean +- std of the
+    noise-based post-update distribution along them)."""
+    from ..plots.interpolation import fig05_interpolation, fig08_interpolation_purd
+
+    paths = pd.read_csv(paths_csv)
+    fig05_interpolation(paths, env, out_png, out_pdf, dpi=dpi)
+    fig08_interpolation_purd(paths, env, out_purd_png, out_purd_pdf, dpi=dpi)
+
+
+def fig06_job(summary_csv: str, out_png: str, out_pdf: str, dpi: int) -> None:
+    """Paper Fig. 6: mean below-threshold proportion, same vs different runs, rliable CI."""
+    from ..plots.interpolation import fig06_below_threshold
+
+    fig06_below_threshold(pd.read_csv(summary_csv), out_png, out_pdf, dpi=dpi)

@@ -1,0 +1,76 @@
+"""E1 (paper A.1, Table 1): training jobs, and the learning curves as a table.
+"""
+
+from __future__ import annotations
+
+
+
+from . import log, setup_jax
+from .. import provenance
+from ..provenance import write_csv
+
+
+def train_job(env_name: str, algo: str, seeds, backend: str, episode_length: int, train: dict,
+              agent_overrides: dict, out_paths, config_record: dict | None = None,
+              resume_every_minutes: float = 10.0, env_kwargs: dict | None = None) -> dict:
+    """E1: train ``seeds`` of (env, algo) vmapped in one process; one HDF5 file per seed.
+    ``env_kwargs``: the task variant (Brax constructor arguments; config ``env_kwargs.<env>``)."""
+    setup_jax()
+    from ..agents import get_agent
+    from ..base.envs import make_env
+    from ..training import train as train_agent
+    agent = get_agent(algo)
+    cfg = agent.Config.from_dict(agent_overrides)
+    env = make_env(env_name, backend, episode_length, env_kwargs)
+    attrs = {
+        "suite": env.spec.suite,
+        "env": env_name,
+        "env_kwargs": env.env_kwargs,
+        "algo": algo,
+        "backend": backend,
+        "episode_length": episode_length,
+        "total_steps": train["total_steps"],
+        "checkpoint_steps": sorted(train["checkpoints"]),
+        "agent_config": cfg.to_dict(),
+        "provenance": provenance.record(config_record, backend=backend),
+    }
+    summary = train_agent(
+        agent, env, cfg, seeds, train["total_steps"], train["checkpoints"], out_paths, attrs,
+        max_chunk=train["max_chunk_steps"], log=log,
+        resume_every=60.0 * resume_every_minutes,
+    )
+    if summary["resumed_from"]:
+        log(f"[train] resumed from step {summary['resumed_from']}")
+    log(f"[train] done in {summary['wall_seconds']:.1f}s "
+        f"({summary['steps_per_second_per_seed']:.0f} env-steps/s per seed); "
+        f"final deterministic returns {[round(r, 1) for r in summary['final_eval_returns']]}")
+    return summary
+
+
+def learning_curves_job(paths, out_csv: str, config_record: dict | None = None) -> None:
+    import pandas as pd
+
+    from ..base.checkpoints import TrainFile
+
+    frames = []
+    for p in paths:
+        with TrainFile(p) as tf:
+            a = tf.attrs
+            lc = tf.learning_curve()
+        frames.append(pd.DataFrame({
+            "suite": a["suite"], "env": a["env"], "algo": a["algo"], "seed": int(a["seed"]),
+            "step": lc["step"], "return": lc["return"], "length": lc["length"],
+        }))
+    df = pd.concat(frames, ignore_index=True)
+    write_csv(df, out_csv, provenance.record(config_record))
+    log(f"[learning_curves] {len(paths)} runs -> {out_csv}")
+
+
+def learning_curves_figure_job(curves_csv: str, out_png: str, out_pdf: str, dpi: int) -> None:
+    """Learning curves per environment (not a paper figure) from the learning-curve table."""
+    import pandas as pd
+
+    from ..plots.train import extra_learning_curves
+
+    extra_learning_curves(pd.read_csv(curves_csv), out_png, out_pdf, dpi=dpi)
+    log(f"[figures] {out_png}")

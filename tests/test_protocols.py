@@ -1,0 +1,45 @@
+"""The agent and suite protocols are checked when a module or adapter is registered: what
+is missing is named, nothing half-registered is left behind."""
+
+import types
+
+import pytest
+
+from retland import agents
+from retland.base import envs
+
+
+def test_registered_agents_provide_the_protocol():
+    for name, m in agents.AGENTS.items():
+        assert m.NAME == name and isinstance(m.UPDATE_KIND, str)
+        for member in ("init", "make_policy", "policy_params", "post_update"):
+            assert callable(getattr(m, member)), (name, member)
+        if getattr(m, "TRAINS_IN_ENV", True):
+            assert callable(m.training_setup), name
+    assert agents.AGENTS["bc"].TRAINS_IN_ENV is False
+
+
+def test_agent_missing_members_is_refused_naming_them():
+    m = types.ModuleType("fake_agent")
+    m.NAME, m.UPDATE_KIND = "fake", "fake_step"
+    m.init = m.make_policy = m.policy_params = lambda *a: None
+    with pytest.raises(TypeError, match=r"lacks \['Config', 'post_update', 'training_setup'\]"):
+        agents.register(m)
+    assert "fake" not in agents.AGENTS
+
+
+def test_agent_name_registered_twice_is_refused():
+    with pytest.raises(ValueError, match="'td3' is registered twice"):
+        agents.register(agents.AGENTS["td3"])
+
+
+def test_suite_missing_members_is_refused_naming_them():
+    class Half:
+        suite = "half"
+
+        def reset(self, key):
+            return key
+
+    with pytest.raises(TypeError, match=r"lacks \['reference_state', 'step', 'obs', 'reward', 'done'\]"):
+        envs.register_suite(Half)
+    assert "half" not in envs.SUITES and envs.SUITES["brax"] is envs.BraxEnv
