@@ -1,10 +1,17 @@
 """Helpers shared by the tests (imported as ``helpers``: tests/ is on pytest's pythonpath)."""
 
+from types import SimpleNamespace
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from retland.base.replay import Transition
+
+#: the small observation/action sizes of the unit tests of TD3 and SAC, and the one thing
+#: their post_update reads of an environment
+OBS, ACT = 5, 2
+ENV = SimpleNamespace(spec=SimpleNamespace(obs_dim=OBS, act_dim=ACT))
 
 
 def tree_equal(a, b) -> bool:
@@ -13,7 +20,7 @@ def tree_equal(a, b) -> bool:
     return len(la) == len(lb) and all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(la, lb))
 
 
-def make_replay(n: int, obs_dim: int, act_dim: int, key: int = 0) -> Transition:
+def make_replay(n: int, obs_dim: int = OBS, act_dim: int = ACT, key: int = 0) -> Transition:
     """Random transitions whose reward is the row index (to check which rows were sampled)."""
     k = jax.random.split(jax.random.PRNGKey(key), 3)
     return Transition(

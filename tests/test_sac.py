@@ -2,7 +2,6 @@
 
 import dataclasses
 import json
-from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
@@ -14,14 +13,7 @@ from retland.agents import get_agent, sac
 from retland.base.replay import sample_batch
 
 import helpers
-from helpers import tree_equal
-
-OBS, ACT = 5, 2
-ENV = SimpleNamespace(spec=SimpleNamespace(obs_dim=OBS, act_dim=ACT))  # what post_update reads
-
-
-def make_replay(n, key=0):
-    return helpers.make_replay(n, OBS, ACT, key)
+from helpers import ACT, ENV, OBS, make_replay, tree_equal
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """TD3 (Table 1) and its post-update step u(theta, X): what changes and what must not."""
 
 import dataclasses
-from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
@@ -11,15 +10,7 @@ import pytest
 from retland.agents import get_agent, td3
 from retland.base.replay import sample_batch
 
-import helpers
-from helpers import tree_equal
-
-OBS, ACT = 5, 2
-ENV = SimpleNamespace(spec=SimpleNamespace(obs_dim=OBS, act_dim=ACT))  # what post_update reads
-
-
-def make_replay(n, key=0):
-    return helpers.make_replay(n, OBS, ACT, key)
+from helpers import ACT, ENV, OBS, make_replay, tree_equal
 
 
 @pytest.fixture(scope="module")
