@@ -59,9 +59,8 @@ def pairs(teachers: pd.DataFrame, students: pd.DataFrame) -> pd.DataFrame:
                       "teacher_step": students["teacher_step"].astype(int),
                       "student_step": students["step"].astype(int),
                       **{f"student_{k}": _col(students, k) for k in STATS}})
-    out = s.merge(t, on=["env", "seed", "teacher_step"], how="left", validate="many_to_one")
-    lost = s.merge(t[["env", "seed", "teacher_step"]], how="left", indicator=True)
-    lost = lost[lost["_merge"] == "left_only"]
+    out = s.merge(t, on=["env", "seed", "teacher_step"], how="left", validate="many_to_one", indicator=True)
+    lost = out[out["_merge"] == "left_only"]
     if len(lost):
         raise ValueError("students without a teacher row: "
                          + ", ".join(f"{r.env}/seed{r.seed}/teacher{r.teacher_step}" for r in lost.itertuples()))

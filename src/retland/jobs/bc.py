@@ -70,13 +70,12 @@ def bc_train_job(teacher_path: str, teacher_steps, bc: dict, out_paths, config_r
 def bc_post_update_job(train_paths, steps, post_update: dict, out_paths_by_file, config_record=None) -> None:
     """E2's estimator on every student file of one TD3 run (``post_update_job`` per file);
     ``out_paths_by_file[i]``: the outputs of file i, one per student checkpoint ``steps``."""
+    from ..base.checkpoints import TrainFile
     from .post_update import post_update_job
 
     for path, outs in zip(train_paths, out_paths_by_file):
-        import h5py
-
-        with h5py.File(path, "r") as f:
-            seed = int(f.attrs["seed"])
+        with TrainFile(path) as tf:
+            seed = int(tf.attrs["seed"])  # the TD3 run the student's teacher comes from
         post_update_job(path, seed, steps, post_update["n_samples"], post_update["horizon"],
                         post_update["chunk_size"], post_update["sample_seed"], outs, config_record=config_record)
 
