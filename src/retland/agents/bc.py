@@ -86,8 +86,7 @@ def policy_params(state: BCState):
 
 def make_policy(act_dim: int, cfg: BCConfig):
     """The student's deterministic policy (dropout off)."""
-    net = _net(cfg, act_dim)
-    return lambda params, obs: net.apply(params, obs)
+    return _net(cfg, act_dim).apply
 
 
 def relabelled_batch(state: BCState, replay, key: jax.Array, lo, hi, cfg: BCConfig, act_dim: int):

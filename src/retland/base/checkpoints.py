@@ -110,6 +110,12 @@ def read_pytree(group: h5py.Group, template, where: str = ""):
     return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
+def set_attrs(obj, attrs: dict) -> None:
+    """HDF5 attributes of a file, group or dataset: dicts, lists and tuples as JSON."""
+    for k, v in attrs.items():
+        obj.attrs[k] = json.dumps(v, default=str) if isinstance(v, (dict, list, tuple)) else v
+
+
 # --- training file -------------------------------------------------------------------
 
 class TrainWriter:
@@ -124,8 +130,7 @@ class TrainWriter:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self.f = h5py.File(self.tmp, "w")
         self.f.attrs["format"] = TRAIN_FORMAT
-        for k, v in attrs.items():
-            self.f.attrs[k] = v if not isinstance(v, (dict, list, tuple)) else json.dumps(v, default=str)
+        set_attrs(self.f, attrs)
         rep = self.f.create_group("replay")
         dims = {"obs": (obs_dim,), "action": (act_dim,), "reward": (), "next_obs": (obs_dim,), "terminal": ()}
         for k, shape in dims.items():
@@ -285,8 +290,7 @@ def write_post_update(path: str, returns: np.ndarray, lengths: np.ndarray, attrs
             f.attrs["format"] = POST_UPDATE_FORMAT
             f.create_dataset("returns", data=np.asarray(returns, np.float64))
             f.create_dataset("lengths", data=np.asarray(lengths, np.int32))
-            for k, v in attrs.items():
-                f.attrs[k] = v if not isinstance(v, (dict, list, tuple)) else json.dumps(v, default=str)
+            set_attrs(f, attrs)
             f.attrs["complete"] = True
         os.replace(tmp, path)
     except BaseException:

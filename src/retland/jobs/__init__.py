@@ -94,8 +94,6 @@ class CheckpointSource:
     the agent state of any checkpoint."""
 
     def __init__(self, train_path: str):
-        import json
-
         import jax
 
         from ..agents import get_agent
@@ -131,11 +129,6 @@ class CheckpointSource:
         return state, (int(ck["replay_lo"]), int(ck["replay_hi"]))
 
 
-def h5_attrs(obj, attrs: dict) -> None:
-    for k, v in attrs.items():
-        obj.attrs[k] = json.dumps(v, default=str) if isinstance(v, (dict, list, tuple)) else v
-
-
 class Sources:
     """Training files opened once each (CheckpointSource is costly: it loads the replay)."""
 
@@ -143,8 +136,6 @@ class Sources:
         self.pattern, self.cache = pattern, {}
 
     def __call__(self, algo: str, seed: int):
-        from ..jobs import CheckpointSource
-
         path = self.pattern.format(algo=algo, seed=int(seed))
         if path not in self.cache:
             self.cache[path] = CheckpointSource(path)
@@ -169,16 +160,12 @@ class Policies:
     the agent, config and environment (the first file), plain checkpoint reads otherwise."""
 
     def __init__(self, train_paths):
-        from ..jobs import CheckpointSource
-
         self.paths = {seed_of_path(p): p for p in train_paths}
         first = sorted(self.paths)[0]
         self.src = CheckpointSource(self.paths[first])
         self._sources = {first: self.src}
 
     def source(self, seed: int):
-        from ..jobs import CheckpointSource
-
         seed = int(seed)
         if seed not in self.paths:
             raise ValueError(f"no training file for seed {seed} (have {sorted(self.paths)})")

@@ -12,7 +12,8 @@ import pandas as pd
 from .. import provenance
 from ..provenance import write_csv
 from ..base.atomic import atomic_path
-from . import Sources, h5_attrs, log, render_frames, sample_key, setup_jax
+from ..base.checkpoints import set_attrs
+from . import Sources, log, render_frames, sample_key, setup_jax
 
 
 FAILURES_FORMAT = "retland.failures/1"
@@ -106,7 +107,7 @@ def failures_job(stats_csv: str, env_name: str, algo: str, train_pattern: str, p
     prov = provenance.record(config_record, backend=env.backend)
     with atomic_path(out_h5) as tmp:
         with h5py.File(tmp, "w") as f:
-            h5_attrs(f, {"format": FAILURES_FORMAT, "env": env_name, "algo": algo, "horizon": horizon,
+            set_attrs(f, {"format": FAILURES_FORMAT, "env": env_name, "algo": algo, "horizon": horizon,
                           "fallback": fallback, "note": note, "renderer": renderer, "misstep_pair": best,
                           "misstep_step": m, "max_resim_diff": diff, "provenance": prov})
             f.create_dataset("rewards", data=rewards)

@@ -12,7 +12,8 @@ import pandas as pd
 from .. import provenance
 from ..provenance import write_csv
 from ..base.atomic import atomic_path
-from . import Sources, h5_attrs, log, render_frames, sample_key, setup_jax
+from ..base.checkpoints import set_attrs
+from . import Sources, log, render_frames, sample_key, setup_jax
 
 
 LANDSCAPE_FORMAT = "retland.landscape/1"
@@ -69,16 +70,16 @@ def landscape_job(stats_csv: str, env_name: str, train_pattern: str, post_update
     prov = provenance.record(config_record, backend=src.attrs["backend"])
     with atomic_path(out_h5) as tmp:
         with h5py.File(tmp, "w") as f:
-            h5_attrs(f, {"format": LANDSCAPE_FORMAT, "env": env_name, "grid": G, "extent": landscape["extent"],
+            set_attrs(f, {"format": LANDSCAPE_FORMAT, "env": env_name, "grid": G, "extent": landscape["extent"],
                           "zoom": landscape["zoom"], "levels": N_LEVELS, "horizon": horizon,
                           "update_seed": landscape["seed"], "renderer": renderer, "criterion": pair["criterion"],
                           "selection": pair["reason"], "provenance": prov})
             for role, res in results.items():
                 g = f.create_group(role)
                 row = res["row"]
-                h5_attrs(g, {k: (row[k].item() if hasattr(row[k], "item") else row[k])
+                set_attrs(g, {k: (row[k].item() if hasattr(row[k], "item") else row[k])
                               for k in ("algo", "seed", "step", "mean", "std", "ltp", "mode")})
-                h5_attrs(g, {"return_theta0": res["refs"][0], "return_theta1": res["refs"][1],
+                set_attrs(g, {"return_theta0": res["refs"][0], "return_theta1": res["refs"][1],
                               "return_theta2": res["refs"][2], "gait_return": res["gait_return"],
                               "gait_length": res["gait_length"]})
                 for k in ("axes", "returns", "lengths", "frames", "frame_steps", "post_update_returns"):

@@ -86,7 +86,6 @@ class PPOLoop(LoopBase):
         self.env, self.cfg, self.schedule = env, cfg, schedule
         self.run = make_train_chunk(env, cfg)
         self.reference = env.reference_state()
-        self._ck = None
 
     def advance(self, carry, u0, u1):
         return self.run(carry, u1 - u0), None
@@ -95,10 +94,9 @@ class PPOLoop(LoopBase):
         return policy_params(carry.agent)
 
     def checkpoint(self, carry, j, label, u):
-        if self._ck is None or self._ck[0] is not carry:  # the agent and, for the post-update, the envs
-            self._ck = (carry, carry.agent._replace(env_state=env_state_tree(carry.env_state, carry.ep_t,
-                                                                             carry.ep_ret)))
-        state = jax.tree_util.tree_map(lambda x: np.asarray(x[j]), self._ck[1])
+        # the agent and, for the post-update, the training environments
+        tree = carry.agent._replace(env_state=env_state_tree(carry.env_state, carry.ep_t, carry.ep_ret))
+        state = jax.tree_util.tree_map(lambda x: np.asarray(x[j]), tree)
         B = self.cfg.batch_size
         return state, {"replay_lo": 0, "replay_hi": 0, "n_updates": u * self.cfg.epochs * self.cfg.num_minibatches,
                        "env_steps": u * B, "iterations": u}
