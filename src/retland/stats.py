@@ -367,9 +367,17 @@ def rliable_mean_ci(scores_by_env: dict, reps: int, ci: float, seed: int) -> tup
     def agg(x):
         return np.array([np.nanmean(x)])
 
-    point, interval = rly.get_interval_estimates(
-        {"x": mat}, agg, reps=int(reps), confidence_interval_size=float(ci),
-        random_state=np.random.RandomState(int(seed)))
+    # rliable 1.2.0's StratifiedBootstrap draws its resampling indices from numpy's global
+    # RNG (np.random.choice), not from random_state: seed it for this call, then restore it,
+    # so the same seed gives the same interval
+    saved = np.random.get_state()
+    np.random.seed(int(seed))
+    try:
+        point, interval = rly.get_interval_estimates(
+            {"x": mat}, agg, reps=int(reps), confidence_interval_size=float(ci),
+            random_state=np.random.RandomState(int(seed)))
+    finally:
+        np.random.set_state(saved)
     return float(point["x"][0]), float(interval["x"][0, 0]), float(interval["x"][1, 0])
 
 
