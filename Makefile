@@ -58,7 +58,7 @@ bench: $(STAMP)
 # Fails (exit 1) on any finding, for the default config and every shipped one.
 lint: $(STAMP)
 	$(BIN)/snakemake --lint --cores 1
-	@for c in config/ci.yaml config/paper.yaml config/study.yaml; do \
+	@for c in config/ci.yaml config/paper.yaml config/study.yaml config/appendix.yaml; do \
 	  echo "snakemake --lint --configfile $$c"; $(BIN)/snakemake --lint --cores 1 --configfile $$c || exit 1; done
 
 clean:

@@ -31,7 +31,7 @@ def merged(name):
     return upd(base, load(name)) if name != "config.yaml" else base
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "ci.yaml", "paper.yaml", "study.yaml"])
+@pytest.mark.parametrize("name", ["config.yaml", "ci.yaml", "paper.yaml", "study.yaml", "appendix.yaml"])
 def test_shipped_configs_are_valid(name):
     validate(merged(name))
 
@@ -39,7 +39,9 @@ def test_shipped_configs_are_valid(name):
 def test_paper_config_is_the_paper_protocol():
     c = merged("paper.yaml")
     assert c["seeds"] == list(range(20))
-    assert sorted(c["envs"]) == ["ant", "halfcheetah", "hopper", "walker2d"]
+    # Brax (Sec. 3.1) and the five DeepMind Control tasks of A.5 (Fig. 14-18)
+    assert c["envs"] == ["ant", "halfcheetah", "hopper", "walker2d", "quadruped-walk", "quadruped-run",
+                         "humanoid-stand", "humanoid-walk", "humanoid-run"]
     assert c["train"]["total_steps"] == 1_000_000
     assert c["train"]["checkpoints"] == [50_000 + 100_000 * i for i in range(10)]
     assert c["post_update"]["n_samples"] == 1000 and c["post_update"]["horizon"] == 1000
@@ -84,7 +86,8 @@ BAD = [
     (lambda c: c.update(seeds=[]), r"'seeds'"),
     (lambda c: c["post_update"].update(n_samples=0), r"'post_update.n_samples'"),
     (lambda c: c["post_update"].update(horizon=-5), r"'post_update.horizon'"),
-    (lambda c: c.update(envs=["hopper", "cartpole"]), r"'envs.1'"),
+    (lambda c: c.update(envs=["hopper", "cartpole"]), r"'envs': unknown environment 'cartpole'; known: .*'quadruped-walk'"),
+    (lambda c: c.update(envs=["humanoid-run"], algos=["td3", "ppo"]), r"'algos': ppo runs in suites \['brax'\], none"),
     (lambda c: c.update(algos=["dqn"]), r"'algos.0'"),
     (lambda c: c["train"].update(checkpoints=[3000, 99999]), r"'train.checkpoints'.*99999.*beyond"),
     (lambda c: c["train"]["ppo"].update(checkpoints=[100000, 10**9]), r"'train.ppo.checkpoints'.*beyond.*ppo"),
@@ -163,3 +166,21 @@ def test_task_variant_reaches_the_simulator():
     assert env._train._n_frames == 10 and env._ref._n_frames == 10
     assert env._train._healthy_angle_range == (-1000.0, 1000.0)
     assert env._ref._reset_noise_scale == 0.0 and env.env_kwargs["healthy_angle_range"] == [-1000.0, 1000.0]
+
+
+def test_appendix_config_is_every_dmc_task_of_the_paper_at_laptop_scale():
+    """E10 (A.5): all five tasks with TD3 and SAC (fewer seeds and steps, never fewer tasks)."""
+    c = merged("appendix.yaml")
+    validate(c)
+    assert c["envs"] == ["quadruped-walk", "quadruped-run", "humanoid-stand", "humanoid-walk", "humanoid-run"]
+    assert c["algos"] == ["td3", "sac"] and c["post_update"]["horizon"] == 1000 and c["episode_length"] == 1000
+
+
+def test_a_config_without_brax_tasks_needs_no_brax_analysis_settings():
+    """E3-E9 and E12 study Brax tasks: their cross-key checks do not apply to a DMC-only config."""
+    c = copy.deepcopy(merged("appendix.yaml"))
+    c["bc"]["teachers_per_run"] = 9  # more teachers than checkpoints: only an error with Brax tasks
+    validate(c)
+    c["envs"] = ["hopper"]
+    with pytest.raises(ConfigError, match="bc.teachers_per_run"):
+        validate(c)

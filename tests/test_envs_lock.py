@@ -27,6 +27,7 @@ def lock():
 def test_lock_has_the_known_pins():
     p = lock()
     assert p["mujoco"] == "3.17.0"  # dm-control 1.0.50 breaks on mujoco 4
+    assert p["dm-control"] == "1.0.50"  # E10; requires mujoco>=3.17.0
     assert p["rliable"] == "1.2.0" and p["arch"] == "7.2.0" and int(p["pandas"].split(".")[0]) < 3
     for k in ("jax", "jaxlib", "flax", "optax", "brax", "snakemake", "h5py"):
         assert k in p

@@ -23,7 +23,7 @@ def test_agent_missing_members_is_refused_naming_them():
     m = types.ModuleType("fake_agent")
     m.NAME, m.UPDATE_KIND = "fake", "fake_step"
     m.init = m.make_policy = m.policy_params = lambda *a: None
-    with pytest.raises(TypeError, match=r"lacks \['Config', 'post_update', 'training_setup'\]"):
+    with pytest.raises(TypeError, match=r"lacks \['SUITES', 'Config', 'post_update', 'training_setup'\]"):
         agents.register(m)
     assert "fake" not in agents.AGENTS
 
@@ -43,3 +43,25 @@ def test_suite_missing_members_is_refused_naming_them():
     with pytest.raises(TypeError, match=r"lacks \['reference_state', 'step', 'obs', 'reward', 'done'\]"):
         envs.register_suite(Half)
     assert "half" not in envs.SUITES and envs.SUITES["brax"] is envs.BraxEnv
+
+
+def test_host_stepped_suite_is_checked_against_its_own_protocol():
+    class Host:
+        suite = "host_half"
+        host_stepped = True
+
+        def reference_state(self):
+            return None
+
+    with pytest.raises(TypeError, match=r"lacks \['host_env_factory'\] \(see retland.base.envs.HostSuite\)"):
+        envs.register_suite(Host)
+    assert "host_half" not in envs.SUITES
+    assert envs.SUITES["dmc"].host_stepped and callable(envs.SUITES["dmc"].host_env_factory)
+
+
+def test_suites_of_names_and_agents_that_run_in_them():
+    assert envs.suite_of("hopper") == "brax" and envs.suite_of("humanoid-run") == "dmc"
+    with pytest.raises(ValueError, match="unknown environment 'pong'"):
+        envs.suite_of("pong")
+    assert agents.runs_in("td3", "quadruped-walk") and agents.runs_in("sac", "humanoid-stand")
+    assert not agents.runs_in("ppo", "quadruped-walk") and agents.runs_in("ppo", "hopper")

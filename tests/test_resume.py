@@ -1,5 +1,7 @@
 """A training job killed part-way and started again continues from its last resume
-point and produces the same files as an uninterrupted run (CPU)."""
+point and produces the same files as an uninterrupted run (CPU): a JAX-stepped suite
+(Brax hopper) and a host-stepped one (DMC quadruped-walk, whose resume point also holds
+every environment's simulator and random-stream snapshot)."""
 
 import os
 import signal
@@ -20,11 +22,11 @@ setup_jax(sys.argv[2])
 from retland.agents import get_agent
 from retland.base.envs import make_env
 from retland.training import train
-out = sys.argv[1]
+out, name = sys.argv[1], sys.argv[3]
 agent = get_agent("td3")
 cfg = agent.Config(hidden=(16, 16), batch_size=32, learning_starts=60)
-env = make_env("hopper", "spring", episode_length=50)
-attrs = {"suite": "brax", "env": "hopper", "algo": "td3", "backend": "spring", "episode_length": 50,
+env = make_env(name, "spring", episode_length=50)
+attrs = {"suite": env.spec.suite, "env": name, "algo": "td3", "backend": env.spec.backend, "episode_length": 50,
          "agent_config": cfg.to_dict()}
 s = train(agent, env, cfg, [0, 1], 600, [200, 400, 600], [f"{out}/seed0.h5", f"{out}/seed1.h5"],
                     attrs, max_chunk=100, log=lambda m: print(m, flush=True), resume_every=0.0)
@@ -32,8 +34,9 @@ print("RESUMED_FROM", s["resumed_from"], flush=True)
 """
 
 
-def run(out, cache):
-    return subprocess.run([sys.executable, "-c", SCRIPT, out, cache], capture_output=True, text=True, timeout=600)
+def run(out, cache, env):
+    return subprocess.run([sys.executable, "-c", SCRIPT, out, cache, env], capture_output=True, text=True,
+                          timeout=600)
 
 
 def datasets(path):
@@ -43,15 +46,16 @@ def datasets(path):
     return out
 
 
-def test_killed_training_resumes_to_identical_files(tmp_path):
+@pytest.mark.parametrize("env", ["hopper", "quadruped-walk"])
+def test_killed_training_resumes_to_identical_files(tmp_path, env):
     cache = str(tmp_path / "cache")
     ref, killed = tmp_path / "ref", tmp_path / "killed"
     ref.mkdir()
     killed.mkdir()
-    p = run(str(ref), cache)
+    p = run(str(ref), cache, env)
     assert p.returncode == 0, p.stderr[-3000:]
 
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(killed), cache],
+    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(killed), cache, env],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 400
     for line in proc.stdout:  # kill (SIGKILL: no clean-up) once step 300 of 600 is logged
@@ -62,7 +66,7 @@ def test_killed_training_resumes_to_identical_files(tmp_path):
     assert not os.path.exists(killed / "seed0.h5")  # nothing that looks complete
     assert os.path.exists(killed / ".seed0.h5.resume.h5")
 
-    p = run(str(killed), cache)
+    p = run(str(killed), cache, env)
     assert p.returncode == 0, p.stderr[-3000:]
     resumed = int(p.stdout.split("RESUMED_FROM")[1].split()[0])
     assert 200 <= resumed < 600

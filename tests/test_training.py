@@ -106,7 +106,7 @@ def test_estimator_reproduces_single_rollouts(tiny_training):
     keys = jax.random.split(jax.random.PRNGKey(0), 3)
     est = make_estimator(src.agent, src.env, src.cfg, 40)
     ref = src.env.reference_state()
-    r, _ = est(state, keys, src.replay, lo, hi, ref)
+    r, _ = est(keys, state, src.replay, lo, hi, ref)
     roll = jax.jit(make_rollout(src.env, src.agent.make_policy(src.env.spec.act_dim, src.cfg), 40))
     for i in range(3):
         theta = src.agent.post_update(state, keys[i], src.replay, lo, hi, src.cfg, src.env)

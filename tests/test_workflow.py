@@ -99,17 +99,44 @@ def test_outputs_follow_the_contracts(workdir):
     need += [f"{s}_{x}" for s in ("mean", "std", "skewness", "mode", "ltp", "cvar_0.1")
              for x in ("boot_mean", "lo", "hi")]
     assert set(need) <= set(df.columns)
-    assert len(df) == 12 and (df["n"] == 16).all()
+    assert len(df) == 12 + 8 and (df["n"] == 16).all()  # hopper: 3 algos; quadruped-walk: TD3, SAC
+    assert df.groupby("env")["algo"].apply(lambda s: sorted(set(s))).to_dict() == {
+        "hopper": ["ppo", "sac", "td3"], "quadruped-walk": ["sac", "td3"]}
+    assert set(df.loc[df["env"] == "quadruped-walk", "suite"]) == {"dmc"}
     assert df.groupby("algo")["step"].apply(lambda s: sorted(set(s))).to_dict() == {
         "td3": [600, 1200], "sac": [600, 1200], "ppo": [2048, 4096]}
     with h5py.File(os.path.join(res, "train", "hopper", "ppo", "seed0.h5")) as f:
         assert sorted(f["checkpoints"]) == ["step2048", "step4096"] and f.attrs["complete"]
     figs = os.path.join(workdir, "paper_figures", "ci")
-    for name in ("fig02_scatter_hopper", "fig02_histograms_hopper", "extra_learning_curves"):
+    for name in ("fig02_scatter_hopper", "fig02_histograms_hopper", "extra_learning_curves",
+                 "fig02_scatter_quadruped-walk", "fig02_histograms_quadruped-walk"):  # Fig. 14 (E10)
         for ext in ("png", "pdf"):
             assert os.path.getsize(os.path.join(figs, f"{name}.{ext}")) > 5000
     leftovers = [f for _, _, fs in os.walk(res) for f in fs if ".tmp" in f]
     assert leftovers == []
+
+
+def test_dmc_outputs(workdir):
+    """E10: TD3 and SAC trained host-stepped on quadruped-walk (the simulator recorded as its
+    backend), their post-update files, and no E3-E9 analysis of the DMC task."""
+    res = os.path.join(workdir, "results", "ci")
+    for algo in ("td3", "sac"):
+        with h5py.File(os.path.join(res, "train", "quadruped-walk", algo, "seed1.h5")) as f:
+            assert f.attrs["complete"] and f.attrs["suite"] == "dmc" and f.attrs["backend"] == "mujoco"
+            assert sorted(f["checkpoints"]) == ["step1200", "step600"] and f["replay/obs"].shape == (1200, 78)
+        with h5py.File(os.path.join(res, "post_update", "quadruped-walk", algo, "seed0", "step1200.h5")) as f:
+            assert f.attrs["suite"] == "dmc" and f["returns"].shape == (16,)
+            assert np.isfinite(f["returns"][()]).all() and (f["lengths"][()] == 100).all()
+    assert not os.path.exists(os.path.join(res, "train", "quadruped-walk", "ppo"))  # PPO runs on Brax only
+    assert not os.path.exists(os.path.join(res, "landscape", "quadruped-walk"))
+    log = open(os.path.join(res, "logs", "train", "quadruped-walk", "td3.log")).read()
+    assert "host-stepped" in log
+
+
+def test_changing_the_brax_backend_retrains_only_brax_tasks(workdir):
+    cfg = write_cfg(workdir, "ci_backend.yaml", backend="positional")
+    jobs = planned(workdir, "--configfile", cfg)
+    assert jobs.get("train") == 3, jobs  # hopper x 3 algos; quadruped-walk runs on MuJoCo
 
 
 def test_frames_without_libosmesa_come_from_the_fallback(workdir):
@@ -198,7 +225,8 @@ def test_nothing_to_do_after_a_full_run(workdir):
 def test_changing_n_samples_reruns_post_update_not_training(workdir):
     cfg = write_cfg(workdir, "ci_n.yaml", post_update__n_samples=20)
     jobs = planned(workdir, "--configfile", cfg)
-    assert all(jobs.get(f"post_update_{a}") == 2 for a in ("td3", "sac", "ppo")), jobs
+    assert jobs.get("post_update_td3") == jobs.get("post_update_sac") == 4, jobs  # hopper and quadruped-walk
+    assert jobs.get("post_update_ppo") == 2, jobs
     assert "post_update_stats" in jobs and "fig02_scatter" in jobs
     assert "train" not in jobs and "learning_curves" not in jobs and "extra_learning_curves" not in jobs
 
@@ -216,8 +244,8 @@ def test_changing_training_reruns_everything_downstream(workdir):
     cfg = write_cfg(workdir, "ci_t.yaml", agents__td3__batch_size=32)
     jobs = planned(workdir, "--configfile", cfg)
     assert {"train", "post_update_td3", "post_update_stats", "fig02_scatter"} <= set(jobs)
-    # only TD3 retrains: the other algorithms' runs are untouched
-    assert jobs["train"] == 1 and "post_update_sac" not in jobs and "post_update_ppo" not in jobs
+    # only TD3 retrains (on both tasks): the other algorithms' runs are untouched
+    assert jobs["train"] == 2 and "post_update_sac" not in jobs and "post_update_ppo" not in jobs
 
 
 def test_changing_a_task_variant_retrains_that_task(workdir):
@@ -243,12 +271,20 @@ def test_ppo_training_length_is_its_own(workdir):
     assert "post_update_td3" not in jobs and "post_update_sac" not in jobs
 
 
-def test_paper_config_plans_all_twelve_training_runs(workdir):
-    """config/paper.yaml: TD3, SAC and PPO on the four Brax tasks (E1), 20 seeds x 10 checkpoints."""
+def test_paper_config_plans_every_training_run(workdir):
+    """config/paper.yaml: TD3, SAC and PPO on the four Brax tasks, TD3 and SAC on the five
+    DMC tasks of A.5 (E1, E10), 20 seeds x 10 checkpoints."""
     jobs = planned(workdir, "--configfile", "config/paper.yaml")
-    assert jobs["train"] == 12
-    assert jobs["bc_train"] == jobs["bc_post_update"] == 4 * 10  # E12: 10 TD3 runs per env
-    assert all(jobs[f"post_update_{a}"] == 4 * 20 for a in ("td3", "sac", "ppo")), jobs
+    assert jobs["train"] == 4 * 3 + 5 * 2
+    assert jobs["bc_train"] == jobs["bc_post_update"] == 4 * 10  # E12: 10 TD3 runs per Brax env
+    assert jobs["post_update_td3"] == jobs["post_update_sac"] == 9 * 20 and jobs["post_update_ppo"] == 4 * 20
+    assert jobs["fig02_scatter"] == 9  # Fig. 2, 11-13 and 14-18
+
+
+def test_appendix_config_plans_the_five_dmc_tasks(workdir):
+    jobs = planned(workdir, "--configfile", "config/appendix.yaml")
+    assert jobs["train"] == 10 and jobs["post_update_td3"] == jobs["post_update_sac"] == 10
+    assert jobs["fig02_scatter"] == 5 and not {"landscape", "interpolation", "bc_train", "claims"} & set(jobs)
 
 
 @pytest.mark.parametrize("change, message", [
@@ -257,7 +293,8 @@ def test_paper_config_plans_all_twelve_training_runs(workdir):
     ({"train__checkpoints": [600, 5000]}, "train.checkpoints"),
     ({"train__ppo__checkpoints": [2048, 9999]}, "train.ppo.checkpoints"),
     ({"algos": ["td3", "dqn"]}, "algos.1"),
-    ({"envs": ["pong"]}, "envs.0"),
+    ({"envs": ["pong"]}, "'envs': unknown environment 'pong'"),
+    ({"envs": ["quadruped-walk"], "algos": ["ppo"]}, "'algos': ppo runs in suites ['brax']"),
     ({"run": ".."}, "'run'"),
     ({"run": "."}, "'run'"),
     ({"run": "a/b"}, "'run'"),

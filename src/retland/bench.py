@@ -5,6 +5,9 @@
    each algorithm (TD3, SAC, PPO).
 2. Training: environment steps per second per seed with 1 seed and with several seeds
    vmapped in one job, for each algorithm.
+3. DeepMind Control (host-stepped, E10): the estimator against the bare host rollout of the
+   same updated policies, the host rollout's env-steps/s against one dm-control environment
+   in a plain loop, and host-stepped training throughput.
 
 Usage: python -m retland.bench [--algos td3,sac,ppo] [--env hopper] [--backend spring] [--n 200]
 """
@@ -84,7 +87,7 @@ def bench_post_update(algo, env_name, backend, n, horizon, repeats, replay_rows=
     est = make_estimator(agent, env, cfg, horizon)
     params = jax.jit(jax.vmap(lambda kk: agent.post_update(state, kk, replay, 0, replay_rows, cfg, env)))(keys)
     bare = make_batched_rollout(env, agent.make_policy(spec.act_dim, cfg), horizon)
-    return _side_by_side(lambda: est(state, keys, replay, 0, replay_rows, start), lambda: bare(params, start),
+    return _side_by_side(lambda: est(keys, state, replay, 0, replay_rows, start), lambda: bare(params, start),
                          n, repeats)
 
 
@@ -104,7 +107,7 @@ def bench_checkpoint(train_path, step, n, horizon, repeats):
     est = make_estimator(agent, env, cfg, horizon)
     params = jax.jit(jax.vmap(lambda kk: agent.post_update(state, kk, replay, lo, hi, cfg, env)))(keys)
     bare = make_batched_rollout(env, agent.make_policy(env.spec.act_dim, cfg), horizon)
-    return _side_by_side(lambda: est(state, keys, replay, lo, hi, start), lambda: bare(params, start), n, repeats)
+    return _side_by_side(lambda: est(keys, state, replay, lo, hi, start), lambda: bare(params, start), n, repeats)
 
 
 def bench_train(algo, env_name, backend, seeds_list, steps, overrides=None):
@@ -139,6 +142,68 @@ def bench_train(algo, env_name, backend, seeds_list, steps, overrides=None):
         jax.block_until_ready(carry)
         out[n_seeds] = steps / (time.perf_counter() - t)
     return out
+
+
+def bench_dmc(task, algos, n, horizon, repeats, workers, seeds_list, train_steps):
+    """E10, a host-stepped suite: (1) the post-update estimator (N jitted updates, then the
+    host rollout) against the bare host rollout of the same updated policies, (2) the host
+    rollout's env-steps/s against one dm-control environment stepped in a plain Python loop,
+    (3) host-stepped training env-steps/s per seed. Networks as Table 1 (2x256)."""
+    import numpy as np
+
+    from .agents import get_agent
+    from .analyses.post_update import make_estimator
+    from .base.dmc import DMCTaskEnv
+    from .base.envs import make_env
+    from .rollout import HostRollout
+    from .training import offpolicy_setup
+
+    env = make_env(task)
+    spec = env.spec
+    start = env.reference_state()
+    print(f"\nDeepMind Control {task} (host-stepped, {workers} worker process(es); obs {spec.obs_dim}, "
+          f"act {spec.act_dim}; horizon {horizon}, median of {repeats})")
+    plain = DMCTaskEnv(task, 0)
+    plain.restore(start)
+    rng = np.random.default_rng(0)
+    acts = rng.uniform(-1, 1, (horizon, spec.act_dim))
+    t_plain = _time(lambda: [plain.step(a) for a in acts], repeats)
+    plain_rate = horizon / t_plain
+    print(f"  one dm-control environment, plain loop: {plain_rate:10,.0f} env-steps/s")
+    print(f"  {'algo':5s} {'N':>5s} {'estimator':>12s} {'bare rollout':>14s} {'ratio':>7s} {'env-steps/s':>12s} "
+          f"{'vs plain loop':>14s}")
+    for algo in algos:
+        agent = get_agent(algo)
+        cfg = agent.Config.from_dict({})
+        state = agent.init(jax.random.PRNGKey(0), spec.obs_dim, spec.act_dim, cfg)
+        replay = _fake_replay(spec, 20_000)
+        keys = jax.random.split(jax.random.PRNGKey(2), n)
+        est = make_estimator(agent, env, cfg, horizon, n, workers)
+        params = jax.jit(jax.vmap(lambda kk: agent.post_update(state, kk, replay, 0, 20_000, cfg, env)))(keys)
+        bare = HostRollout(env, agent.make_policy(spec.act_dim, cfg), horizon, n, workers)
+        e, b, length = _side_by_side(lambda: est(keys, state, replay, 0, 20_000, start), lambda: bare(params, start),
+                                     n, repeats)
+        rate = b * length
+        print(f"  {algo:5s} {n:5d} {e:12,.2f} {b:14,.2f} {e / b:7.3f} {rate:12,.0f} {rate / plain_rate:13.2f}x",
+              flush=True)
+        est.rollout.close()
+        bare.close()
+    print("  (policies/s; ratio target >= 0.9)")
+    print(f"  training, host-stepped (one jitted call per environment step; env-steps/s per seed, "
+          f"{train_steps} steps after a warm-up)")
+    for algo in algos:
+        agent = get_agent(algo)
+        cfg = agent.Config.from_dict({"learning_starts": 1})
+        for s in seeds_list:
+            setup = offpolicy_setup(agent, env, cfg, list(range(s)), 10 * train_steps, [10 * train_steps],
+                                    train_steps, lambda m: None)
+            carry, _ = setup.loop.advance(setup.carry, 0, 20)
+            t = time.perf_counter()
+            setup.loop.advance(carry, 20, 20 + train_steps)
+            r = train_steps / (time.perf_counter() - t)
+            print(f"  {algo:5s} {s:2d} seed(s): {r:10,.0f} per seed  {r * s:10,.0f} in total", flush=True)
+            setup.loop.batch.close()
+    return 0
 
 
 def bench_run(run_dir, algos, n, horizon, repeats):
@@ -187,8 +252,17 @@ def main(argv=None):
     ap.add_argument("--run", default=None,
                     help="a finished run's results folder (e.g. results/default): measure the estimator on its "
                          "TD3/SAC checkpoints (real policies and episode lengths) instead of the synthetic rows")
+    ap.add_argument("--dmc", default="quadruped-walk", help="DeepMind Control task of the host-stepped rows "
+                    "('' to skip)")
+    ap.add_argument("--dmc-n", type=int, default=64, help="post-update samples of the DMC rows")
+    ap.add_argument("--dmc-workers", type=int, default=2, help="worker processes stepping the DMC environments")
+    ap.add_argument("--only-dmc", action="store_true", help="only the DMC rows")
     a = ap.parse_args(argv)
     algos = [x.strip() for x in a.algos.split(",") if x.strip()]
+    dmc_algos = [x for x in algos if x in ("td3", "sac")]
+    if a.only_dmc:
+        return bench_dmc(a.dmc, dmc_algos, a.dmc_n, a.horizon, a.repeats, a.dmc_workers, sorted({1, 2}),
+                         a.train_steps)
     if a.run:
         return bench_run(a.run, [x for x in algos if x != "ppo"], a.n, a.horizon, a.repeats)
 
@@ -215,6 +289,8 @@ def main(argv=None):
         if len(tr) > 1:
             lo, hi = min(tr), max(tr)
             print(f"  {algo:5s} total throughput ratio {hi} seeds / 1 seed: {tr[hi] * hi / tr[lo]:.2f}")
+    if a.dmc and dmc_algos:
+        bench_dmc(a.dmc, dmc_algos, a.dmc_n, a.horizon, a.repeats, a.dmc_workers, sorted({1, 2}), a.train_steps)
     return 0
 
 

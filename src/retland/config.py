@@ -51,7 +51,7 @@ def check_schema(config: dict, schema: dict) -> None:
 def check_semantics(config: dict) -> None:
     """Checks across keys that the schema cannot express."""
     from .agents import AGENTS
-    from .base.envs import BRAX_TASKS, check_env_kwargs
+    from .base.envs import check_env_kwargs, known_envs
 
     problems = []
     run = config["run"]
@@ -74,9 +74,15 @@ def check_semantics(config: dict) -> None:
     for a in config["algos"]:
         if a not in AGENTS:
             problems.append(f"'algos': unknown algorithm {a!r}; known: {sorted(AGENTS)}")
+    known = known_envs()
     for e in config["envs"]:
-        if e not in BRAX_TASKS:
-            problems.append(f"'envs': unknown environment {e!r}; known: {sorted(BRAX_TASKS)}")
+        if e not in known:
+            problems.append(f"'envs': unknown environment {e!r}; known: {sorted(known)}")
+    envs = [e for e in config["envs"] if e in known]
+    for a in config["algos"]:
+        if a in AGENTS and envs and not any(known[e] in AGENTS[a].SUITES for e in envs):
+            problems.append(f"'algos': {a} runs in suites {list(AGENTS[a].SUITES)}, none of the envs "
+                            f"{envs} is in one")
     for name, overrides in (config.get("agents") or {}).items():
         if name in AGENTS:
             try:
@@ -90,6 +96,10 @@ def check_semantics(config: dict) -> None:
                     f"'agents.{name}.learning_starts': {cfg.learning_starts} leaves no learning within "
                     f"the {name} training length total_steps={total}"
                 )
+    if not brax_envs(config):  # E3-E9 and E12 study Brax tasks: their sections are not used
+        if problems:
+            raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))
+        return
     # E6-E9 (navigation experiments): their algorithm must be trained in this config
     for section in ("interpolation", "rejection"):
         algo = (config.get(section) or {}).get("algo")
@@ -106,6 +116,13 @@ def check_semantics(config: dict) -> None:
 
 
 TRAIN_OVERRIDABLE = ("total_steps", "checkpoints", "max_chunk_steps")
+
+
+def brax_envs(config: dict) -> list[str]:
+    """The config's Brax tasks: the ones E3-E9 and E12 analyse (the others get E1-E2)."""
+    from .base.envs import BRAX_TASKS
+
+    return [e for e in config["envs"] if e in BRAX_TASKS]
 
 
 def train_settings(config: dict, algo: str) -> dict:
@@ -134,6 +151,8 @@ def validate(config: dict, schema: dict | None = None) -> dict:
 def check_geometry(config: dict) -> None:
     """E3-E5 (landscape, failures, start_states): keys that refer to other keys."""
     problems = []
+    if not brax_envs(config):
+        return
     land = config.get("landscape")
     if land and land["algo"] not in config["algos"]:
         problems.append(f"'landscape.algo': {land['algo']!r} is not trained (algos: {config['algos']})")
@@ -147,7 +166,7 @@ def check_geometry(config: dict) -> None:
 def bc_problems(config: dict) -> list[str]:
     """E12 (behaviour cloning): keys that refer to other keys."""
     bc = config.get("bc")
-    if not bc:
+    if not bc or not brax_envs(config):
         return []
     problems = []
     if "td3" not in config["algos"]:

@@ -83,3 +83,81 @@ def pad_to(x: jax.Array, size: int) -> jax.Array:
     if k == size:
         return x
     return jnp.concatenate([x, jnp.repeat(x[-1:], size - k, axis=0)], axis=0)
+
+
+# --- host-stepped suites (DMC, ALE): the same rollouts, stepped on the host ---------------
+
+class HostRollout:
+    """``rollout(params[n], start) -> (returns[n], lengths[n])`` for a host-stepped suite:
+    the deterministic policies of a batch (leading axis of every params leaf, n <=
+    ``batch_size``) rolled out in lockstep from the snapshot ``start`` (s_I), every copy an
+    exact copy of it. One jitted, vmapped policy call per time step for the whole batch
+    (padded to ``batch_size``: one compiled shape); the copies are stepped by a
+    :class:`retland.base.host.HostBatch` over ``workers`` processes, only while alive.
+    Same semantics as :func:`make_rollout`: rewards stop at termination, at most
+    ``horizon`` steps. Returns are summed in float64."""
+
+    def __init__(self, env, policy_apply, horizon: int, batch_size: int, workers: int = 1):
+        from .base.host import HostBatch
+
+        self.env, self.horizon, self.batch_size = env, int(horizon), int(batch_size)
+        self.batch = HostBatch(env.host_env_factory([0] * self.batch_size), self.batch_size, workers)
+        self.act = jax.jit(jax.vmap(policy_apply))
+
+    def __call__(self, params, start):
+        import numpy as np
+
+        n = jax.tree_util.tree_leaves(params)[0].shape[0]
+        if n > self.batch_size:
+            raise ValueError(f"{n} policies for a host rollout batch of {self.batch_size}")
+        params = jax.tree_util.tree_map(lambda x: pad_to(jnp.asarray(x), self.batch_size), params)
+        obs = self.batch.restore(np.asarray(start))
+        live = np.arange(self.batch_size) < n
+        ret = np.zeros(self.batch_size, np.float64)
+        length = np.zeros(self.batch_size, np.int32)
+        for _ in range(self.horizon):
+            if not live.any():
+                break
+            action = np.asarray(self.act(params, jnp.asarray(obs, jnp.float32)))
+            obs, r, term = self.batch.step(action, live, fill_obs=obs)
+            ret += np.where(live, r, 0.0)
+            length += live
+            live &= ~term
+        return ret[:n], length[:n]
+
+    def close(self):
+        self.batch.close()
+
+
+def make_evaluator(env, policy_apply, horizon: int, batch_size: int | None = None, workers: int = 1):
+    """``evaluate(params[n], start) -> (returns[n], lengths[n])`` for either kind of suite:
+    the jitted vmapped rollout for JAX-stepped ones, a :class:`HostRollout` (``batch_size``
+    copies over ``workers`` processes) for host-stepped ones."""
+    if getattr(env, "host_stepped", False):
+        if batch_size is None:
+            raise ValueError("a host-stepped rollout needs its batch size")
+        return HostRollout(env, policy_apply, horizon, batch_size, workers)
+    return make_batched_rollout(env, policy_apply, horizon)
+
+
+def make_update_estimator(env, policy_apply, horizon: int, update, chunk_size: int, workers: int = 1):
+    """``f(keys[C], state, replay, lo, hi, start) -> (returns[C], lengths[C])``: the returns
+    of the updated policies ``update(key, state, replay, lo, hi)`` (one per key) rolled out
+    from ``start``. For a JAX-stepped suite update and rollout are fused in one jitted,
+    vmapped function; for a host-stepped one the updates are one jitted call and the
+    rollout a :class:`HostRollout` of ``chunk_size`` copies over ``workers`` processes."""
+    if getattr(env, "host_stepped", False):
+        updates = jax.jit(jax.vmap(update, in_axes=(0, None, None, None, None)))
+        rollout = HostRollout(env, policy_apply, horizon, chunk_size, workers)
+
+        def host(keys, state, replay, lo, hi, start):
+            return rollout(updates(keys, state, replay, lo, hi), start)
+
+        host.rollout = rollout
+        return host
+    one = make_rollout(env, policy_apply, horizon)
+
+    def fused(key, state, replay, lo, hi, start):
+        return one(update(key, state, replay, lo, hi), start)
+
+    return jax.jit(jax.vmap(fused, in_axes=(0, None, None, None, None, None)))

@@ -28,7 +28,7 @@ import numpy as np
 from .base.atomic import atomic_path
 from .base.checkpoints import CheckpointError, TrainWriter, read_pytree, write_pytree
 from .base.replay import FIELDS, Transition, empty_replay
-from .rollout import make_batched_rollout
+from .rollout import make_evaluator
 
 
 def choose_chunk(total_steps: int, checkpoint_steps: Sequence[int], max_chunk: int) -> int:
@@ -116,12 +116,14 @@ def init_offpolicy_carry(env, seeds, capacity: int, init_agent) -> OffPolicyCarr
     """Initial carry for a batch of seeds; ``init_agent(key)`` builds one agent state."""
     spec = env.spec
 
+    host = getattr(env, "host_stepped", False)  # its environments live on the host (HostOffPolicyLoop)
+
     def one(seed):
         key = jax.random.PRNGKey(seed)
         k_init, k_reset, key = jax.random.split(key, 3)
         return OffPolicyCarry(
             init_agent(k_init),
-            env.reset(k_reset),
+            jnp.zeros(()) if host else env.reset(k_reset),
             jnp.zeros((), jnp.int32),
             jnp.zeros((), jnp.float32),
             key,
@@ -398,7 +400,7 @@ def train(agent, env, cfg, seeds: Sequence[int], total_steps: int, checkpoint_st
     seeds, checkpoint_steps = check_schedule(seeds, checkpoint_steps, total_steps, out_paths)
     spec = env.spec
     setup = agent.training_setup(env, cfg, seeds, total_steps, checkpoint_steps, max_chunk, log)
-    evaluate = make_batched_rollout(env, agent.make_policy(spec.act_dim, cfg), env.episode_length)
+    evaluate = make_evaluator(env, agent.make_policy(spec.act_dim, cfg), env.episode_length, batch_size=len(seeds))
     return drive(setup.loop, setup.carry, evaluate, out_paths, [{**attrs, "seed": s} for s in seeds], spec.obs_dim,
                  spec.act_dim, run_fingerprint(attrs, seeds, total_steps, checkpoint_steps, setup.fingerprint),
                  log=log, resume_every=resume_every, file_setup=setup.file_setup)
@@ -451,13 +453,135 @@ class OffPolicyLoop(LoopBase):
 
 def offpolicy_setup(agent, env, cfg, seeds, total_steps: int, checkpoint_steps, max_chunk: int, log) -> Setup:
     """The ``training_setup`` of an off-policy agent module (``init_carry``,
-    ``make_train_chunk``, ``policy_params``): chunks of environment steps that divide every
-    checkpoint step, a ring buffer of ``min(buffer_size, total_steps)`` rows."""
+    ``make_train_chunk``, ``offpolicy_fns``, ``policy_params``): chunks of environment steps
+    that divide every checkpoint step, a ring buffer of ``min(buffer_size, total_steps)``
+    rows; the JAX-stepped loop (one jitted chunk) or, for a host-stepped suite, the host loop."""
     spec = env.spec
     capacity = min(cfg.buffer_size, total_steps)
     chunk = choose_chunk(total_steps, checkpoint_steps, max_chunk)
     log(f"[train] {spec.suite}/{spec.name} {agent.NAME} seeds={list(seeds)} steps={total_steps} "
         f"backend={spec.backend} chunk={chunk} checkpoints={list(checkpoint_steps)}")
-    loop = OffPolicyLoop(agent, env, cfg, capacity, Schedule.every("step", total_steps, chunk, checkpoint_steps),
-                         chunk)
-    return Setup(loop, agent.init_carry(env, cfg, seeds, capacity), chunk)
+    schedule = Schedule.every("step", total_steps, chunk, checkpoint_steps)
+    carry = agent.init_carry(env, cfg, seeds, capacity)
+    if getattr(env, "host_stepped", False):
+        loop = HostOffPolicyLoop(agent, env, cfg, capacity, schedule, seeds)
+        return Setup(loop, loop.initial(carry), chunk)
+    return Setup(OffPolicyLoop(agent, env, cfg, capacity, schedule, chunk), carry, chunk)
+
+
+# --- off-policy agents in host-stepped suites (DMC) ------------------------------------
+
+class HostState(NamedTuple):
+    """What a host-stepped training job keeps on the host, per seed (numpy, leading axis = seed)."""
+
+    snapshot: Any    # [S, K] float64: each environment's complete state (base.host.HostEnv.snapshot)
+    obs: Any         # [S, obs_dim] float32: the current observation
+    action: Any      # [S, act_dim] float32: the action chosen for it
+    ep_t: Any        # [S] int32
+    ep_return: Any   # [S] float64
+
+
+class HostCarry(NamedTuple):
+    agent: Any
+    key: Any
+    replay: Any
+    host: HostState
+
+
+def make_offpolicy_host_step(act_dim: int, capacity: int, learning_starts: int, explore, learn):
+    """``(first, step)`` of off-policy training in a host-stepped suite, both jitted and
+    vmapped over seeds: ``first(agent, key, obs) -> (key, action)`` chooses the action of
+    step 0; ``step(agent, key, replay, transition, obs, t) -> (agent, key, replay, action)``
+    writes step ``t``'s transition to the ring buffer, makes the update of step ``t`` (as
+    :func:`make_offpolicy_chunk`: one per step once ``t + 1 >= learning_starts``) and
+    chooses the action of step ``t + 1`` for ``obs`` (uniform before ``learning_starts``,
+    ``explore`` after). The host steps the environments between two calls: one jitted call
+    per environment step."""
+
+    def choose(agent, key, obs, t):
+        k_rand, k_act = jax.random.split(key)
+        uniform = jax.random.uniform(k_rand, (act_dim,), minval=-1.0, maxval=1.0)
+        return jnp.where(t < learning_starts, uniform, explore(agent, obs, k_act))
+
+    def first(agent, key, obs):
+        key, k = jax.random.split(key)
+        return key, choose(agent, k, obs, 0)
+
+    def one(agent, key, replay, tr, obs, t):
+        replay = jax.tree_util.tree_map(lambda buf, x: buf.at[t % capacity].set(x), replay, tr)
+        key, k_upd, k_act = jax.random.split(key, 3)
+        size = jnp.minimum(t + 1, capacity)
+        agent = jax.lax.cond(t + 1 >= learning_starts, lambda a: learn(a, replay, size, k_upd, t), lambda a: a,
+                             agent)
+        return agent, key, replay, choose(agent, k_act, obs, t + 1)
+
+    return (jax.jit(jax.vmap(first)),
+            jax.jit(jax.vmap(one, in_axes=(0, 0, 0, 0, 0, None)), donate_argnums=(0, 1, 2)))
+
+
+class HostOffPolicyLoop(OffPolicyLoop):
+    """TD3/SAC in a host-stepped suite: the seeds' environments (one per seed) are a
+    :class:`retland.base.host.HostBatch` stepped on the host, and each environment step is
+    one jitted call for every seed (record, update, next action). Same files, checkpoints
+    and replay log as the JAX-stepped loop; a resume point also holds every environment's
+    snapshot, so a killed job continues bit-identically."""
+
+    rate_unit = "env-steps/s per seed (host-stepped)"
+
+    def __init__(self, agent, env, cfg, capacity: int, schedule: Schedule, seeds):
+        from .base.host import HostBatch
+
+        self.agent, self.cfg, self.capacity, self.schedule = agent, cfg, capacity, schedule
+        self.env = env
+        self.reference = env.reference_state()
+        self.batch = HostBatch(env.host_env_factory(seeds), len(seeds), workers=1)
+        self.first, self.step = make_offpolicy_host_step(env.spec.act_dim, capacity, cfg.learning_starts,
+                                                         *agent.offpolicy_fns(env.spec.act_dim, cfg))
+        self._replay_template = None
+
+    def initial(self, carry: OffPolicyCarry) -> HostCarry:
+        obs = self.batch.reset().astype(np.float32)
+        key, action = self.first(carry.agent, carry.key, jnp.asarray(obs))
+        S = obs.shape[0]
+        host = HostState(self.batch.snapshot(), obs, np.asarray(action, np.float32), np.zeros(S, np.int32),
+                         np.zeros(S, np.float64))
+        return HostCarry(carry.agent, key, carry.replay, host)
+
+    def advance(self, carry: HostCarry, u0, u1):
+        agent, key, replay, h = carry.agent, carry.key, carry.replay, carry.host
+        obs, action, ep_t, ep_ret = h.obs, h.action, h.ep_t.copy(), h.ep_return.copy()
+        n, S = u1 - u0, obs.shape[0]
+        log = {k: np.zeros((n, S) + shape, np.float32) for k, shape in
+               (("obs", obs.shape[1:]), ("action", action.shape[1:]), ("reward", ()), ("next_obs", obs.shape[1:]),
+                ("terminal", ()))}
+        ep_rets = np.full((n, S), np.nan)
+        L = self.env.episode_length
+        for i, t in enumerate(range(u0, u1)):
+            nobs, r, term = self.batch.step(action)
+            nobs = nobs.astype(np.float32)
+            ep_t += 1
+            ep_ret += r
+            end = term | (ep_t >= L)
+            tr = Transition(obs, action, r.astype(np.float32), nobs, term.astype(np.float32))
+            for k, x in zip(Transition._fields, tr):
+                log[k][i] = x
+            cur = nobs
+            if end.any():
+                ep_rets[i, end] = ep_ret[end]
+                ep_t[end], ep_ret[end] = 0, 0.0
+                cur = self.batch.reset(end, fill=nobs).astype(np.float32)
+            agent, key, replay, a = self.step(agent, key, replay, Transition(*map(jnp.asarray, tr)),
+                                              jnp.asarray(cur), np.int32(t))
+            obs, action = cur, np.asarray(a, np.float32)
+        host = HostState(h.snapshot, obs, action, ep_t, ep_ret)  # snapshot refreshed when saved
+        return HostCarry(agent, key, replay, host), (Transition(*(log[k] for k in Transition._fields)), ep_rets)
+
+    def resume_tree(self, carry: HostCarry):
+        if self._replay_template is None:
+            self._replay_template = jax.eval_shape(lambda r: r, carry.replay)
+        return carry._replace(replay=(), host=carry.host._replace(snapshot=self.batch.snapshot()))
+
+    def restore(self, tree, writers, u):
+        h = HostState(*(np.asarray(x) for x in tree.host))
+        self.batch.restore(h.snapshot)
+        return tree._replace(replay=rebuild_replay(writers, u, self.capacity, self._replay_template), host=h)

@@ -18,4 +18,4 @@ def archived_checkpoints(wildcards):
     """The training files, only when config archive.include_checkpoints asks for them."""
     if not ARCHIVE["include_checkpoints"]:
         return []
-    return [f for e in config["envs"] for a in config["algos"] for f in train_files(e, a)]
+    return all_train_files()

@@ -54,8 +54,8 @@ if BC:
         # Fig. 22 tables: (teacher, student) pairs, the A.7 correlation table, mean LTP of
         # TD3 teachers and BC students with rliable CIs
         input:
-            teachers=[f"{RES}/post_update/{e}/td3/seed{s}/step{k}.h5" for e in config["envs"] for s in BC_SEEDS for k in BC_TEACHERS],
-            students=[f for e in config["envs"] for s in BC_SEEDS for f in bc_post_update_files(e, s)],
+            teachers=[f"{RES}/post_update/{e}/td3/seed{s}/step{k}.h5" for e in BRAX_ENVS for s in BC_SEEDS for k in BC_TEACHERS],
+            students=[f for e in BRAX_ENVS for s in BC_SEEDS for f in bc_post_update_files(e, s)],
         output:
             pairs=f"{RES}/stats/bc_pairs.csv",
             corr=f"{RES}/stats/bc_correlations.csv",

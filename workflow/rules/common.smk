@@ -12,6 +12,20 @@ except ConfigError as _e:
 
 RUN = config["run"]
 SEEDS = [int(s) for s in config["seeds"]]
+
+from retland.agents import runs_in as _runs_in
+from retland.base.envs import suite_of
+
+# The (env, algo) pairs trained and analysed by E1-E2: an algorithm runs in the suites it
+# supports (TD3/SAC: Brax and DMC, PPO: Brax). E3-E9 and E12 analyse the Brax tasks.
+PAIRS = [(e, a) for e in config["envs"] for a in config["algos"] if _runs_in(a, e)]
+BRAX_ENVS = [e for e in config["envs"] if suite_of(e) == "brax"]
+HOST_ENVS = {e for e in config["envs"] if suite_of(e) != "brax"}
+
+
+def env_backend(env):
+    """The simulator a task runs on: the config's Brax backend, or its suite's own."""
+    return config["backend"] if suite_of(env) == "brax" else "mujoco"
 RES = f"results/{RUN}"
 FIGS = f"paper_figures/{RUN}"
 
@@ -72,12 +86,14 @@ def train_files(env, algo):
     return [f"{RES}/train/{env}/{algo}/seed{s}.h5" for s in SEEDS]
 
 
+def all_train_files():
+    return [f for e, a in PAIRS for f in train_files(e, a)]
+
+
 def post_update_files(env=None, algo=None):
-    envs = [env] if env else config["envs"]
-    algos = [algo] if algo else config["algos"]
     return [
         f"{RES}/post_update/{e}/{a}/seed{s}/step{k}.h5"
-        for e in envs for a in algos for s in SEEDS for k in algo_steps(a)
+        for e, a in PAIRS if env in (None, e) and algo in (None, a) for s in SEEDS for k in algo_steps(a)
     ]
 
 
@@ -89,7 +105,7 @@ TRAIN_PATTERN = f"{RES}/train/{{env}}/{{{{algo}}}}/seed{{{{seed}}}}.h5"
 POST_UPDATE_PATTERN = f"{RES}/post_update/{{env}}/{{{{algo}}}}/seed{{{{seed}}}}/step{{{{step}}}}.h5"
 LAND_ALGO = config["landscape"]["algo"]
 START_SEEDS = [s for s in config["start_states"]["seeds"] if s in SEEDS]
-BC = config.get("bc")
+BC = config.get("bc") if BRAX_ENVS else None  # E12 clones Brax TD3 runs
 if BC:
     from retland.config import bc_seeds, bc_teacher_steps
 
@@ -107,10 +123,12 @@ def bc_post_update_files(env, seed):
     return [f"{RES}/bc/post_update/{env}/seed{seed}/teacher{k}/step{s}.h5" for k in BC_TEACHERS for s in BC_STEPS]
 
 
-def _figs(names, per_env=True):
-    """png + pdf of figure ``names`` (one per environment where ``per_env``)."""
+def _figs(names, per_env=True, envs=None):
+    """png + pdf of figure ``names`` (one per environment of ``envs`` where ``per_env``;
+    by default the Brax tasks, which every analysis past E2 studies)."""
     if per_env:
-        return expand(f"{FIGS}/{{name}}_{{env}}.{{ext}}", name=names, env=config["envs"], ext=["png", "pdf"])
+        return expand(f"{FIGS}/{{name}}_{{env}}.{{ext}}", name=names, env=BRAX_ENVS if envs is None else envs,
+                      ext=["png", "pdf"])
     return expand(f"{FIGS}/{{name}}.{{ext}}", name=names, ext=["png", "pdf"])
 
 
@@ -119,7 +137,10 @@ def all_figures():
     where the workflow's targets are built."""
     td3 = "td3" in config["algos"]
     targets = _figs(["extra_learning_curves"], per_env=False)  # E1 train.smk
-    targets += _figs(["fig02_scatter", "fig02_histograms"])  # E2 post_update.smk
+    # E2 post_update.smk: Fig. 2, 11-13 (Brax) and, E10, Fig. 14-18 (DMC)
+    targets += _figs(["fig02_scatter", "fig02_histograms"], envs=config["envs"])
+    if not BRAX_ENVS:  # E3-E9 and E12 study the Brax tasks
+        return targets
     targets += _figs(["fig01_landscape", "fig27_multiscale"])  # E3 landscape.smk
     if td3:  # E4 failures.smk and E5 start_states.smk are TD3 experiments
         targets += _figs(["fig03_failures", "fig04_misstep"]) + _figs(["fig10_ltp_by_state"])
@@ -140,3 +161,9 @@ def gpu_resources(kind):
     if r["gpu"]:
         res["gpu"] = 1
     return res
+
+
+def host_threads(wildcards):
+    """Threads of a post-update job: a host-stepped task's environments are stepped by that
+    many worker processes (config resources.host_threads; CPU-bound, no GPU needed)."""
+    return config["resources"].get("host_threads", 4) if wildcards.env in HOST_ENVS else 2

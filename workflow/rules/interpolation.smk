@@ -25,7 +25,7 @@ rule interpolation:
 # Fig. 6 table: every pair's BTP and the rliable mean with 95% stratified-bootstrap CI.
 rule below_threshold_stats:
     input:
-        csv=expand(f"{RES}/interpolation/{{env}}/btp_pairs.csv", env=config["envs"]),
+        csv=expand(f"{RES}/interpolation/{{env}}/btp_pairs.csv", env=BRAX_ENVS),
     output:
         csv=f"{RES}/stats/below_threshold.csv",
         summary=f"{RES}/stats/below_threshold_summary.csv",

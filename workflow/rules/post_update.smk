@@ -16,7 +16,7 @@ for _algo in config["algos"]:
             post_update=canon(config["post_update"]),
         log:
             f"{RES}/logs/post_update/{{env}}/{_algo}/seed{{seed}}.log",
-        threads: 2
+        threads: host_threads
         resources:
             **gpu_resources("post_update"),
         conda:
@@ -43,8 +43,9 @@ rule post_update_stats:
 
 
 rule fig02_scatter:
-    # Paper Fig. 2 (ant) and Fig. 11-13 (other Brax tasks): mean vs std / skewness / LTP,
-    # and the post-update histograms of the highlighted (starred) policies.
+    # Paper Fig. 2 (ant) and Fig. 11-13 (other Brax tasks), and Fig. 14-18 (E10, the five
+    # DeepMind Control tasks): mean vs std / skewness / LTP, and the post-update histograms
+    # of the highlighted (starred) policies.
     input:
         csv=f"{RES}/stats/post_update.csv",
         h5=lambda wc: post_update_files(env=wc.env),

@@ -24,7 +24,7 @@ rule rejection:
 # per method with rliable 95% CIs (environments as tasks).
 rule rejection_stats:
     input:
-        csv=expand(f"{RES}/rejection/{{env}}/rejection.csv", env=config["envs"]),
+        csv=expand(f"{RES}/rejection/{{env}}/rejection.csv", env=BRAX_ENVS),
     output:
         csv=f"{RES}/stats/rejection.csv",
         summary=f"{RES}/stats/ltp_reduction_summary.csv",

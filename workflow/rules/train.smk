@@ -5,7 +5,7 @@ rule train:
         h5=train_files("{env}", "{algo}"),
     params:
         seeds=SEEDS,
-        backend=config["backend"],
+        backend=lambda wc: env_backend(wc.env),
         episode_length=config["episode_length"],
         # the task variant (Brax constructor arguments, config env_kwargs.<env>)
         env_kwargs=lambda wc: canon((config.get("env_kwargs") or {}).get(wc.env, {})),
@@ -30,7 +30,7 @@ rule train:
 
 rule learning_curves:
     input:
-        h5=[f for e in config["envs"] for a in config["algos"] for f in train_files(e, a)],
+        h5=all_train_files(),
     output:
         csv=f"{RES}/stats/learning_curves.csv",
     log:

@@ -7,4 +7,4 @@ with log_to(snakemake.log[0]):
     post_update_job(train_path=snakemake.input.train, seed=int(snakemake.wildcards.seed), steps=snakemake.params.steps,
                     n_samples=pu["n_samples"], horizon=pu["horizon"], chunk_size=pu["chunk_size"],
                     sample_seed=pu["sample_seed"], out_paths=list(snakemake.output.h5),
-                    config_record=dict(snakemake.config))
+                    config_record=dict(snakemake.config), workers=snakemake.threads)

@@ -19,6 +19,7 @@ class Agent(Protocol):
 
     NAME: str          # the name used in configs, file paths and outputs
     UPDATE_KIND: str   # names the post-update function u(theta, X) in post-update files
+    SUITES: tuple      # the environment suites it runs in (base.envs.SUITES names)
     Config: type       # frozen dataclass of hyperparameters: from_dict (unknown keys refused), to_dict
 
     def init(self, key, obs_dim: int, act_dim: int, cfg) -> Any:
@@ -42,7 +43,7 @@ class EnvTrainedAgent(Agent, Protocol):
         ``training.train``, the one driver."""
 
 
-_MEMBERS = ("NAME", "UPDATE_KIND", "Config", "init", "make_policy", "policy_params", "post_update")
+_MEMBERS = ("NAME", "UPDATE_KIND", "SUITES", "Config", "init", "make_policy", "policy_params", "post_update")
 
 AGENTS: dict[str, ModuleType] = {}
 
@@ -54,7 +55,7 @@ def register(module: ModuleType) -> ModuleType:
     missing = [m for m in need if not hasattr(module, m)]
     if missing:
         raise TypeError(f"agent module {module.__name__} lacks {missing} (see retland.agents.Agent)")
-    not_callable = [m for m in need if m not in ("NAME", "UPDATE_KIND") and not callable(getattr(module, m))]
+    not_callable = [m for m in need if m not in ("NAME", "UPDATE_KIND", "SUITES") and not callable(getattr(module, m))]
     if not_callable or not hasattr(module.Config, "from_dict"):
         raise TypeError(f"agent module {module.__name__}: {not_callable or ['Config.from_dict']} must be callable")
     if module.NAME in AGENTS:
@@ -65,6 +66,14 @@ def register(module: ModuleType) -> ModuleType:
 
 for _m in (td3, sac, ppo, bc):
     register(_m)
+
+
+def runs_in(algo: str, env_name: str) -> bool:
+    """Whether ``algo`` is trained and analysed on ``env_name`` (its suite is among the agent's
+    ``SUITES``): a config's (env, algo) pairs are those where this holds."""
+    from ..base.envs import suite_of
+
+    return suite_of(env_name) in get_agent(algo).SUITES
 
 
 def get_agent(name: str) -> ModuleType:

@@ -35,6 +35,7 @@ from .common import HyperparamsMixin
 
 NAME = "bc"
 UPDATE_KIND = "bc_mse_step"
+SUITES = ("brax",)  # E12 clones the Brax TD3 runs
 
 
 @dataclasses.dataclass(frozen=True)

@@ -54,6 +54,7 @@ from ..training import init_offpolicy_carry, make_offpolicy_chunk, offpolicy_set
 
 NAME = "sac"
 UPDATE_KIND = "sac_actor_step"  # u(theta, X) of the post-update files
+SUITES = ("brax", "dmc")  # continuous actions; JAX- and host-stepped training loops (training.py)
 
 LOG_STD_MIN = -10.0  # jaxrl networks/policies.py
 LOG_STD_MAX = 2.0
@@ -220,11 +221,10 @@ def update(state: SACState, replay: Transition, lo, hi, key, cfg: SACConfig, act
     return temperature_step(state, entropy, cfg, act_dim)
 
 
-def make_train_chunk(env, cfg: SACConfig, capacity: int, chunk_steps: int):
-    """The jitted training chunk (``training.make_offpolicy_chunk``): exploration samples
+def offpolicy_fns(act_dim: int, cfg: SACConfig):
+    """(explore, learn) of the off-policy training loops (``training``): exploration samples
     the squashed Gaussian policy; one SAC update (critics, target EMA, actor, temperature)
     per environment step."""
-    act_dim = env.spec.act_dim
     actor_net, _ = _nets(cfg, act_dim)
 
     def explore(agent, obs, key):
@@ -235,7 +235,13 @@ def make_train_chunk(env, cfg: SACConfig, capacity: int, chunk_steps: int):
     def learn(agent, replay, size, key, t):
         return update(agent, replay, 0, size, key, cfg, act_dim)
 
-    return make_offpolicy_chunk(env, capacity, chunk_steps, cfg.learning_starts, explore, learn)
+    return explore, learn
+
+
+def make_train_chunk(env, cfg: SACConfig, capacity: int, chunk_steps: int):
+    """The jitted training chunk of a JAX-stepped suite (``training.make_offpolicy_chunk``)."""
+    return make_offpolicy_chunk(env, capacity, chunk_steps, cfg.learning_starts,
+                                *offpolicy_fns(env.spec.act_dim, cfg))
 
 
 def init_carry(env, cfg: SACConfig, seeds, capacity: int):

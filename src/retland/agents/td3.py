@@ -29,6 +29,7 @@ from ..training import init_offpolicy_carry, make_offpolicy_chunk, offpolicy_set
 
 NAME = "td3"
 UPDATE_KIND = "td3_actor_step"  # u(theta, X) of the post-update files
+SUITES = ("brax", "dmc")  # continuous actions; JAX- and host-stepped training loops (training.py)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,18 +147,22 @@ def update(state: TD3State, replay: Transition, lo, hi, key, do_actor, cfg: TD3C
     )
 
 
-def make_train_chunk(env, cfg: TD3Config, capacity: int, chunk_steps: int):
-    """The jitted training chunk (``training.make_offpolicy_chunk``): exploration adds
+def offpolicy_fns(act_dim: int, cfg: TD3Config):
+    """(explore, learn) of the off-policy training loops (``training``): exploration adds
     Gaussian noise (std 0.1) to the deterministic action; every step a critic update,
     every ``policy_delay`` steps an actor update and the target EMA."""
-    act_dim = env.spec.act_dim
 
     def learn(agent, replay, size, key, t):
         do_actor = (t + 1 - cfg.learning_starts) % cfg.policy_delay == 0
         return update(agent, replay, 0, size, key, do_actor, cfg, act_dim)
 
+    return (lambda agent, obs, key: explore(agent, obs, key, cfg, act_dim)), learn
+
+
+def make_train_chunk(env, cfg: TD3Config, capacity: int, chunk_steps: int):
+    """The jitted training chunk of a JAX-stepped suite (``training.make_offpolicy_chunk``)."""
     return make_offpolicy_chunk(env, capacity, chunk_steps, cfg.learning_starts,
-                                lambda agent, obs, key: explore(agent, obs, key, cfg, act_dim), learn)
+                                *offpolicy_fns(env.spec.act_dim, cfg))
 
 
 def init_carry(env, cfg: TD3Config, seeds, capacity: int):

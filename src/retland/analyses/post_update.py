@@ -16,18 +16,18 @@ from typing import Callable
 import jax
 import numpy as np
 
-from ..rollout import chunked, make_rollout, pad_to
+from ..rollout import chunked, make_update_estimator, pad_to
 
 
-def make_estimator(agent, env, cfg, horizon: int):
-    """``f(state, keys[C], replay, lo, hi, start_state) -> (returns[C], lengths[C])``, jitted."""
-    rollout = make_rollout(env, agent.make_policy(env.spec.act_dim, cfg), horizon)
+def make_estimator(agent, env, cfg, horizon: int, chunk_size: int = 1, workers: int = 1):
+    """``f(keys[C], state, replay, lo, hi, start_state) -> (returns[C], lengths[C])``
+    (``rollout.make_update_estimator``: fused and jitted for JAX-stepped suites; for
+    host-stepped ones ``chunk_size`` environment copies over ``workers`` processes)."""
+    def update(key, state, replay, lo, hi):
+        return agent.post_update(state, key, replay, lo, hi, cfg, env)
 
-    def one(state, key, replay, lo, hi, start_state):
-        params = agent.post_update(state, key, replay, lo, hi, cfg, env)
-        return rollout(params, start_state)
-
-    return jax.jit(jax.vmap(one, in_axes=(None, 0, None, None, None, None)))
+    return make_update_estimator(env, agent.make_policy(env.spec.act_dim, cfg), horizon, update,
+                                 chunk_size, workers)
 
 
 def post_update_returns(
@@ -45,18 +45,19 @@ def post_update_returns(
     start_state=None,
     log: Callable[[str], None] = print,
     estimator=None,
+    workers: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """N post-update returns and episode lengths of one checkpoint (float64, int32)."""
     if n_samples < 1 or horizon < 1:
         raise ValueError(f"n_samples and horizon must be >= 1, got {n_samples}, {horizon}")
     start_state = env.reference_state() if start_state is None else start_state
-    estimator = estimator or make_estimator(agent, env, cfg, horizon)
-    keys = jax.random.split(key, n_samples)
     chunk_size = min(chunk_size, n_samples)
+    estimator = estimator or make_estimator(agent, env, cfg, horizon, chunk_size, workers)
+    keys = jax.random.split(key, n_samples)
     rets, lens = [], []
     t0 = time.time()
     for s, e in chunked(n_samples, chunk_size):
-        r, l = estimator(state, pad_to(keys[s:e], chunk_size), replay, lo, hi, start_state)
+        r, l = estimator(pad_to(keys[s:e], chunk_size), state, replay, lo, hi, start_state)
         rets.append(np.asarray(r[: e - s], np.float64))
         lens.append(np.asarray(l[: e - s], np.int32))
         el = time.time() - t0

@@ -94,6 +94,7 @@ class BraxEnv:
     """
 
     suite = "brax"
+    host_stepped = False
 
     def __init__(self, name: str, backend: str = "spring", episode_length: int = 1000,
                  env_kwargs: dict | None = None):
@@ -186,18 +187,30 @@ class BraxEnv:
 
 
 class Suite(Protocol):
-    """What an environment adapter provides (docs/design.md, section 3). The analyses use
-    nothing else; ``step``'s ``done`` is termination only (time limits are the caller's)."""
+    """What an environment adapter provides (docs/design.md, section 3). Two kinds:
+
+    * JAX-stepped (``host_stepped = False``, Brax): ``reset``/``step``/``obs``/``reward``/
+      ``done`` are pure JAX, so training runs under ``lax.scan`` and rollouts are vmapped;
+      ``step``'s ``done`` is termination only (time limits are the caller's);
+    * host-stepped (``host_stepped = True``, DeepMind Control, ALE): ``host_env_factory(seeds)``
+      builds the copies a :class:`retland.base.host.HostBatch` steps on the host, and
+      ``reference_state()`` is a snapshot vector every rollout copy is restored to.
+
+    The shared code (``retland.rollout``, ``retland.training``) serves both; analyses never ask
+    which kind they have."""
 
     suite: str
     spec: EnvSpec
     episode_length: int
-
-    def reset(self, key: jax.Array) -> Any:
-        """A training initial state drawn from rho_0."""
+    host_stepped: bool
 
     def reference_state(self) -> Any:
         """The reference initial state s_I (no reset noise)."""
+
+
+class JaxSuite(Suite, Protocol):
+    def reset(self, key: jax.Array) -> Any:
+        """A training initial state drawn from rho_0."""
 
     def step(self, state, action: jax.Array) -> Any: ...
 
@@ -208,17 +221,29 @@ class Suite(Protocol):
     def done(self, state) -> jax.Array: ...
 
 
-_SUITE_MEMBERS = ("suite", "reset", "reference_state", "step", "obs", "reward", "done")
+class HostSuite(Suite, Protocol):
+    def host_env_factory(self, seeds) -> Callable[[int], Any]:
+        """``make(i)``: copy i (a :class:`retland.base.host.HostEnv`) whose training resets
+        draw from seed ``seeds[i]``; picklable."""
+
+
+_SUITE_MEMBERS = ("suite", "reference_state")
+_JAX_MEMBERS = ("reset", "step", "obs", "reward", "done")
+_HOST_MEMBERS = ("host_env_factory",)
 
 SUITES: dict[str, Callable[..., Any]] = {}
 
 
 def register_suite(cls):
-    """Check an adapter class against :class:`Suite` and add it to :data:`SUITES` under its
-    ``suite`` name (``spec`` and ``episode_length`` are set by its constructor)."""
-    missing = [m for m in _SUITE_MEMBERS if not hasattr(cls, m)]
+    """Check an adapter class against :class:`JaxSuite` or :class:`HostSuite` (by its
+    ``host_stepped``) and add it to :data:`SUITES` under its ``suite`` name (``spec`` and
+    ``episode_length`` are set by its constructor)."""
+    host = bool(getattr(cls, "host_stepped", False))
+    need = _SUITE_MEMBERS + (_HOST_MEMBERS if host else _JAX_MEMBERS)
+    missing = [m for m in need if not hasattr(cls, m)]
     if missing:
-        raise TypeError(f"suite adapter {cls.__name__} lacks {missing} (see retland.base.envs.Suite)")
+        raise TypeError(f"suite adapter {cls.__name__} lacks {missing} (see retland.base.envs."
+                        f"{'HostSuite' if host else 'JaxSuite'})")
     if cls.suite in SUITES:
         raise ValueError(f"suite {cls.suite!r} is registered twice")
     SUITES[cls.suite] = cls
@@ -228,15 +253,42 @@ def register_suite(cls):
 register_suite(BraxEnv)
 
 
+def _register_dmc():
+    from .dmc import DMCEnv
+
+    register_suite(DMCEnv)
+
+
+_register_dmc()
+
+
+def known_envs() -> dict[str, str]:
+    """Every environment name a config may use -> its suite."""
+    from .dmc import DMC_TASKS
+
+    return {**{n: "brax" for n in BRAX_TASKS}, **{n: "dmc" for n in DMC_TASKS}}
+
+
 def suite_of(env_name: str) -> str:
-    if env_name in BRAX_TASKS:
-        return "brax"
-    raise ValueError(f"unknown environment {env_name!r}; known: {sorted(BRAX_TASKS)}")
+    """The suite of an environment name (names are unique across suites)."""
+    known = known_envs()
+    if env_name not in known:
+        raise ValueError(f"unknown environment {env_name!r}; known: {sorted(known)}")
+    return known[env_name]
+
+
+def is_host_stepped(env) -> bool:
+    return bool(getattr(env, "host_stepped", False))
 
 
 def make_env(env_name: str, backend: str = "spring", episode_length: int = 1000, env_kwargs: dict | None = None):
-    """Build the adapter for ``env_name`` (suite inferred from the name); ``env_kwargs``: the
-    task variant (constructor arguments, see :data:`BRAX_KWARGS`)."""
-    return SUITES[suite_of(env_name)](env_name, backend=backend, episode_length=episode_length,
-                                      env_kwargs=env_kwargs)
-
+    """Build the adapter for ``env_name`` (suite inferred from the name); ``backend`` is the
+    Brax physics backend (other suites have their own simulator and record it as their
+    backend); ``env_kwargs``: the task variant (Brax constructor arguments, see
+    :data:`BRAX_KWARGS`)."""
+    suite = suite_of(env_name)
+    if suite == "brax":
+        return SUITES[suite](env_name, backend=backend, episode_length=episode_length, env_kwargs=env_kwargs)
+    if backend in BRAX_BACKENDS:  # the config's Brax backend: not this suite's business
+        return SUITES[suite](env_name, episode_length=episode_length, env_kwargs=env_kwargs)
+    return SUITES[suite](env_name, backend=backend, episode_length=episode_length, env_kwargs=env_kwargs)

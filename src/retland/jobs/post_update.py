@@ -15,8 +15,10 @@ from ..provenance import write_csv
 
 
 def post_update_job(train_path: str, seed: int, steps, n_samples: int, horizon: int,
-                    chunk_size: int, sample_seed: int, out_paths, config_record: dict | None = None):
-    """E2 (Sec. 3.1): N post-update returns of each checkpoint ``steps`` of one training run."""
+                    chunk_size: int, sample_seed: int, out_paths, config_record: dict | None = None,
+                    workers: int = 1):
+    """E2 (Sec. 3.1): N post-update returns of each checkpoint ``steps`` of one training run.
+    ``workers``: processes stepping a host-stepped suite's environments (the rule's threads)."""
     jax = setup_jax()
     from ..analyses.post_update import make_estimator, post_update_returns
     from ..base.checkpoints import write_post_update
@@ -24,7 +26,8 @@ def post_update_job(train_path: str, seed: int, steps, n_samples: int, horizon: 
     t_job = time.time()
     src = CheckpointSource(train_path)
     a = src.attrs
-    estimator = make_estimator(src.agent, src.env, src.cfg, horizon)
+    chunk_size = min(chunk_size, n_samples)
+    estimator = make_estimator(src.agent, src.env, src.cfg, horizon, chunk_size, workers)
     start = src.env.reference_state()
     for step, out_path in zip(steps, out_paths):
         t0 = time.time()
@@ -58,6 +61,8 @@ def post_update_job(train_path: str, seed: int, steps, n_samples: int, horizon: 
         })
         log(f"[post_update] step {step} done in {time.time() - t0:.1f}s: mean {returns.mean():.1f}, "
             f"std {returns.std():.1f}, non-finite {int((~np.isfinite(returns)).sum())}")
+    if hasattr(estimator, "rollout"):  # a host-stepped suite: stop its worker processes
+        estimator.rollout.close()
     log(f"[post_update] job done in {time.time() - t_job:.1f}s")
 
 

@@ -27,12 +27,12 @@ def train_job(env_name: str, algo: str, seeds, backend: str, episode_length: int
         "env": env_name,
         "env_kwargs": env.env_kwargs,
         "algo": algo,
-        "backend": backend,
+        "backend": env.spec.backend,  # the Brax backend, or the suite's own simulator ("mujoco" for DMC)
         "episode_length": episode_length,
         "total_steps": train["total_steps"],
         "checkpoint_steps": sorted(train["checkpoints"]),
         "agent_config": cfg.to_dict(),
-        "provenance": provenance.record(config_record, backend=backend),
+        "provenance": provenance.record(config_record, backend=env.spec.backend),
     }
     summary = train_agent(
         agent, env, cfg, seeds, train["total_steps"], train["checkpoints"], out_paths, attrs,
