@@ -18,3 +18,16 @@ def test_bench_on_trained_checkpoints(tiny_training, tmp_path, capsys):
     assert len(row) == 1 and row[0].split()[1:3] == ["td3", "200"]
     with pytest.raises(SystemExit, match="no TD3/SAC training files"):
         bench_run(str(tmp_path), ["sac"], n=4, horizon=20, repeats=1)
+
+
+def test_bench_dmc_rows_run(capsys):
+    """The DMC rows (E10): estimator vs bare host rollout, env-steps/s vs a plain loop, and
+    host-stepped training; printed, never asserted on their values."""
+    from retland.bench import bench_dmc
+
+    assert bench_dmc("quadruped-walk", ["td3"], n=4, horizon=10, repeats=1, workers=2, seeds_list=[1],
+                     train_steps=10) == 0
+    out = capsys.readouterr().out
+    assert "plain loop" in out and "vs plain loop" in out
+    assert any(line.split()[:2] == ["td3", "4"] for line in out.splitlines())
+    assert any(line.split()[:3] == ["td3", "1", "seed(s):"] for line in out.splitlines())

@@ -148,9 +148,10 @@ def copy_repo(tmp_path, site, resources):
     with open(os.path.join(d, "profiles", "slurm", "site.yaml"), "w") as f:
         yaml.safe_dump(site, f)
     with open(os.path.join(d, "config", "test_resources.yaml"), "w") as f:
-        # TD3 only: the SLURM plumbing is the same for every algorithm and experiment (one
-        # gpu_resources helper); the full ci pipeline runs locally in test_workflow.py.
-        yaml.safe_dump({"resources": resources, "algos": ["td3"]}, f)
+        # TD3 on hopper only: the SLURM plumbing is the same for every algorithm, suite and
+        # experiment (one gpu_resources helper; DMC post-update jobs ask for
+        # resources.host_threads CPUs); the full ci pipeline runs locally in test_workflow.py.
+        yaml.safe_dump({"resources": resources, "algos": ["td3"], "envs": ["hopper"]}, f)
     return d
 
 

@@ -91,22 +91,22 @@ def bench_post_update(algo, env_name, backend, n, horizon, repeats, replay_rows=
                          n, repeats)
 
 
-def bench_checkpoint(train_path, step, n, horizon, repeats):
+def bench_checkpoint(train_path, step, n, horizon, repeats, workers=2):
     """The same comparison on a trained checkpoint of a finished run (its agent, task variant,
     replay buffer and real episode lengths): (estimator policies/s, bare policies/s, mean
-    episode length)."""
+    episode length). ``workers``: processes stepping a host-stepped task (DMC)."""
     from .analyses.post_update import make_estimator
     from .jobs import CheckpointSource
-    from .rollout import make_batched_rollout
+    from .rollout import make_evaluator
 
     src = CheckpointSource(train_path)
     state, (lo, hi) = src.checkpoint(step)
     agent, env, cfg, replay = src.agent, src.env, src.cfg, src.replay
     start = env.reference_state()
     keys = jax.random.split(jax.random.PRNGKey(2), n)
-    est = make_estimator(agent, env, cfg, horizon)
+    est = make_estimator(agent, env, cfg, horizon, n, workers)
     params = jax.jit(jax.vmap(lambda kk: agent.post_update(state, kk, replay, lo, hi, cfg, env)))(keys)
-    bare = make_batched_rollout(env, agent.make_policy(env.spec.act_dim, cfg), horizon)
+    bare = make_evaluator(env, agent.make_policy(env.spec.act_dim, cfg), horizon, n, workers)
     return _side_by_side(lambda: est(keys, state, replay, lo, hi, start), lambda: bare(params, start), n, repeats)
 
 

@@ -69,9 +69,15 @@ def select_highlights(df: pd.DataFrame, k: int = 6) -> list:
     return [cand.index[i] for i in chosen]
 
 
+#: the paper's figure of each task's scatter plot (Fig. 2, A.5)
+PAPER_FIGURE = {"ant": "Fig. 2", "halfcheetah": "Fig. 11", "hopper": "Fig. 12", "walker2d": "Fig. 13",
+                "quadruped-walk": "Fig. 14", "quadruped-run": "Fig. 15", "humanoid-stand": "Fig. 16",
+                "humanoid-walk": "Fig. 17", "humanoid-run": "Fig. 18"}
+
+
 @_styled
 def fig02_scatter(stats, env, out_png, out_pdf, dpi=150, highlight=6, title=None) -> list:
-    """Paper Fig. 2 (ant) and Figs. 11-13 (other Brax tasks).
+    """Paper Fig. 2 (ant), Figs. 11-13 (other Brax tasks) and 14-18 (DMC tasks, E10).
 
     One row of three panels for the policies of ``env``: x is the
     bootstrapped mean post-update return, y the bootstrapped standard
@@ -134,7 +140,8 @@ def fig02_scatter(stats, env, out_png, out_pdf, dpi=150, highlight=6, title=None
         )
         labels.append("highlighted")
     _fig_legend(fig, axes[0], handles, labels, markerscale=1.5)
-    fig.suptitle(title if title is not None else f"Fig. 2: post-update return statistics, {env}")
+    fig.suptitle(title if title is not None else
+                 f"{PAPER_FIGURE.get(str(env), 'Fig. 2')}: post-update return statistics, {env}")
     save_figure(fig, out_png, out_pdf, dpi=dpi)
 
     out = []
