@@ -74,6 +74,7 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 
 import numpy as np
 
@@ -223,6 +224,8 @@ class AtariGameEnv:
         self.rng = np.random.Generator(np.random.PCG64(int(seed)))
         self._raw = np.zeros((2,) + _RAW, np.uint8)  # the last two frames of a step
         self._stack = np.zeros(OBS_SHAPE, np.uint8)
+        # a pixel's 4 stacked bytes as one little-endian uint32: pushing a frame is a shift
+        self._stack32 = self._stack.view(np.uint32)[..., 0] if sys.byteorder == "little" else None
         self._lives = int(ale.lives())
         self._continue = False  # the last step lost a life of a game not over
 
@@ -320,6 +323,9 @@ class AtariGameEnv:
         small = resize_area(frame)
         if fill:
             self._stack[...] = small[:, :, None]
+        elif self._stack32 is not None:  # drop channel 0, channels 1..3 -> 0..2, the new one -> 3
+            np.right_shift(self._stack32, 8, out=self._stack32)
+            np.bitwise_or(self._stack32, small.astype(np.uint32) << 24, out=self._stack32)
         else:
             self._stack[:, :, :-1] = self._stack[:, :, 1:]
             self._stack[:, :, -1] = small
