@@ -145,3 +145,22 @@ def test_claims_that_fail_are_reported_as_failing(tmp_path):
     c, md = _claims(tmp_path, stats, btp, R.ltp_reduction_summary(log, 200, 0.95, 0))
     assert c.groupby("claim")["holds"].first().to_dict() == {"a": False, "b": False, "c": False}
     assert md.count("**does not hold**") == 3 and "**holds**" not in md
+
+
+def test_claims_leave_out_other_suites(tmp_path):
+    """Claim (a) is about the Brax study: in a mixed config's table, the pairs of a DMC task
+    (E10) are not counted."""
+    brax = pd.DataFrame({"suite": "brax", "env": "hopper", "algo": "td3", "seed": [0, 0, 1, 1], "step": [1, 2, 1, 2],
+                         "mean": [1000.0, 1010.0, 990.0, 2000.0], "std": [10.0, 300.0, 40.0, 50.0],
+                         "ltp": [0.0, 0.3, 0.1, 0.05]})
+    dmc = brax.assign(suite="dmc", env="quadruped-walk", std=[10.0, 10.0, 10.0, 10.0], ltp=0.0)
+    btp = pd.DataFrame({"kind": ["same_run", "different_run"], "mean": [0.01, 0.4], "lo": [0.0, 0.3],
+                        "hi": [0.02, 0.5], "n_pairs": [10, 10]})
+    ltp = R.ltp_reduction_summary(_log(), 200, 0.95, 0)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "m").mkdir()
+    alone, _ = _claims(tmp_path / "b", brax, btp, ltp)
+    mixed, _ = _claims(tmp_path / "m", pd.concat([brax, dmc]), btp, ltp)
+    pd.testing.assert_frame_equal(alone, mixed)  # the DMC rows changed nothing
+    assert I.similar_mean_spread(pd.concat([brax, dmc]), "td3", 0.05, 200, 0.95, 0)["n_pairs"] > \
+        I.similar_mean_spread(brax, "td3", 0.05, 200, 0.95, 0)["n_pairs"]  # they would have

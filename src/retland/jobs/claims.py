@@ -18,7 +18,8 @@ def claims_job(stats_csv: str, btp_summary_csv: str, ltp_summary_csv: str, p: di
     from ..analyses.interpolation import similar_mean_spread
 
     stats = pd.read_csv(stats_csv)
-    stats = stats[stats["suite"] == "brax"]  # the claims are about the Brax study (Sec. 3-4)
+    if "suite" in stats.columns:  # the claims are about the Brax study (Sec. 3-4), not E10's DMC tasks
+        stats = stats[stats["suite"] == "brax"]
     btp = pd.read_csv(btp_summary_csv).set_index("kind")
     ltp = pd.read_csv(ltp_summary_csv).set_index("method")
     a = similar_mean_spread(stats, algo, p["mean_tolerance"], stats_cfg["n_boot"], stats_cfg["ci"],
