@@ -12,6 +12,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from .base.envs import is_host_stepped
+
 
 def make_rollout(env, policy_apply, horizon: int, record_rewards: bool = False, record=None):
     """``rollout(params, start_state) -> (return, length[, rewards[horizon]])`` for one policy;
@@ -133,7 +135,7 @@ def make_evaluator(env, policy_apply, horizon: int, batch_size: int | None = Non
     """``evaluate(params[n], start) -> (returns[n], lengths[n])`` for either kind of suite:
     the jitted vmapped rollout for JAX-stepped ones, a :class:`HostRollout` (``batch_size``
     copies over ``workers`` processes) for host-stepped ones."""
-    if getattr(env, "host_stepped", False):
+    if is_host_stepped(env):
         if batch_size is None:
             raise ValueError("a host-stepped rollout needs its batch size")
         return HostRollout(env, policy_apply, horizon, batch_size, workers)
@@ -146,7 +148,7 @@ def make_update_estimator(env, policy_apply, horizon: int, update, chunk_size: i
     from ``start``. For a JAX-stepped suite update and rollout are fused in one jitted,
     vmapped function; for a host-stepped one the updates are one jitted call and the
     rollout a :class:`HostRollout` of ``chunk_size`` copies over ``workers`` processes."""
-    if getattr(env, "host_stepped", False):
+    if is_host_stepped(env):
         updates = jax.jit(jax.vmap(update, in_axes=(0, None, None, None, None)))
         rollout = HostRollout(env, policy_apply, horizon, chunk_size, workers)
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from .base.atomic import atomic_path
 from .base.checkpoints import CheckpointError, TrainWriter, read_pytree, write_pytree
+from .base.envs import is_host_stepped
 from .base.replay import FIELDS, Transition, empty_replay
 from .rollout import make_evaluator
 
@@ -115,8 +116,7 @@ def make_offpolicy_chunk(env, capacity: int, chunk_steps: int, learning_starts: 
 def init_offpolicy_carry(env, seeds, capacity: int, init_agent) -> OffPolicyCarry:
     """Initial carry for a batch of seeds; ``init_agent(key)`` builds one agent state."""
     spec = env.spec
-
-    host = getattr(env, "host_stepped", False)  # its environments live on the host (HostOffPolicyLoop)
+    host = is_host_stepped(env)  # its environments live on the host (HostOffPolicyLoop)
 
     def one(seed):
         key = jax.random.PRNGKey(seed)
@@ -463,7 +463,7 @@ def offpolicy_setup(agent, env, cfg, seeds, total_steps: int, checkpoint_steps, 
         f"backend={spec.backend} chunk={chunk} checkpoints={list(checkpoint_steps)}")
     schedule = Schedule.every("step", total_steps, chunk, checkpoint_steps)
     carry = agent.init_carry(env, cfg, seeds, capacity)
-    if getattr(env, "host_stepped", False):
+    if is_host_stepped(env):
         loop = HostOffPolicyLoop(agent, env, cfg, capacity, schedule, seeds)
         return Setup(loop, loop.initial(carry), chunk)
     return Setup(OffPolicyLoop(agent, env, cfg, capacity, schedule, chunk), carry, chunk)

@@ -278,6 +278,8 @@ def suite_of(env_name: str) -> str:
 
 
 def is_host_stepped(env) -> bool:
+    """Whether ``env`` is stepped on the host (a :class:`HostSuite`): the one test the shared
+    rollout and training code make to choose their path."""
     return bool(getattr(env, "host_stepped", False))
 
 
