@@ -3,7 +3,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
-from retland.config import ConfigError, load_schema, train_settings, validate as _validate
+from retland.config import ConfigError, brax_envs, load_schema, train_settings, validate as _validate
 
 try:
     _validate(config, load_schema(os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml")))
@@ -19,7 +19,7 @@ from retland.base.envs import suite_of
 # The (env, algo) pairs trained and analysed by E1-E2: an algorithm runs in the suites it
 # supports (TD3/SAC: Brax and DMC, PPO: Brax). E3-E9 and E12 analyse the Brax tasks.
 PAIRS = [(e, a) for e in config["envs"] for a in config["algos"] if _runs_in(a, e)]
-BRAX_ENVS = [e for e in config["envs"] if suite_of(e) == "brax"]
+BRAX_ENVS = brax_envs(config)  # the same list the config checks use
 HOST_ENVS = {e for e in config["envs"] if suite_of(e) != "brax"}
 
 
