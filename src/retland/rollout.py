@@ -9,6 +9,8 @@ return, which the statistics count (``n_nonfinite``) instead of hiding.
 
 from __future__ import annotations
 
+from typing import Any, Callable, NamedTuple
+
 import jax
 import jax.numpy as jnp
 
@@ -113,15 +115,16 @@ class HostRollout:
         if n > self.batch_size:
             raise ValueError(f"{n} policies for a host rollout batch of {self.batch_size}")
         params = jax.tree_util.tree_map(lambda x: pad_to(jnp.asarray(x), self.batch_size), params)
-        obs = self.batch.restore(np.asarray(start))
+        obs = _policy_obs(self.batch.restore(np.asarray(start)))
         live = np.arange(self.batch_size) < n
         ret = np.zeros(self.batch_size, np.float64)
         length = np.zeros(self.batch_size, np.int32)
         for _ in range(self.horizon):
             if not live.any():
                 break
-            action = np.asarray(self.act(params, jnp.asarray(obs, jnp.float32)))
+            action = np.asarray(self.act(params, jnp.asarray(obs)))
             obs, r, term = self.batch.step(action, live, fill_obs=obs)
+            obs = _policy_obs(obs)
             ret += np.where(live, r, 0.0)
             length += live
             live &= ~term
@@ -129,6 +132,140 @@ class HostRollout:
 
     def close(self):
         self.batch.close()
+
+
+def _policy_obs(obs):
+    """Host observations as the policy takes them: float32, or as they are when integer
+    (Atari's uint8 frames: a quarter of the transfer; the network scales them)."""
+    import numpy as np
+
+    return obs if np.issubdtype(obs.dtype, np.integer) else obs.astype(np.float32)
+
+
+class OnPolicyData(NamedTuple):
+    """What an on-policy collection gathers (numpy, leading axes [steps, copies]): raw
+    observations, the sampled actions and their log-probabilities, rewards, ``term`` (1
+    where the episode terminated: no bootstrap), ``end`` (1 where it ended by termination
+    or the time limit: the GAE trace is cut) and the true next observations (before any
+    reset)."""
+
+    obs: Any
+    action: Any
+    logp: Any
+    reward: Any
+    term: Any
+    end: Any
+    next_obs: Any
+
+
+def host_collect(batch, policy, obs, ep_t, ep_ret, steps: int, time_limit: int):
+    """Continue ``batch`` (a :class:`retland.base.host.HostBatch` of n copies) for ``steps``
+    steps with a stochastic policy: ``policy(obs[n]) -> (env_action[n], action[n],
+    logp[n])`` is called once per step for all copies (one jitted call, whatever it closes
+    over: keys, several agents). A copy that terminates or reaches ``time_limit`` steps of
+    its episode (``ep_t`` counts them) is reset. ``obs`` are the copies' current
+    observations, ``ep_t``/``ep_ret`` their episode step counters and returns.
+
+    Returns (obs, ep_t, ep_ret) after the last step, the :class:`OnPolicyData` [steps, n]
+    and the returns of the episodes that ended at each step ([steps, n], NaN elsewhere)."""
+    import numpy as np
+
+    obs = _policy_obs(np.asarray(obs))
+    ep_t, ep_ret = np.array(ep_t, np.int32), np.array(ep_ret, np.float64)
+    n = obs.shape[0]
+    rows = {k: [] for k in OnPolicyData._fields}
+    finished = np.full((steps, n), np.nan)
+    for i in range(steps):
+        env_action, action, logp = (np.asarray(x) for x in policy(obs))
+        nobs, r, term = batch.step(env_action)
+        nobs = _policy_obs(nobs)
+        ep_t += 1
+        ep_ret += r
+        end = term | (ep_t >= time_limit)
+        for k, x in zip(OnPolicyData._fields, (obs, action, logp, r.astype(np.float32), term.astype(np.float32),
+                                                end.astype(np.float32), nobs)):
+            rows[k].append(x)
+        obs = nobs
+        if end.any():
+            finished[i, end] = ep_ret[end]
+            ep_t[end], ep_ret[end] = 0, 0.0
+            obs = _policy_obs(batch.reset(end, fill=nobs))
+    return (obs, ep_t, ep_ret), OnPolicyData(*(np.stack(rows[k]) for k in OnPolicyData._fields)), finished
+
+
+class HostUpdate(NamedTuple):
+    """An update u(theta, X) whose data X a host-stepped suite must give (on-policy agents:
+    PPO on Atari), for :func:`make_update_estimator`. Per key: the ``copies`` environments
+    ``envs(state)`` describes are restored, continued by :func:`host_collect` for ``steps``
+    steps (time limit ``time_limit``) with the stochastic policy ``sample``, and ``learn``
+    turns the collection into the updated policy parameters.
+
+    * ``envs(state) -> (snapshots[copies, K], ep_t[copies], ep_ret[copies])`` (numpy): where
+      the collection starts (a checkpoint's saved training environments);
+    * ``sample(state, key, obs[copies]) -> (key, env_action, action, logp)``, jittable (it
+      is vmapped over keys);
+    * ``learn(state, key, data) -> policy params``: ``data`` the key's
+      :class:`OnPolicyData` [steps, copies], jittable (vmapped over keys)."""
+
+    envs: Callable
+    sample: Callable
+    learn: Callable
+    copies: int
+    steps: int
+    time_limit: int
+
+
+class HostUpdateEstimator:
+    """``f(keys[C], state, replay, lo, hi, start) -> (returns[C], lengths[C])`` for a
+    :class:`HostUpdate` (``replay``/``lo``/``hi`` unused): for every key of a chunk (at most
+    ``chunk_size``) the update's environments are restored into its own block of a
+    :class:`retland.base.host.HostBatch` of ``chunk_size x copies`` copies, all keys'
+    collections step in lockstep (one jitted call per step, vmapped over keys), then one
+    jitted, vmapped ``learn``, then the updated policies roll out from ``start`` in a
+    :class:`HostRollout`. Key k's collection uses ``split(k)[0]``, its ``learn``
+    ``split(k)[1]``. ``update_params`` does all but the rollout."""
+
+    def __init__(self, env, policy_apply, horizon: int, update: HostUpdate, chunk_size: int, workers: int = 1):
+        from .base.host import HostBatch
+
+        self.update, self.chunk_size = update, int(chunk_size)
+        n = self.chunk_size * update.copies
+        self.batch = HostBatch(env.host_env_factory([0] * n), n, workers)
+        self.sample = jax.jit(jax.vmap(update.sample, in_axes=(None, 0, 0)))
+        self.learn = jax.jit(jax.vmap(update.learn, in_axes=(None, 0, 0)))
+        self.rollout = HostRollout(env, policy_apply, horizon, chunk_size, workers)
+
+    def update_params(self, keys, state):
+        import numpy as np
+
+        C, m = len(keys), self.update.copies
+        if C > self.chunk_size:
+            raise ValueError(f"{C} keys for a host update chunk of {self.chunk_size}")
+        keys = pad_to(jnp.asarray(keys), self.chunk_size)
+        k_col, k_upd = jnp.moveaxis(jax.vmap(jax.random.split)(keys), 1, 0)
+        snaps, ep_t, ep_ret = (np.asarray(x) for x in self.update.envs(state))
+        tile = lambda x: np.concatenate([x] * self.chunk_size)  # noqa: E731
+        obs = self.batch.restore(tile(snaps))
+        cur = {"keys": k_col}
+
+        def policy(o):
+            k, env_action, action, logp = self.sample(state, cur["keys"], jnp.asarray(o.reshape((-1, m) + o.shape[1:])))
+            cur["keys"] = k
+            return (np.asarray(x).reshape((-1,) + x.shape[2:]) for x in (env_action, action, logp))
+
+        _, data, _ = host_collect(self.batch, policy, obs, tile(ep_t), tile(ep_ret), self.update.steps,
+                                  self.update.time_limit)
+        # [steps, chunk * copies, ...] -> [chunk, steps, copies, ...]
+        data = OnPolicyData(*(np.moveaxis(x.reshape((x.shape[0], -1, m) + x.shape[2:]), 1, 0) for x in data))
+        params = self.learn(state, k_upd, data)
+        return jax.tree_util.tree_map(lambda x: x[:C], params)
+
+    def __call__(self, keys, state, replay, lo, hi, start):
+        return self.rollout(self.update_params(keys, state), start)
+
+    def close(self):
+        self.batch.close()
+        self.rollout.close()
 
 
 def make_evaluator(env, policy_apply, horizon: int, batch_size: int | None = None, workers: int = 1):
@@ -147,7 +284,13 @@ def make_update_estimator(env, policy_apply, horizon: int, update, chunk_size: i
     of the updated policies ``update(key, state, replay, lo, hi)`` (one per key) rolled out
     from ``start``. For a JAX-stepped suite update and rollout are fused in one jitted,
     vmapped function; for a host-stepped one the updates are one jitted call and the
-    rollout a :class:`HostRollout` of ``chunk_size`` copies over ``workers`` processes."""
+    rollout a :class:`HostRollout` of ``chunk_size`` copies over ``workers`` processes; an
+    update that itself steps host environments is a :class:`HostUpdate`
+    (:class:`HostUpdateEstimator`)."""
+    if isinstance(update, HostUpdate):
+        if not is_host_stepped(env):
+            raise ValueError("a HostUpdate needs a host-stepped suite")
+        return HostUpdateEstimator(env, policy_apply, horizon, update, chunk_size, workers)
     if is_host_stepped(env):
         updates = jax.jit(jax.vmap(update, in_axes=(0, None, None, None, None)))
         rollout = HostRollout(env, policy_apply, horizon, chunk_size, workers)

@@ -22,9 +22,14 @@ from ..rollout import chunked, make_update_estimator, pad_to
 def make_estimator(agent, env, cfg, horizon: int, chunk_size: int = 1, workers: int = 1):
     """``f(keys[C], state, replay, lo, hi, start_state) -> (returns[C], lengths[C])``
     (``rollout.make_update_estimator``: fused and jitted for JAX-stepped suites; for
-    host-stepped ones ``chunk_size`` environment copies over ``workers`` processes)."""
+    host-stepped ones ``chunk_size`` environment copies over ``workers`` processes). An
+    agent whose update steps host environments itself (on-policy: PPO) gives it as
+    ``host_update(cfg, env)``, a ``rollout.HostUpdate``."""
     def update(key, state, replay, lo, hi):
         return agent.post_update(state, key, replay, lo, hi, cfg, env)
+
+    if getattr(env, "host_stepped", False) and hasattr(agent, "host_update"):
+        update = agent.host_update(cfg, env)
 
     return make_update_estimator(env, agent.make_policy(env.spec.act_dim, cfg), horizon, update,
                                  chunk_size, workers)

@@ -345,6 +345,7 @@ class AtariEnv:
 
     suite = "atari"
     host_stepped = True
+    discrete_actions = True  # agents check it: an action is an index, not a vector in [-1, 1]
 
     def __init__(self, name: str, backend: str = "ale", episode_length: int = EPISODE_LENGTH,
                  env_kwargs: dict | None = None):

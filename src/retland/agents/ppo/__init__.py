@@ -122,10 +122,10 @@ import jax
 import jax.numpy as jnp
 
 from .config import PPOConfig
-from .networks import _nets, init_obs_norm, normalize, optimizer
+from .networks import init_obs_norm, nets, normalize, optimizer
 from .state import PPOState, SavedEnvs
-from .losses import one_step_update, ppo_update
-from .collection import collect, fresh_envs, saved_envs
+from .losses import Batch, one_step_update, ppo_update
+from .collection import collect, fresh_envs, saved_envs, saved_host_envs
 
 
 NAME = "ppo"
@@ -136,11 +136,7 @@ SUITES = ("brax",)  # its collection and post-update step environments inside JA
 
 
 def init(key: jax.Array, obs_dim: int, act_dim: int, cfg: PPOConfig) -> PPOState:
-    actor_net, critic_net = _nets(cfg, act_dim)
-    ka, kc = jax.random.split(key)
-    obs = jnp.zeros((1, obs_dim))
-    actor = actor_net.init(ka, obs)
-    critic = critic_net.init(kc, obs)
+    actor, critic = nets(cfg, act_dim).init(key, obs_dim)
     opt = optimizer(cfg).init({"actor": actor, "critic": critic})
     return PPOState(actor, critic, opt, init_obs_norm(obs_dim), SavedEnvs())
 
@@ -152,27 +148,49 @@ def policy_params(state: PPOState):
 
 
 def make_policy(act_dim: int, cfg: PPOConfig):
-    """Deterministic policy: the Gaussian mean on normalised observations, clipped to
-    [-1, 1] as every action sent to the environment."""
-    actor_net, _ = _nets(cfg, act_dim)
+    """Deterministic policy on normalised observations: the Gaussian mean clipped to
+    [-1, 1] as every action sent to the environment (continuous actions), the argmax of
+    the logits (discrete actions: the greedy policy the paper evaluates on Atari)."""
+    net = nets(cfg, act_dim)
 
     def apply(params, obs):
-        mean, _ = actor_net.apply(params["actor"], normalize(params["obs_norm"], obs, cfg))
-        return jnp.clip(mean, -1.0, 1.0)
+        return net.dist.mode(net.actor(params["actor"], normalize(params["obs_norm"], obs, cfg)))
 
     return apply
+
+
+def check_env(env, cfg: PPOConfig) -> None:
+    """Refuse a config whose action space is not the environment's (an Atari game has
+    ``discrete_actions``: PPO there needs ``actions: discrete``)."""
+    discrete = bool(getattr(env, "discrete_actions", False))
+    if discrete != (cfg.actions == "discrete"):
+        want = "discrete" if discrete else "continuous"
+        raise ValueError(f"{env.spec.suite}/{env.spec.name} has {want} actions: PPO needs actions: {want}, "
+                         f"got {cfg.actions!r}")
+
+
+def update_from_saved(state: PPOState, batch, key: jax.Array, cfg: PPOConfig, act_dim: int) -> PPOState:
+    """The update part of u(theta, X) for a batch collected from the saved training
+    environments: ``one_step_update`` (``post_update_protocol = "authors"``) or one full
+    ``ppo_update`` (``"authors_atari"``; its first ``post_update_grad_steps`` when > 0)."""
+    if cfg.post_update_protocol == "authors_atari":
+        return ppo_update(state, batch, key, cfg, act_dim, n_steps=cfg.post_update_grad_steps or None)
+    return one_step_update(state, batch, key, cfg, act_dim)
 
 
 def post_update_state(state: PPOState, key: jax.Array, cfg: PPOConfig, env) -> PPOState:
     """The whole agent state after u(theta, X) (``post_update`` returns its policy part).
 
-    ``post_update_protocol = "authors"``: continue ``collect`` from the checkpoint's
-    saved training environments (``saved_envs``) for unroll_length steps with the
-    checkpoint's stochastic policy (key ``split(key)[0]``), then ``one_step_update``
-    (key ``split(key)[1]``, used by ``post_update_minibatch = "random"`` only).
-    ``"full_update"``: collect from fresh resets (keys ``split(key, 3)[:2]``), then
-    ``ppo_update`` (``split(key, 3)[2]``), its first ``post_update_grad_steps`` steps
-    when > 0."""
+    ``post_update_protocol = "authors"`` / ``"authors_atari"``: continue ``collect`` from
+    the checkpoint's saved training environments (``saved_envs``) for unroll_length steps
+    with the checkpoint's stochastic policy (key ``split(key)[0]``), then
+    ``update_from_saved`` (key ``split(key)[1]``). ``"full_update"``: collect from fresh
+    resets (keys ``split(key, 3)[:2]``), then ``ppo_update`` (``split(key, 3)[2]``), its
+    first ``post_update_grad_steps`` steps when > 0. JAX-stepped suites only (a
+    host-stepped one: ``host_update``)."""
+    if getattr(env, "host_stepped", False):
+        raise ValueError(f"PPO's post-update in the host-stepped suite {env.spec.suite!r} steps host "
+                         "environments: use host_update (analyses.post_update.make_estimator does)")
     if cfg.post_update_protocol == "full_update":
         k_reset, k_col, k_upd = jax.random.split(key, 3)
         env_state, ep_t, ep_ret = fresh_envs(env, cfg, k_reset)
@@ -182,7 +200,7 @@ def post_update_state(state: PPOState, key: jax.Array, cfg: PPOConfig, env) -> P
     k_col, k_mb = jax.random.split(key)
     env_state, ep_t, ep_ret = saved_envs(state, env, cfg)
     batch = collect(state, env, cfg, env_state, ep_t, ep_ret, k_col)[3]
-    return one_step_update(state, batch, k_mb, cfg, env.spec.act_dim)
+    return update_from_saved(state, batch, k_mb, cfg, env.spec.act_dim)
 
 
 def post_update(state: PPOState, key: jax.Array, replay, lo, hi, cfg: PPOConfig, env):
@@ -207,16 +225,47 @@ def post_update(state: PPOState, key: jax.Array, replay, lo, hi, cfg: PPOConfig,
     return policy_params(post_update_state(state, key, cfg, env))
 
 
+def host_update(cfg: PPOConfig, env):
+    """u(theta, X) in a host-stepped suite (Atari; the authors'
+    ``eval_policy/experiments/atari_policy_variance.py``) as a
+    :class:`retland.rollout.HostUpdate`: per key, the checkpoint's ``num_envs`` saved
+    training environments (``env_state/``: snapshots, episode counters) are restored and
+    continued for ``unroll_length`` steps with the checkpoint's stochastic policy (sampled
+    actions), then ``update_from_saved`` (``"authors_atari"``: one full PPO update, epochs x
+    num_minibatches Adam steps continuing the checkpoint's Adam state; ``"authors"``: one
+    Adam step). ``"full_update"`` (fresh resets) is refused: a host suite's resets are its
+    copies' own streams, not the key's. The rollout of the result is the greedy policy
+    (``make_policy``)."""
+    from ...rollout import HostUpdate
+
+    check_env(env, cfg)
+    if cfg.post_update_protocol == "full_update":
+        raise ValueError("PPO post_update_protocol 'full_update' (fresh resets drawn with the key) has no host-stepped "
+                         "version: use 'authors_atari' or 'authors' (continue the saved training environments)")
+    act_dim = env.spec.act_dim
+    sample, _ = host_fns(cfg, act_dim)
+
+    def envs(state: PPOState):
+        return saved_host_envs(state, cfg)
+
+    def learn(state: PPOState, key, data):
+        return policy_params(update_from_saved(state, Batch(*data), key, cfg, act_dim))
+
+    return HostUpdate(envs, sample, learn, cfg.num_envs, cfg.unroll_length, env.episode_length)
+
+
 Config = PPOConfig
 
 
 # the pieces, importable as retland.agents.ppo.<name> (tests, bench and the post-update)
 from .config import OBS_NORM_EPS, POST_UPDATE_PROTOCOLS  # noqa: E402
-from .networks import GaussianActor, ObsNorm, ValueNet, update_obs_norm  # noqa: E402
-from .losses import (Batch, advantages, clipped_surrogate, gae, gaussian_entropy,  # noqa: E402
+from .networks import (Categorical, CategoricalActor, Gaussian, GaussianActor, NatureCNN, Nets,  # noqa: E402
+                       ObsNorm, ValueNet, update_obs_norm)
+from .collection import sample_actions  # noqa: E402
+from .losses import (advantages, clipped_surrogate, gae, gaussian_entropy,  # noqa: E402
                      gaussian_log_prob, ppo_loss)
 from .collection import env_state_tree, with_fresh_saved_envs  # noqa: E402
-from .train_loop import (Carry, PPOLoop, init_carry, iteration, iterations_for,  # noqa: E402
+from .train_loop import (Carry, PPOLoop, host_fns, init_carry, iteration, iterations_for,  # noqa: E402
                          make_train_chunk, schedule, training_setup)
 
 __all__ = [
@@ -229,6 +278,18 @@ __all__ = [
     "make_policy",
     "post_update",
     "post_update_state",
+    "check_env",
+    "update_from_saved",
+    "host_update",
+    "host_fns",
+    "saved_host_envs",
+    "sample_actions",
+    "nets",
+    "Nets",
+    "NatureCNN",
+    "CategoricalActor",
+    "Gaussian",
+    "Categorical",
     "OBS_NORM_EPS",
     "POST_UPDATE_PROTOCOLS",
     "GaussianActor",

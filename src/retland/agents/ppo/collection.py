@@ -7,8 +7,8 @@ import jax
 import jax.numpy as jnp
 
 from .config import PPOConfig
-from .losses import Batch, gaussian_log_prob
-from .networks import _nets, normalize
+from .losses import Batch
+from .networks import nets, normalize
 from .state import PPOState, SavedEnvs
 from ...base.checkpoints import CheckpointError, flatten_with_names, path_name
 
@@ -19,12 +19,23 @@ def _select(mask, a, b):
         lambda x, y: jnp.where(mask.reshape(mask.shape + (1,) * (x.ndim - 1)), x, y), a, b)
 
 
+def sample_actions(state: PPOState, obs, key, cfg: PPOConfig, act_dim: int):
+    """(action, logp) of the stochastic policy for a batch of raw observations: the sampled
+    action (what the batch stores) and its log-probability. ``dist.env_action`` of it is
+    what the environment gets."""
+    net = nets(cfg, act_dim)
+    out = net.actor(state.actor, normalize(state.obs_norm, obs, cfg))
+    action = net.dist.sample(out, key)
+    return action, net.dist.log_prob(out, action)
+
+
 def collect(state: PPOState, env, cfg: PPOConfig, env_state, ep_t, ep_ret, key):
     """Roll the stochastic policy for ``unroll_length`` steps in ``num_envs`` envs
     (leading axis of ``env_state``), resetting each env that terminates or reaches the
     time limit with a fresh draw from rho_0. Returns (env_state, ep_t, ep_ret, Batch,
     finished episode returns [T, N], NaN where no episode ended)."""
-    actor_net, _ = _nets(cfg, env.spec.act_dim)
+    act_dim = env.spec.act_dim
+    env_action = nets(cfg, act_dim).dist.env_action
     N = cfg.num_envs
     step_v = jax.vmap(env.step)
     reset_v = jax.vmap(env.reset)
@@ -33,10 +44,8 @@ def collect(state: PPOState, env, cfg: PPOConfig, env_state, ep_t, ep_ret, key):
         env_state, ep_t, ep_ret = c
         k_act, k_reset = jax.random.split(k)
         obs = env.obs(env_state)
-        mean, log_std = actor_net.apply(state.actor, normalize(state.obs_norm, obs, cfg))
-        action = mean + jnp.exp(log_std) * jax.random.normal(k_act, mean.shape)
-        logp = gaussian_log_prob(action, mean, log_std)
-        nxt = step_v(env_state, jnp.clip(action, -1.0, 1.0))
+        action, logp = sample_actions(state, obs, k_act, cfg, act_dim)
+        nxt = step_v(env_state, env_action(action))
         reward = env.reward(nxt)
         term = (env.done(nxt) > 0).astype(jnp.float32)
         ep_t = ep_t + 1
@@ -91,6 +100,31 @@ def saved_envs(state: PPOState, env, cfg: PPOConfig):
         leaves.append(jnp.asarray(x, leaf.dtype))
     out = jax.tree_util.tree_unflatten(treedef, leaves)
     return out["state"], out["ep_t"], out["ep_ret"]
+
+
+def saved_host_envs(state: PPOState, cfg: PPOConfig):
+    """(snapshots [num_envs, K], ep_t [num_envs], ep_ret [num_envs]) of the host-stepped
+    training environments saved with the checkpoint ``state`` was read from (``env_state/``:
+    ``state`` = one snapshot per environment, written by ``training.HostOnPolicyLoop``).
+    Raises ``CheckpointError`` naming what is missing or misshapen."""
+    import numpy as np
+
+    saved = state.env_state
+    if not saved.arrays:
+        raise CheckpointError(
+            (saved.missing or "this PPO state was not read from a checkpoint and")
+            + ": no saved training environments (checkpoint group env_state/, written by PPO training"
+            " since the post-update continues from them); retrain this run")
+    out = []
+    for name, ndim in (("state", 2), ("ep_t", 1), ("ep_ret", 1)):
+        x = saved.arrays.get(name)
+        if x is None or np.ndim(x) != ndim or np.shape(x)[0] != cfg.num_envs:
+            raise CheckpointError(f"saved host training environments: env_state/{name} is "
+                                  + ("missing" if x is None else f"of shape {np.shape(x)}")
+                                  + f", expected {ndim} axes with num_envs={cfg.num_envs} first (has "
+                                  f"{sorted(saved.arrays)})")
+        out.append(np.asarray(x))
+    return tuple(out)
 
 
 def env_state_tree(env_state, ep_t, ep_ret) -> dict:

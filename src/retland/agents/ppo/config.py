@@ -11,13 +11,15 @@ from ..common import HyperparamsMixin
 OBS_NORM_EPS = 1e-8
 
 
-POST_UPDATE_PROTOCOLS = ("authors", "full_update")
+POST_UPDATE_PROTOCOLS = ("authors", "full_update", "authors_atari")
 
 
 @dataclasses.dataclass(frozen=True)
 class PPOConfig(HyperparamsMixin):
     """Table 1 (PPO). Every default is the paper's value (or the authors' code where
-    Table 1 is silent: ent_coef, advantage normalisation, no value clipping)."""
+    Table 1 is silent: ent_coef, advantage normalisation, no value clipping). The Atari
+    protocol (A.6, CleanRL's ppo_atari) sets ``actions``, ``torso``, ``clip_value_loss`` and
+    ``anneal_lr_steps`` and its own values of the shared ones."""
 
     ALGO = "PPO"
 
@@ -39,11 +41,17 @@ class PPOConfig(HyperparamsMixin):
     normalize_advantages: bool = True
     normalize_observations: bool = True
     obs_clip: float = 10.0
+    # discrete actions and the Atari protocol (CleanRL's ppo_atari; networks docstring):
+    actions: str = "continuous"  # or "discrete" (an action is an index; Atari)
+    torso: str = "mlp"  # or "nature_cnn" (discrete only; shared by the policy and value heads)
+    clip_value_loss: bool = False  # CleanRL's clipped value loss (clip_coef around the old values)
+    anneal_lr_steps: int = 0  # > 0: lr annealed linearly to 0 over this many env steps (per seed)
     # post-update u(theta, X) (module docstring):
-    post_update_protocol: str = "authors"  # or "full_update" (the former u, fresh resets)
+    post_update_protocol: str = "authors"  # or "full_update" (the former u, fresh resets), or
+    # "authors_atari" (the authors' Atari u: one full PPO update continuing the saved envs)
     post_update_minibatch: str = "first"  # authors: "first" (their rows) or "random"
     post_update_max_grad_norm: float | None = None  # authors: None = max_grad_norm; theirs 0.1
-    post_update_grad_steps: int = 0  # full_update: 0 = all epochs x num_minibatches steps
+    post_update_grad_steps: int = 0  # full updates: 0 = all epochs x num_minibatches steps
 
     def __post_init__(self):
         for k in ("num_envs", "unroll_length", "num_minibatches", "epochs"):
@@ -52,6 +60,17 @@ class PPOConfig(HyperparamsMixin):
         if self.batch_size % self.num_minibatches:
             raise ValueError(f"PPO batch num_envs*unroll_length={self.batch_size} is not divisible by "
                              f"num_minibatches={self.num_minibatches}")
+        if self.actions not in ("continuous", "discrete"):
+            raise ValueError(f"PPO actions must be 'continuous' or 'discrete', got {self.actions!r}")
+        if self.torso not in ("mlp", "nature_cnn"):
+            raise ValueError(f"PPO torso must be 'mlp' or 'nature_cnn', got {self.torso!r}")
+        if self.torso == "nature_cnn" and self.actions != "discrete":
+            raise ValueError("PPO torso 'nature_cnn' (CleanRL's Atari network) needs actions 'discrete'")
+        if self.torso == "nature_cnn" and self.normalize_observations:
+            raise ValueError("PPO torso 'nature_cnn' scales its uint8 frames by 1/255 itself: set "
+                             "normalize_observations: false")
+        if self.anneal_lr_steps < 0:
+            raise ValueError(f"PPO anneal_lr_steps must be >= 0, got {self.anneal_lr_steps}")
         if self.post_update_protocol not in POST_UPDATE_PROTOCOLS:
             raise ValueError(f"post_update_protocol must be one of {POST_UPDATE_PROTOCOLS}, "
                              f"got {self.post_update_protocol!r}")
@@ -64,7 +83,7 @@ class PPOConfig(HyperparamsMixin):
                              f"got {self.post_update_grad_steps}")
         if self.post_update_protocol == "authors" and self.post_update_grad_steps > 1:
             raise ValueError(f"post_update_grad_steps={self.post_update_grad_steps} needs post_update_protocol "
-                             f"'full_update' (the authors' post-update is one Adam step)")
+                             f"'full_update' or 'authors_atari' (the authors' Brax post-update is one Adam step)")
 
     @property
     def batch_size(self) -> int:

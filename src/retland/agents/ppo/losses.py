@@ -1,4 +1,5 @@
-"""PPO's losses: Gaussian log-probabilities, GAE, the clipped surrogate, the PPO update.
+"""PPO's losses: GAE, the clipped surrogate, the PPO update (one implementation for every
+action distribution and torso: ``networks.nets``).
 """
 
 from __future__ import annotations
@@ -10,16 +11,8 @@ import jax.numpy as jnp
 import optax
 
 from .config import PPOConfig
-from .networks import _nets, normalize, optimizer
+from .networks import gaussian_entropy, gaussian_log_prob, nets, normalize, optimizer  # noqa: F401
 from .state import PPOState
-
-
-def gaussian_log_prob(action, mean, log_std):
-    return (-0.5 * ((action - mean) / jnp.exp(log_std)) ** 2 - log_std - 0.5 * jnp.log(2.0 * jnp.pi)).sum(-1)
-
-
-def gaussian_entropy(log_std):
-    return (log_std + 0.5 * jnp.log(2.0 * jnp.pi * jnp.e)).sum(-1)
 
 
 def gae(reward, value, next_value, term, end, discount: float, lam: float):
@@ -50,7 +43,7 @@ class Batch(NamedTuple):
     """One iteration's data, leading axes [unroll_length, num_envs]; raw observations."""
 
     obs: jax.Array
-    action: jax.Array  # the sampled (unclipped) Gaussian action
+    action: jax.Array  # the sampled action (unclipped Gaussian, or a discrete index)
     logp: jax.Array
     reward: jax.Array
     term: jax.Array
@@ -59,31 +52,40 @@ class Batch(NamedTuple):
 
 
 def ppo_loss(params, mb, obs_norm, cfg: PPOConfig, act_dim: int):
-    """(loss, (pg_loss, v_loss, entropy)) on one minibatch (obs, action, logp, adv, ret)."""
-    actor_net, critic_net = _nets(cfg, act_dim)
-    obs, action, old_logp, adv, ret = mb
+    """(loss, (pg_loss, v_loss, entropy)) on one minibatch (obs, action, logp, adv, ret[,
+    old value]). With ``cfg.clip_value_loss`` (needs the old values, as ``advantages``
+    gives) the value loss is CleanRL's clipped one: 0.5 * mean(max((V - ret)^2, (V_old +
+    clip(V - V_old, -c, c) - ret)^2))."""
+    net = nets(cfg, act_dim)
+    obs, action, old_logp, adv, ret = mb[:5]
     nobs = normalize(obs_norm, obs, cfg)
-    mean, log_std = actor_net.apply(params["actor"], nobs)
-    ratio = jnp.exp(gaussian_log_prob(action, mean, log_std) - old_logp)
+    out = net.actor(params["actor"], nobs)
+    ratio = jnp.exp(net.dist.log_prob(out, action) - old_logp)
     if cfg.normalize_advantages:
         adv = (adv - adv.mean()) / (adv.std() + 1e-8)
     pg = clipped_surrogate(ratio, adv, cfg.clip_coef)
-    v_loss = 0.5 * ((critic_net.apply(params["critic"], nobs) - ret) ** 2).mean()
-    ent = gaussian_entropy(log_std).mean()
+    v = net.value(params["actor"], params["critic"], nobs)
+    if cfg.clip_value_loss:
+        old_v = mb[5]
+        v_clip = old_v + jnp.clip(v - old_v, -cfg.clip_coef, cfg.clip_coef)
+        v_loss = 0.5 * jnp.maximum((v - ret) ** 2, (v_clip - ret) ** 2).mean()
+    else:
+        v_loss = 0.5 * ((v - ret) ** 2).mean()
+    ent = net.dist.entropy(out).mean()
     return pg - cfg.ent_coef * ent + cfg.vf_coef * v_loss, (pg, v_loss, ent)
 
 
 def advantages(state: PPOState, batch: Batch, cfg: PPOConfig, act_dim: int):
     """GAE with the state's value net (normalised by its normaliser) over the batch,
-    flattened time-major (row t * num_envs + e): the B rows (obs, action, logp, adv, ret)
-    that minibatches index."""
-    _, critic_net = _nets(cfg, act_dim)
-    value = critic_net.apply(state.critic, normalize(state.obs_norm, batch.obs, cfg))
-    next_value = critic_net.apply(state.critic, normalize(state.obs_norm, batch.next_obs, cfg))
+    flattened time-major (row t * num_envs + e): the B rows (obs, action, logp, adv, ret,
+    value) that minibatches index."""
+    value_fn = nets(cfg, act_dim).value
+    value = value_fn(state.actor, state.critic, normalize(state.obs_norm, batch.obs, cfg))
+    next_value = value_fn(state.actor, state.critic, normalize(state.obs_norm, batch.next_obs, cfg))
     adv, ret = gae(batch.reward, value, next_value, batch.term, batch.end, cfg.discount, cfg.gae_lambda)
     B = batch.reward.shape[0] * batch.reward.shape[1]
     return jax.tree_util.tree_map(lambda x: x.reshape((B,) + x.shape[2:]),
-                                  (batch.obs, batch.action, batch.logp, adv, ret))
+                                  (batch.obs, batch.action, batch.logp, adv, ret, value))
 
 
 def ppo_update(state: PPOState, batch: Batch, key: jax.Array, cfg: PPOConfig, act_dim: int,

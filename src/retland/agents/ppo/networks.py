@@ -1,10 +1,25 @@
-"""PPO's networks (CleanRL's orthogonal init), observation normaliser and optimizer.
+"""PPO's networks (CleanRL's orthogonal init), action distributions, observation normaliser
+and optimizer.
+
+What the rest of PPO sees is :class:`Nets` (``nets(cfg, act_dim)``): ``init`` of the actor
+and critic parameters, ``actor`` (the distribution's parameters for a batch of
+observations), ``value`` and ``dist`` (the policy distribution). Two layouts, chosen by
+``cfg.torso`` and ``cfg.actions``:
+
+* ``torso="mlp"``: separate policy and value MLPs (``cfg.hidden``); continuous actions use
+  :class:`GaussianActor` (Brax, paper Table 1), discrete ones a categorical MLP head;
+* ``torso="nature_cnn"`` (discrete only; CleanRL's ``ppo_atari``): one Nature CNN torso
+  (conv 32 8x8/4, conv 64 4x4/2, conv 64 3x3/1, dense 512, ReLU, input / 255, orthogonal
+  sqrt 2) *shared* by a policy head (orthogonal 0.01) and a value head (orthogonal 1). The
+  actor parameters hold the torso and the policy head (``{"torso", "head"}``, all the
+  deterministic policy needs), the critic parameters the value head only; the value of an
+  observation reads both, so the value loss trains the torso too, as CleanRL's one loss.
 """
 
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import flax.linen as nn
 import jax
@@ -46,17 +61,175 @@ class ValueNet(nn.Module):
         return nn.Dense(1, kernel_init=nn.initializers.orthogonal(1.0), bias_init=nn.initializers.zeros)(x)[..., 0]
 
 
-def _nets(cfg: PPOConfig, act_dim: int):
-    return GaussianActor(cfg.hidden, act_dim), ValueNet(cfg.hidden)
+class CategoricalActor(nn.Module):
+    """logits = MLP(obs) (discrete actions with the MLP torso)."""
+
+    hidden: Sequence[int]
+    act_dim: int
+
+    @nn.compact
+    def __call__(self, obs):
+        x = obs
+        for h in self.hidden:
+            x = nn.relu(nn.Dense(h, kernel_init=_hidden_init(), bias_init=nn.initializers.zeros)(x))
+        return nn.Dense(self.act_dim, kernel_init=nn.initializers.orthogonal(0.01),
+                        bias_init=nn.initializers.zeros)(x)
+
+
+#: the Nature CNN's input: 4 stacked 84x84 frames, channels last (base.atari.OBS_SHAPE)
+CNN_INPUT = (84, 84, 4)
+
+
+class NatureCNN(nn.Module):
+    """Mnih et al. (2015)'s torso as CleanRL's ``ppo_atari``: uint8 (or float) frames
+    ``[..., 84, 84, 4]`` or flattened ``[..., 84*84*4]``, divided by 255 -> 512 features."""
+
+    @nn.compact
+    def __call__(self, obs):
+        n = math.prod(CNN_INPUT)
+        if obs.shape[-1] == n:
+            obs = obs.reshape(obs.shape[:-1] + CNN_INPUT)
+        if obs.shape[-3:] != CNN_INPUT:
+            raise ValueError(f"the Nature CNN takes observations of shape {CNN_INPUT} (or {n} flat), "
+                             f"got {obs.shape}")
+        lead = obs.shape[:-3]
+        x = obs.reshape((-1,) + CNN_INPUT).astype(jnp.float32) / 255.0
+        for feat, k, s in ((32, 8, 4), (64, 4, 2), (64, 3, 1)):
+            x = nn.relu(nn.Conv(feat, (k, k), (s, s), padding="VALID", kernel_init=_hidden_init(),
+                                bias_init=nn.initializers.zeros)(x))
+        x = x.reshape((x.shape[0], -1))
+        x = nn.relu(nn.Dense(512, kernel_init=_hidden_init(), bias_init=nn.initializers.zeros)(x))
+        return x.reshape(lead + (512,))
+
+
+def _head(n: int, scale: float) -> nn.Dense:
+    return nn.Dense(n, kernel_init=nn.initializers.orthogonal(scale), bias_init=nn.initializers.zeros)
+
+
+class Gaussian:
+    """Continuous actions: the distribution's parameters are (mean, log_std); samples are
+    unclipped (their log-probability is of the sample) and clipped to [-1, 1] only for
+    the environment; the deterministic action is the clipped mean."""
+
+    discrete = False
+
+    @staticmethod
+    def sample(out, key):
+        mean, log_std = out
+        return mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
+
+    @staticmethod
+    def log_prob(out, action):
+        return gaussian_log_prob(action, *out)
+
+    @staticmethod
+    def entropy(out):
+        return gaussian_entropy(out[1])
+
+    @staticmethod
+    def env_action(action):
+        return jnp.clip(action, -1.0, 1.0)
+
+    @staticmethod
+    def mode(out):
+        return jnp.clip(out[0], -1.0, 1.0)
+
+
+class Categorical:
+    """Discrete actions: the distribution's parameters are logits; an action is an int32
+    index; the deterministic action is the argmax (the paper's greedy Atari policy)."""
+
+    discrete = True
+
+    @staticmethod
+    def sample(out, key):
+        return jax.random.categorical(key, out).astype(jnp.int32)
+
+    @staticmethod
+    def log_prob(out, action):
+        logp = jax.nn.log_softmax(out)
+        return jnp.take_along_axis(logp, action[..., None].astype(jnp.int32), axis=-1)[..., 0]
+
+    @staticmethod
+    def entropy(out):
+        logp = jax.nn.log_softmax(out)
+        return -(jnp.exp(logp) * logp).sum(-1)
+
+    @staticmethod
+    def env_action(action):
+        return action
+
+    @staticmethod
+    def mode(out):
+        return jnp.argmax(out, axis=-1).astype(jnp.int32)
+
+
+def gaussian_log_prob(action, mean, log_std):
+    return (-0.5 * ((action - mean) / jnp.exp(log_std)) ** 2 - log_std - 0.5 * jnp.log(2.0 * jnp.pi)).sum(-1)
+
+
+def gaussian_entropy(log_std):
+    return (log_std + 0.5 * jnp.log(2.0 * jnp.pi * jnp.e)).sum(-1)
+
+
+class Nets(NamedTuple):
+    """PPO's networks for one config (module docstring): ``init(key, obs_dim) -> (actor,
+    critic)``, ``actor(actor_params, obs)`` -> the distribution's parameters,
+    ``value(actor_params, critic_params, obs)`` -> V(obs), ``dist`` (:class:`Gaussian` or
+    :class:`Categorical`)."""
+
+    init: Any
+    actor: Any
+    value: Any
+    dist: Any
+
+
+def nets(cfg: PPOConfig, act_dim: int) -> Nets:
+    dist = Categorical if cfg.actions == "discrete" else Gaussian
+    if cfg.torso == "nature_cnn":
+        torso, pi, vf = NatureCNN(), _head(act_dim, 0.01), _head(1, 1.0)
+
+        def init(key, obs_dim):
+            kt, kp, kv = jax.random.split(key, 3)
+            feats = jnp.zeros((1, 512))
+            actor = {"torso": torso.init(kt, jnp.zeros((1, obs_dim), jnp.uint8)), "head": pi.init(kp, feats)}
+            return actor, vf.init(kv, feats)
+
+        def actor(a, obs):
+            return pi.apply(a["head"], torso.apply(a["torso"], obs))
+
+        def value(a, c, obs):
+            return vf.apply(c, torso.apply(a["torso"], obs))[..., 0]
+
+        return Nets(init, actor, value, dist)
+    actor_net = (CategoricalActor if dist.discrete else GaussianActor)(cfg.hidden, act_dim)
+    critic_net = ValueNet(cfg.hidden)
+
+    def init(key, obs_dim):
+        ka, kc = jax.random.split(key)
+        obs = jnp.zeros((1, obs_dim))
+        return actor_net.init(ka, obs), critic_net.init(kc, obs)
+
+    return Nets(init, actor_net.apply, lambda a, c, obs: critic_net.apply(c, obs), dist)
 
 
 def optimizer(cfg: PPOConfig, max_grad_norm: float | None = None) -> optax.GradientTransformation:
     """One Adam over {"actor", "critic"} with global-norm gradient clipping (Table 1) at
     ``max_grad_norm`` (default ``cfg.max_grad_norm``; the optimizer state does not
-    depend on it)."""
+    depend on it). With ``cfg.anneal_lr_steps = n > 0`` the learning rate is annealed as
+    CleanRL's: constant within an iteration, ``lr * (1 - i * B / n)`` in iteration i (from
+    0), where i is Adam's step count // (epochs * num_minibatches); a post-update that
+    continues a checkpoint's Adam state thus steps at the next iteration's rate."""
+    lr = cfg.learning_rate
+    if cfg.anneal_lr_steps:
+        steps_per_iter = cfg.epochs * cfg.num_minibatches
+        frac_per_iter = cfg.batch_size / cfg.anneal_lr_steps
+
+        def lr(count):
+            return cfg.learning_rate * jnp.maximum(1.0 - (count // steps_per_iter) * frac_per_iter, 0.0)
     return optax.chain(
         optax.clip_by_global_norm(cfg.max_grad_norm if max_grad_norm is None else max_grad_norm),
-        optax.adam(cfg.learning_rate, b1=cfg.adam_b1, b2=cfg.adam_b2, eps=cfg.adam_eps),
+        optax.adam(lr, b1=cfg.adam_b1, b2=cfg.adam_b2, eps=cfg.adam_eps),
     )
 
 

@@ -10,12 +10,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from .config import PPOConfig
-from .collection import collect, env_state_tree, fresh_envs
-from .losses import ppo_update
-from .networks import update_obs_norm
+from .collection import collect, env_state_tree, fresh_envs, sample_actions
+from .losses import Batch, ppo_update
+from .networks import nets, update_obs_norm
 from .state import PPOState
-from . import NAME, init, policy_params
-from ...training import LoopBase, Schedule, Setup
+from . import NAME, check_env, init, policy_params
+from ...training import HostOnPolicyLoop, LoopBase, Schedule, Setup
 
 
 class Carry(NamedTuple):
@@ -38,6 +38,31 @@ def iteration(c: Carry, env, cfg: PPOConfig) -> Carry:
     done = jnp.isfinite(finished)
     return Carry(agent, env_state, ep_t, ep_ret, key,
                  c.ret_sum + jnp.where(done, finished, 0.0).sum(), c.ret_count + done.sum())
+
+
+def host_fns(cfg: PPOConfig, act_dim: int):
+    """(sample, learn) of one seed for ``training.HostOnPolicyLoop`` (a host-stepped suite):
+    ``sample(agent, key, obs[N]) -> (key, env_action, action, logp)`` (the stochastic
+    policy; as ``collect``), ``learn(agent, key, data) -> (agent, key)``: the PPO update of
+    :func:`iteration` on the collected ``OnPolicyData`` (fields in ``Batch``'s order), then
+    the normaliser absorbs the observations (when used)."""
+    env_action = nets(cfg, act_dim).dist.env_action
+
+    def sample(agent, key, obs):
+        key, k = jax.random.split(key)
+        action, logp = sample_actions(agent, obs, k, cfg, act_dim)
+        return key, env_action(action), action, logp
+
+    def learn(agent, key, data):
+        key, k = jax.random.split(key)
+        batch = Batch(*data)
+        agent = ppo_update(agent, batch, k, cfg, act_dim)
+        if cfg.normalize_observations:
+            obs = batch.obs.reshape((-1, agent.obs_norm.mean.shape[0])).astype(jnp.float32)
+            agent = agent._replace(obs_norm=update_obs_norm(agent.obs_norm, obs))
+        return agent, key
+
+    return sample, learn
 
 
 def make_train_chunk(env, cfg: PPOConfig):
@@ -97,9 +122,7 @@ class PPOLoop(LoopBase):
         # the agent and, for the post-update, the training environments
         tree = carry.agent._replace(env_state=env_state_tree(carry.env_state, carry.ep_t, carry.ep_ret))
         state = jax.tree_util.tree_map(lambda x: np.asarray(x[j]), tree)
-        B = self.cfg.batch_size
-        return state, {"replay_lo": 0, "replay_hi": 0, "n_updates": u * self.cfg.epochs * self.cfg.num_minibatches,
-                       "env_steps": u * B, "iterations": u}
+        return state, checkpoint_attrs(self.cfg, u)
 
     def note(self, carry, logged):
         cnt = np.asarray(carry.ret_count)
@@ -114,6 +137,7 @@ def training_setup(env, cfg: PPOConfig, seeds, total_steps: int, checkpoint_step
     is on-policy): checkpoints carry the agent state (actor, critic, opt, obs_norm) with
     ``replay_lo = replay_hi = 0`` and the training environments (``env_state/``, for the
     post-update); a resume point holds the whole training carry."""
+    check_env(env, cfg)
     spec = env.spec
     B = cfg.batch_size
     eval_every = max(1, int(max_chunk) // B)
@@ -127,10 +151,33 @@ def training_setup(env, cfg: PPOConfig, seeds, total_steps: int, checkpoint_step
     by_iter: dict[int, list[int]] = {}
     for s, it in ck_iters.items():
         by_iter.setdefault(it, []).append(s)
-    loop = PPOLoop(env, cfg, Schedule("iteration", n_total, B, tuple(bounds), by_iter))
+    sched = Schedule("iteration", n_total, B, tuple(bounds), by_iter)
 
     def file_setup(w):
         w.f.attrs["env_steps_per_iteration"] = B
         w.f.attrs["trained_env_steps"] = n_total * B
 
+    if getattr(env, "host_stepped", False):
+        loop = HostOnPolicyLoop(env, seeds, cfg.num_envs, cfg.unroll_length, sched, *host_fns(cfg, spec.act_dim),
+                                policy_params, lambda agent, envs: agent._replace(env_state=envs),
+                                lambda u: checkpoint_attrs(cfg, u))
+        agent, key = init_host_agents(spec, cfg, seeds)
+        return Setup(loop, loop.initial(agent, key), [B, eval_every], file_setup)
+    loop = PPOLoop(env, cfg, sched)
     return Setup(loop, init_carry(env, cfg, seeds), [B, eval_every], file_setup)
+
+
+def init_host_agents(spec, cfg: PPOConfig, seeds):
+    """(agents, keys) of the seeds, [S, ...], drawn as :func:`init_carry` draws them (the
+    environments of a host-stepped suite draw their resets from their own seeds)."""
+    def one(seed):
+        k_init, _, key = jax.random.split(jax.random.PRNGKey(seed), 3)
+        return init(k_init, spec.obs_dim, spec.act_dim, cfg), key
+
+    return jax.jit(jax.vmap(one))(jnp.asarray(seeds, jnp.uint32))
+
+
+def checkpoint_attrs(cfg: PPOConfig, u: int) -> dict:
+    """A checkpoint's attributes after ``u`` iterations (no replay: PPO is on-policy)."""
+    return {"replay_lo": 0, "replay_hi": 0, "n_updates": u * cfg.epochs * cfg.num_minibatches,
+            "env_steps": u * cfg.batch_size, "iterations": u}
