@@ -174,7 +174,8 @@ def update_from_saved(state: PPOState, batch, key: jax.Array, cfg: PPOConfig, ac
     environments: ``one_step_update`` (``post_update_protocol = "authors"``) or one full
     ``ppo_update`` (``"authors_atari"``; its first ``post_update_grad_steps`` when > 0)."""
     if cfg.post_update_protocol == "authors_atari":
-        return ppo_update(state, batch, key, cfg, act_dim, n_steps=cfg.post_update_grad_steps or None)
+        return ppo_update(state, batch, key, cfg, act_dim, n_steps=cfg.post_update_grad_steps or None,
+                          post_update=True)
     return one_step_update(state, batch, key, cfg, act_dim)
 
 
@@ -232,8 +233,8 @@ def host_update(cfg: PPOConfig, env):
     training environments (``env_state/``: snapshots, episode counters) are restored and
     continued for ``unroll_length`` steps with the checkpoint's stochastic policy (sampled
     actions), then ``update_from_saved`` (``"authors_atari"``: one full PPO update, epochs x
-    num_minibatches Adam steps continuing the checkpoint's Adam state; ``"authors"``: one
-    Adam step). ``"full_update"`` (fresh resets) is refused: a host suite's resets are its
+    num_minibatches Adam steps continuing the checkpoint's Adam state, at the learning rate
+    of the checkpoint's last iteration; ``"authors"``: one Adam step). ``"full_update"`` (fresh resets) is refused: a host suite's resets are its
     copies' own streams, not the key's. The rollout of the result is the greedy policy
     (``make_policy``)."""
     from ...rollout import HostUpdate

@@ -89,17 +89,18 @@ def advantages(state: PPOState, batch: Batch, cfg: PPOConfig, act_dim: int):
 
 
 def ppo_update(state: PPOState, batch: Batch, key: jax.Array, cfg: PPOConfig, act_dim: int,
-               n_steps: int | None = None) -> PPOState:
+               n_steps: int | None = None, post_update: bool = False) -> PPOState:
     """One PPO update: GAE with the current value net, then ``epochs`` passes of
     ``num_minibatches`` Adam steps over random permutations of the batch (only the
-    first ``n_steps`` of these steps when given). The normaliser is left unchanged."""
+    first ``n_steps`` of these steps when given; ``post_update``: the learning rate of a
+    post-update, ``networks.optimizer``). The normaliser is left unchanged."""
     flat = advantages(state, batch, cfg, act_dim)
     B = cfg.batch_size
     perms = jax.vmap(lambda k: jax.random.permutation(k, B))(jax.random.split(key, cfg.epochs))
     idx = perms.reshape(cfg.epochs * cfg.num_minibatches, cfg.minibatch_size)
     if n_steps:
         idx = idx[:n_steps]
-    tx = optimizer(cfg)
+    tx = optimizer(cfg, post_update=post_update)
     grad_fn = jax.grad(ppo_loss, has_aux=True)
 
     def step(carry, mb_idx):
@@ -129,6 +130,6 @@ def one_step_update(state: PPOState, batch: Batch, key: jax.Array, cfg: PPOConfi
         mb = jax.tree_util.tree_map(lambda x: x[:n], flat)
     params = {"actor": state.actor, "critic": state.critic}
     grads, _ = jax.grad(ppo_loss, has_aux=True)(params, mb, state.obs_norm, cfg, act_dim)
-    updates, opt = optimizer(cfg, cfg.post_update_max_grad_norm).update(grads, state.opt, params)
+    updates, opt = optimizer(cfg, cfg.post_update_max_grad_norm, post_update=True).update(grads, state.opt, params)
     params = optax.apply_updates(params, updates)
     return state._replace(actor=params["actor"], critic=params["critic"], opt=opt)

@@ -213,20 +213,26 @@ def nets(cfg: PPOConfig, act_dim: int) -> Nets:
     return Nets(init, actor_net.apply, lambda a, c, obs: critic_net.apply(c, obs), dist)
 
 
-def optimizer(cfg: PPOConfig, max_grad_norm: float | None = None) -> optax.GradientTransformation:
+def optimizer(cfg: PPOConfig, max_grad_norm: float | None = None, post_update: bool = False
+              ) -> optax.GradientTransformation:
     """One Adam over {"actor", "critic"} with global-norm gradient clipping (Table 1) at
     ``max_grad_norm`` (default ``cfg.max_grad_norm``; the optimizer state does not
     depend on it). With ``cfg.anneal_lr_steps = n > 0`` the learning rate is annealed as
     CleanRL's: constant within an iteration, ``lr * (1 - i * B / n)`` in iteration i (from
-    0), where i is Adam's step count // (epochs * num_minibatches); a post-update that
-    continues a checkpoint's Adam state thus steps at the next iteration's rate."""
+    0), where i is Adam's step count // (epochs * num_minibatches). ``post_update``: the
+    steps of a post-update that continue a checkpoint's Adam state keep the rate of the
+    checkpoint's last iteration (i - 1), as the authors' post-update did (their restored
+    PyTorch optimizer kept the learning rate it was saved with; the next iteration's rate
+    is 0 at the end of training)."""
     lr = cfg.learning_rate
     if cfg.anneal_lr_steps:
         steps_per_iter = cfg.epochs * cfg.num_minibatches
         frac_per_iter = cfg.batch_size / cfg.anneal_lr_steps
+        back = 1 if post_update else 0
 
         def lr(count):
-            return cfg.learning_rate * jnp.maximum(1.0 - (count // steps_per_iter) * frac_per_iter, 0.0)
+            i = jnp.maximum(count // steps_per_iter - back, 0)
+            return cfg.learning_rate * jnp.maximum(1.0 - i * frac_per_iter, 0.0)
     return optax.chain(
         optax.clip_by_global_norm(cfg.max_grad_norm if max_grad_norm is None else max_grad_norm),
         optax.adam(lr, b1=cfg.adam_b1, b2=cfg.adam_b2, eps=cfg.adam_eps),

@@ -1,0 +1,287 @@
+"""PPO with discrete actions and the Nature CNN on Atari (paper A.6): the categorical
+distribution and the CNN behind the one PPO implementation, host-stepped training
+(``training.HostOnPolicyLoop``: deterministic, resumable after SIGKILL to identical files,
+checkpoints holding the training environments' snapshots) and the authors' Atari
+post-update (``ppo.host_update`` through ``rollout.HostUpdateEstimator``) with greedy
+evaluation."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from retland.agents import get_agent, ppo, runs_in
+from retland.analyses.post_update import make_estimator
+from retland.base.atari import SNAPSHOT_SIZE, AtariEnv
+from retland.base.checkpoints import CheckpointError, TrainFile
+from retland.base.host import HostBatch
+from retland.rollout import HostRollout, host_collect
+from retland.training import train
+
+from helpers import tree_equal
+
+GAME = "breakout"
+EP_LEN = 60
+# a tiny run of the Atari protocol's network and losses (CleanRL's ppo_atari settings but sizes)
+CFG = ppo.PPOConfig(actions="discrete", torso="nature_cnn", normalize_observations=False, num_envs=2,
+                    unroll_length=8, num_minibatches=2, epochs=2, learning_rate=2.5e-4, clip_coef=0.1,
+                    vf_coef=0.5, ent_coef=0.01, max_grad_norm=0.5, clip_value_loss=True, anneal_lr_steps=96,
+                    post_update_protocol="authors_atari")
+STEPS, CKS = 96, [32, 96]
+
+
+@pytest.fixture(scope="module")
+def env():
+    return AtariEnv(GAME, episode_length=EP_LEN)
+
+
+def attrs(cfg=CFG):
+    return {"suite": "atari", "env": GAME, "algo": "ppo", "backend": "ale", "episode_length": EP_LEN,
+            "agent_config": cfg.to_dict()}
+
+
+# --- the distribution and the torso --------------------------------------------------
+
+def test_categorical_log_prob_entropy_and_mode():
+    logits = jnp.array([[0.0, 1.0, -1.0], [2.0, 2.0, 0.0]])
+    p = np.exp(np.asarray(logits)) / np.exp(np.asarray(logits)).sum(-1, keepdims=True)
+    a = jnp.array([1, 2])
+    np.testing.assert_allclose(ppo.Categorical.log_prob(logits, a), np.log(p[[0, 1], [1, 2]]), rtol=1e-6)
+    np.testing.assert_allclose(ppo.Categorical.entropy(logits), -(p * np.log(p)).sum(-1), rtol=1e-6)
+    assert ppo.Categorical.mode(logits).tolist() == [1, 0]
+    draws = jax.vmap(lambda k: ppo.Categorical.sample(logits[0], k))(jax.random.split(jax.random.PRNGKey(0), 4000))
+    np.testing.assert_allclose(np.bincount(np.asarray(draws), minlength=3) / 4000, p[0], atol=0.03)
+
+
+def test_config_refuses_mismatched_network_choices(env):
+    with pytest.raises(ValueError, match="needs actions 'discrete'"):
+        ppo.PPOConfig(torso="nature_cnn", normalize_observations=False)
+    with pytest.raises(ValueError, match="normalize_observations: false"):
+        ppo.PPOConfig(actions="discrete", torso="nature_cnn")
+    with pytest.raises(ValueError, match="actions must be"):
+        ppo.PPOConfig(actions="box")
+    with pytest.raises(ValueError, match="has discrete actions: PPO needs actions: discrete"):
+        ppo.check_env(env, ppo.PPOConfig())
+
+
+def test_nature_cnn_shapes_init_and_greedy_policy(env):
+    n_act = env.spec.act_dim
+    st = ppo.init(jax.random.PRNGKey(0), env.spec.obs_dim, n_act, CFG)
+    shapes = jax.tree_util.tree_map(jnp.shape, st.actor)
+    conv = shapes["torso"]["params"]
+    assert [conv[f"Conv_{i}"]["kernel"] for i in range(3)] == [(8, 8, 4, 32), (4, 4, 32, 64), (3, 3, 64, 64)]
+    assert conv["Dense_0"]["kernel"] == (7 * 7 * 64, 512)
+    assert shapes["head"]["params"]["kernel"] == (512, n_act)
+    assert jax.tree_util.tree_map(jnp.shape, st.critic)["params"]["kernel"] == (512, 1)
+    # policy head at orthogonal 0.01: near-uniform initial policy
+    frames = jax.random.randint(jax.random.PRNGKey(1), (5, 84, 84, 4), 0, 256).astype(jnp.uint8)
+    net = ppo.nets(CFG, n_act)
+    logits = net.actor(st.actor, frames)
+    assert logits.shape == (5, n_act) and float(jnp.abs(logits).max()) < 0.1
+    # flat or shaped observations, uint8 or float: the same numbers
+    np.testing.assert_allclose(net.actor(st.actor, frames.reshape(5, -1).astype(jnp.float32)), logits, rtol=1e-5)
+    greedy = ppo.make_policy(n_act, CFG)(ppo.policy_params(st), frames)
+    assert greedy.dtype == jnp.int32 and greedy.tolist() == jnp.argmax(logits, -1).tolist()
+
+
+def test_discrete_loss_at_the_behaviour_policy_and_clipped_value_loss(env):
+    n_act = env.spec.act_dim
+    st = ppo.init(jax.random.PRNGKey(0), env.spec.obs_dim, n_act, CFG)
+    k = jax.random.split(jax.random.PRNGKey(3), 3)
+    obs = jax.random.randint(k[0], (6, 84, 84, 4), 0, 256).astype(jnp.uint8)
+    act, logp = ppo.sample_actions(st, obs, k[1], CFG, n_act)
+    net = ppo.nets(CFG, n_act)
+    v = net.value(st.actor, st.critic, obs)
+    ret = v + jnp.array([0.0, 0.05, -0.05, 1.0, -1.0, 0.3])  # beyond clip_coef 0.1 for the last three
+    params = {"actor": st.actor, "critic": st.critic}
+    mb = (obs, act, logp, jnp.arange(6.0), ret, v)
+    _, (pg, v_loss, ent) = ppo.ppo_loss(params, mb, st.obs_norm, CFG, n_act)
+    assert float(pg) == pytest.approx(0.0, abs=1e-6)  # ratio 1, normalised advantages
+    # at V = V_old the clipped term equals the unclipped one
+    assert float(v_loss) == pytest.approx(0.5 * float(((v - ret) ** 2).mean()), rel=1e-5)
+    assert float(ent) == pytest.approx(np.log(n_act), rel=1e-3)  # near-uniform policy
+
+
+# --- host-stepped training ---------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, jax_cache, env):
+    """The same seed trained twice (two files each), and the post-update estimator's inputs."""
+    d = tmp_path_factory.mktemp("ppo_atari")
+    out = []
+    for name in ("a", "b"):
+        p = str(d / f"{name}.h5")
+        train(ppo, env, CFG, [3], STEPS, CKS, [p], attrs(), max_chunk=32, log=lambda m: None)
+        out.append(p)
+    return out
+
+
+def datasets(path):
+    out = {}
+    with h5py.File(path) as f:
+        f.visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
+    return out
+
+
+def read_checkpoint(path, step, env):
+    template = jax.eval_shape(lambda k: ppo.init(k, env.spec.obs_dim, env.spec.act_dim, CFG), jax.random.PRNGKey(0))
+    with TrainFile(path) as tf:
+        return tf.checkpoint(step, template)[0]
+
+
+def test_same_seed_gives_identical_files_with_the_training_envs_in_checkpoints(runs, env):
+    a, b = datasets(runs[0]), datasets(runs[1])
+    assert sorted(a) == sorted(b)
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    for s in CKS:
+        snaps = a[f"checkpoints/step{s}/env_state/state"]
+        assert snaps.shape == (CFG.num_envs, SNAPSHOT_SIZE)
+        assert a[f"checkpoints/step{s}/env_state/ep_t"].shape == (CFG.num_envs,)
+    assert not np.array_equal(a["checkpoints/step32/env_state/state"], a["checkpoints/step96/env_state/state"])
+    with h5py.File(runs[0]) as f:
+        assert f["checkpoints/step96"].attrs["iterations"] == STEPS // CFG.batch_size
+        assert f["checkpoints/step96"].attrs["n_updates"] == 6 * CFG.epochs * CFG.num_minibatches
+    st = read_checkpoint(runs[0], 96, env)
+    assert int(st.opt[1][0].count) == 6 * CFG.epochs * CFG.num_minibatches  # Adam state saved
+
+
+RESUME_SCRIPT = r"""
+import sys
+from retland.jobs import setup_jax
+setup_jax(sys.argv[2])
+from retland.agents import ppo
+from retland.base.atari import AtariEnv
+from retland.training import train
+sys.path.insert(0, sys.argv[3])
+from test_ppo_atari import CFG, STEPS, CKS, EP_LEN, GAME, attrs
+out = sys.argv[1]
+env = AtariEnv(GAME, episode_length=EP_LEN)
+s = train(ppo, env, CFG, [0, 1], STEPS, CKS, [f"{out}/seed0.h5", f"{out}/seed1.h5"], attrs(), max_chunk=16,
+          log=lambda m: print(m, flush=True), resume_every=0.0)
+print("RESUMED_FROM", s["resumed_from"], flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_to_identical_files(tmp_path, jax_cache):
+    here = os.path.dirname(os.path.abspath(__file__))
+    cache = str(tmp_path / "cache")
+    ref, killed = tmp_path / "ref", tmp_path / "killed"
+    ref.mkdir()
+    killed.mkdir()
+    argv = [sys.executable, "-c", RESUME_SCRIPT]
+    p = subprocess.run(argv + [str(ref), cache, here], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+
+    proc = subprocess.Popen(argv + [str(killed), cache, here], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    deadline = time.time() + 400
+    for line in proc.stdout:  # SIGKILL (no clean-up) once iteration 3 of 6 is logged
+        if "iteration 3/6" in line or time.time() > deadline:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert not os.path.exists(killed / "seed0.h5")
+    assert os.path.exists(killed / ".seed0.h5.resume.h5")
+
+    p = subprocess.run(argv + [str(killed), cache, here], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    resumed = int(p.stdout.split("RESUMED_FROM")[1].split()[0])
+    assert 3 * CFG.batch_size <= resumed < STEPS
+    assert sorted(os.listdir(killed)) == ["seed0.h5", "seed1.h5"]
+    for seed in (0, 1):
+        a, b = datasets(ref / f"seed{seed}.h5"), datasets(killed / f"seed{seed}.h5")
+        assert sorted(a) == sorted(b)
+        for name in a:
+            np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+# --- the post-update and greedy evaluation -------------------------------------------
+
+def test_greedy_evaluation_never_samples(runs, env):
+    st = read_checkpoint(runs[0], 96, env)
+    params = jax.tree_util.tree_map(lambda x: jnp.stack([x, x, x]), ppo.policy_params(st))
+    rollout = HostRollout(env, ppo.make_policy(env.spec.act_dim, CFG), 200, 3)
+    r1, l1 = rollout(params, env.reference_state())
+    r2, l2 = rollout(params, env.reference_state())
+    rollout.close()
+    np.testing.assert_array_equal(r1, r2)
+    np.testing.assert_array_equal(l1, l2)
+    assert len(set(r1.tolist())) == 1 and len(set(l1.tolist())) == 1  # same params, same return
+
+
+def test_host_collection_continues_the_saved_training_envs(runs, env):
+    """The post-update's data start where training left its environments: the first
+    observations are the saved snapshots' observations and the first actions are drawn."""
+    st = read_checkpoint(runs[0], 96, env)
+    snaps, ep_t, ep_ret = ppo.saved_host_envs(st, CFG)
+    batch = HostBatch(env.host_env_factory([0] * CFG.num_envs), CFG.num_envs)
+    obs0 = batch.restore(snaps)
+    sample = jax.jit(ppo.host_fns(CFG, env.spec.act_dim)[0])
+    cur = {"key": jax.random.PRNGKey(0)}
+
+    def policy(o):
+        cur["key"], env_action, action, logp = sample(st, cur["key"], jnp.asarray(o))
+        return env_action, action, logp
+
+    _, data, _ = host_collect(batch, policy, obs0, ep_t, ep_ret, CFG.unroll_length, EP_LEN)
+    np.testing.assert_array_equal(data.obs[0], obs0)
+    assert data.obs.shape == (CFG.unroll_length, CFG.num_envs, 84, 84, 4) and data.obs.dtype == np.uint8
+    np.testing.assert_array_equal(data.obs[1:], data.next_obs[:-1] * (1 - data.end[:-1, :, None, None, None])
+                                  + data.obs[1:] * data.end[:-1, :, None, None, None])
+    assert (np.asarray(data.logp) < 0).all()
+
+
+@pytest.fixture(scope="module")
+def estimator(env):
+    est = make_estimator(ppo, env, CFG, 200, chunk_size=3)
+    yield est
+    est.close()
+
+
+def test_post_update_changes_policy_and_keys_give_different_updates(runs, env, estimator):
+    st = read_checkpoint(runs[0], 96, env)
+    keys = jax.random.split(jax.random.PRNGKey(7), 3)
+    p1 = estimator.update_params(keys, st)
+    p2 = estimator.update_params(keys, st)
+    assert tree_equal(p1, p2)  # the saved envs are restored for every call: same key, same update
+    theta = ppo.policy_params(st)
+    one = [jax.tree_util.tree_map(lambda x, i=i: x[i], p1) for i in range(3)]
+    for p in one:
+        assert not tree_equal(p["actor"], theta["actor"])
+        assert tree_equal(p["obs_norm"], theta["obs_norm"])
+    assert not tree_equal(one[0]["actor"], one[1]["actor"]) and not tree_equal(one[1]["actor"], one[2]["actor"])
+    r, lengths = estimator(keys, st, None, 0, 0, env.reference_state())
+    assert r.shape == (3,) and lengths.shape == (3,) and (lengths >= 1).all()
+
+
+def test_authors_atari_update_is_a_full_ppo_update_continuing_adam(runs, env):
+    st = read_checkpoint(runs[0], 96, env)
+    T, N = CFG.unroll_length, CFG.num_envs
+    k = jax.random.split(jax.random.PRNGKey(0), 3)
+    obs = jax.random.randint(k[0], (T, N, 84, 84, 4), 0, 256).astype(jnp.uint8)
+    action, logp = ppo.sample_actions(st, obs, k[1], CFG, env.spec.act_dim)
+    z = jnp.zeros((T, N))
+    batch = ppo.Batch(obs, action, logp, jax.random.normal(k[2], (T, N)), z, z, obs)
+    new = jax.jit(lambda s, b: ppo.update_from_saved(s, b, jax.random.PRNGKey(1), CFG, env.spec.act_dim))(st, batch)
+    assert int(new.opt[1][0].count) == int(st.opt[1][0].count) + CFG.epochs * CFG.num_minibatches
+
+
+def test_full_update_protocol_is_refused_on_host_suites(env):
+    cfg = ppo.PPOConfig(actions="discrete", torso="nature_cnn", normalize_observations=False,
+                        post_update_protocol="full_update")
+    with pytest.raises(ValueError, match="no host-stepped version"):
+        ppo.host_update(cfg, env)
+    st = ppo.init(jax.random.PRNGKey(0), env.spec.obs_dim, env.spec.act_dim, CFG)
+    with pytest.raises(CheckpointError, match="no saved training environments"):
+        ppo.saved_host_envs(st, CFG)
+    with pytest.raises(ValueError, match="use host_update"):
+        ppo.post_update(st, jax.random.PRNGKey(0), None, 0, 0, CFG, env)
