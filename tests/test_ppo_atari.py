@@ -160,7 +160,6 @@ setup_jax(sys.argv[2])
 from retland.agents import ppo
 from retland.base.atari import AtariEnv
 from retland.training import train
-sys.path.insert(0, sys.argv[3])
 from test_ppo_atari import CFG, STEPS, CKS, EP_LEN, GAME, attrs
 out = sys.argv[1]
 env = AtariEnv(GAME, episode_length=EP_LEN)
@@ -172,17 +171,22 @@ print("RESUMED_FROM", s["resumed_from"], flush=True)
 
 @pytest.mark.slow
 def test_killed_training_resumes_to_identical_files(tmp_path, jax_cache):
+    import retland
+
+    # the child imports this checkout's package and this test module's settings
     here = os.path.dirname(os.path.abspath(__file__))
+    pkg_root = os.path.dirname(os.path.dirname(os.path.abspath(retland.__file__)))
+    child_env = {**os.environ, "PYTHONPATH": os.pathsep.join([pkg_root, here])}
     cache = str(tmp_path / "cache")
     ref, killed = tmp_path / "ref", tmp_path / "killed"
     ref.mkdir()
     killed.mkdir()
     argv = [sys.executable, "-c", RESUME_SCRIPT]
-    p = subprocess.run(argv + [str(ref), cache, here], capture_output=True, text=True, timeout=600)
+    p = subprocess.run(argv + [str(ref), cache], capture_output=True, text=True, timeout=600, env=child_env)
     assert p.returncode == 0, p.stderr[-3000:]
 
-    proc = subprocess.Popen(argv + [str(killed), cache, here], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    proc = subprocess.Popen(argv + [str(killed), cache], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=child_env)
     deadline = time.time() + 400
     for line in proc.stdout:  # SIGKILL (no clean-up) once iteration 3 of 6 is logged
         if "iteration 3/6" in line or time.time() > deadline:
@@ -192,7 +196,7 @@ def test_killed_training_resumes_to_identical_files(tmp_path, jax_cache):
     assert not os.path.exists(killed / "seed0.h5")
     assert os.path.exists(killed / ".seed0.h5.resume.h5")
 
-    p = subprocess.run(argv + [str(killed), cache, here], capture_output=True, text=True, timeout=600)
+    p = subprocess.run(argv + [str(killed), cache], capture_output=True, text=True, timeout=600, env=child_env)
     assert p.returncode == 0, p.stderr[-3000:]
     resumed = int(p.stdout.split("RESUMED_FROM")[1].split()[0])
     assert 3 * CFG.batch_size <= resumed < STEPS

@@ -169,12 +169,16 @@ def training_setup(env, cfg: PPOConfig, seeds, total_steps: int, checkpoint_step
 
 def init_host_agents(spec, cfg: PPOConfig, seeds):
     """(agents, keys) of the seeds, [S, ...], drawn as :func:`init_carry` draws them (the
-    environments of a host-stepped suite draw their resets from their own seeds)."""
+    environments of a host-stepped suite draw their resets from their own seeds). One
+    jitted call per seed, stacked: a vmapped orthogonal initialisation of the CNN's large
+    matrices (batched QR) is very slow on XLA's CPU backend."""
     def one(seed):
         k_init, _, key = jax.random.split(jax.random.PRNGKey(seed), 3)
         return init(k_init, spec.obs_dim, spec.act_dim, cfg), key
 
-    return jax.jit(jax.vmap(one))(jnp.asarray(seeds, jnp.uint32))
+    one = jax.jit(one)
+    parts = [one(jnp.asarray(s, jnp.uint32)) for s in seeds]
+    return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *parts)
 
 
 def checkpoint_attrs(cfg: PPOConfig, u: int) -> dict:
