@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from retland.agents import get_agent, ppo, runs_in
+from retland.agents import ppo, runs_in
 from retland.analyses.post_update import make_estimator
 from retland.base.atari import SNAPSHOT_SIZE, AtariEnv
 from retland.base.checkpoints import CheckpointError, TrainFile
@@ -45,6 +45,17 @@ def env():
 def attrs(cfg=CFG):
     return {"suite": "atari", "env": GAME, "algo": "ppo", "backend": "ale", "episode_length": EP_LEN,
             "agent_config": cfg.to_dict()}
+
+
+def test_atari_suite_is_registered_and_ppo_runs_in_it():
+    from retland.base import envs
+
+    assert envs.suite_of("breakout") == "atari" and envs.SUITES["atari"] is AtariEnv
+    assert set(["qbert", "mspacman", "breakout", "seaquest"]) <= set(envs.known_envs())
+    e = envs.make_env("pong", episode_length=10)
+    assert isinstance(e, AtariEnv) and e.spec.backend == "ale" and e.host_stepped
+    assert runs_in("ppo", "breakout") and runs_in("ppo", "hopper")
+    assert not runs_in("td3", "breakout") and not runs_in("sac", "qbert")
 
 
 # --- the distribution and the torso --------------------------------------------------

@@ -262,11 +262,21 @@ def _register_dmc():
 _register_dmc()
 
 
+def _register_atari():
+    from .atari import AtariEnv
+
+    register_suite(AtariEnv)
+
+
+_register_atari()
+
+
 def known_envs() -> dict[str, str]:
     """Every environment name a config may use -> its suite."""
+    from .atari import ATARI_GAMES
     from .dmc import DMC_TASKS
 
-    return {**{n: "brax" for n in BRAX_TASKS}, **{n: "dmc" for n in DMC_TASKS}}
+    return {**{n: "brax" for n in BRAX_TASKS}, **{n: "dmc" for n in DMC_TASKS}, **{n: "atari" for n in ATARI_GAMES}}
 
 
 def suite_of(env_name: str) -> str:

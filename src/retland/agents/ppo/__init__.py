@@ -132,7 +132,7 @@ NAME = "ppo"
 
 
 UPDATE_KIND = "ppo_update"  # u(theta, X) of the post-update files
-SUITES = ("brax",)  # its collection and post-update step environments inside JAX
+SUITES = ("brax", "atari")  # Brax: stepped inside JAX; Atari: on the host (training.HostOnPolicyLoop, host_update)
 
 
 def init(key: jax.Array, obs_dim: int, act_dim: int, cfg: PPOConfig) -> PPOState:
