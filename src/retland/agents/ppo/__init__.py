@@ -109,6 +109,21 @@ analysis code (github.com/nathanrahn/return-landscapes, commit a378f9c), read fo
   ``post_update_grad_steps = k > 0`` when set) on num_envs x unroll_length transitions
   collected from fresh resets drawn with ``key``; it needs no saved environments.
 
+Atari (paper A.6; CleanRL's ``ppo_atari`` as the authors ran it): the same PPO maths
+(``losses``: GAE, clipped surrogate, minibatch epochs) with ``actions: discrete`` (a
+categorical policy; the deterministic policy is the argmax) and ``torso: nature_cnn``
+(``networks``: one Nature CNN shared by the policy and value heads), plus
+``clip_value_loss`` and ``anneal_lr_steps``; ``check_env`` refuses a config whose action
+space is not the environment's. The games are host-stepped: training is
+``training.HostOnPolicyLoop`` (``host_fns``: one jitted call per step choosing every
+copy's action, one jitted update per iteration; checkpoints save each training
+environment's snapshot in ``env_state/state``), and u(theta, X) is ``host_update`` (a
+``rollout.HostUpdate``, protocol ``"authors_atari"``: the authors'
+``atari_policy_variance.py``, a fresh num_envs x unroll_length collection from the saved
+training environments with sampled actions, then one full PPO update continuing the
+checkpoint's Adam state at its last learning rate), evaluated greedily by
+``rollout.HostRollout``.
+
 Where the authors' PPO code departs from Table 1 (2 x 64 tanh networks), Table 1 is
 followed. Table 1 says nothing about observation normalisation and the authors' code had
 none: ``config/paper.yaml`` sets ``normalize_observations: false`` (identity, never
