@@ -16,6 +16,7 @@ from typing import Callable
 import jax
 import numpy as np
 
+from ..base.envs import is_host_stepped
 from ..rollout import chunked, make_update_estimator, pad_to
 
 
@@ -28,7 +29,7 @@ def make_estimator(agent, env, cfg, horizon: int, chunk_size: int = 1, workers: 
     def update(key, state, replay, lo, hi):
         return agent.post_update(state, key, replay, lo, hi, cfg, env)
 
-    if getattr(env, "host_stepped", False) and hasattr(agent, "host_update"):
+    if is_host_stepped(env) and hasattr(agent, "host_update"):
         update = agent.host_update(cfg, env)
 
     return make_update_estimator(env, agent.make_policy(env.spec.act_dim, cfg), horizon, update,

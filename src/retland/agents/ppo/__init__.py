@@ -136,6 +136,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from ...base.envs import is_host_stepped
 from .config import PPOConfig
 from .networks import init_obs_norm, nets, normalize, optimizer
 from .state import PPOState, SavedEnvs
@@ -204,7 +205,7 @@ def post_update_state(state: PPOState, key: jax.Array, cfg: PPOConfig, env) -> P
     resets (keys ``split(key, 3)[:2]``), then ``ppo_update`` (``split(key, 3)[2]``), its
     first ``post_update_grad_steps`` steps when > 0. JAX-stepped suites only (a
     host-stepped one: ``host_update``)."""
-    if getattr(env, "host_stepped", False):
+    if is_host_stepped(env):
         raise ValueError(f"PPO's post-update in the host-stepped suite {env.spec.suite!r} steps host "
                          "environments: use host_update (analyses.post_update.make_estimator does)")
     if cfg.post_update_protocol == "full_update":

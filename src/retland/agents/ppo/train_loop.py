@@ -15,6 +15,7 @@ from .losses import Batch, ppo_update
 from .networks import nets, update_obs_norm
 from .state import PPOState
 from . import NAME, check_env, init, policy_params
+from ...base.envs import is_host_stepped
 from ...training import HostOnPolicyLoop, LoopBase, Schedule, Setup
 
 
@@ -157,7 +158,7 @@ def training_setup(env, cfg: PPOConfig, seeds, total_steps: int, checkpoint_step
         w.f.attrs["env_steps_per_iteration"] = B
         w.f.attrs["trained_env_steps"] = n_total * B
 
-    if getattr(env, "host_stepped", False):
+    if is_host_stepped(env):
         loop = HostOnPolicyLoop(env, seeds, cfg.num_envs, cfg.unroll_length, sched, *host_fns(cfg, spec.act_dim),
                                 policy_params, lambda agent, envs: agent._replace(env_state=envs),
                                 lambda u: checkpoint_attrs(cfg, u))
