@@ -96,6 +96,7 @@ def check_semantics(config: dict) -> None:
                     f"'agents.{name}.learning_starts': {cfg.learning_starts} leaves no learning within "
                     f"the {name} training length total_steps={total}"
                 )
+    problems += suite_problems(config, envs)
     if not brax_envs(config):  # E3-E9 and E12 study Brax tasks: their sections are not used
         if problems:
             raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))
@@ -115,7 +116,65 @@ def check_semantics(config: dict) -> None:
         raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))
 
 
+def suite_problems(config: dict, envs) -> list[str]:
+    """``suites.<suite>``: a section for a suite the agents know, and per (task, algorithm)
+    of that suite a valid agent config and checkpoints within the training length."""
+    from .agents import AGENTS
+    from .base.envs import SUITES, suite_of
+
+    problems = []
+    for suite in (config.get("suites") or {}):
+        if suite not in SUITES:
+            problems.append(f"'suites': unknown suite {suite!r}; known: {sorted(SUITES)}")
+    for suite in sorted({suite_of(e) for e in envs} & set(config.get("suites") or {})):
+        env = next(e for e in envs if suite_of(e) == suite)
+        for algo in config["algos"]:
+            if algo not in AGENTS or suite not in AGENTS[algo].SUITES:
+                continue
+            where = f"suites.{suite}"
+            try:
+                agent_config(config, algo, env)
+            except (TypeError, ValueError) as e:
+                problems.append(f"'{where}.agents.{algo}': {e}")
+            t = train_settings(config, algo, env)
+            beyond = [c for c in t["checkpoints"] if c > t["total_steps"]]
+            if beyond:
+                problems.append(f"'{where}.train.checkpoints': steps {beyond} are beyond the training length "
+                                f"of {algo} on {suite}, total_steps={t['total_steps']}")
+    return problems
+
+
 TRAIN_OVERRIDABLE = ("total_steps", "checkpoints", "max_chunk_steps")
+#: top-level sections a ``suites.<suite>`` section may override for that suite's tasks
+SUITE_SECTIONS = ("episode_length", "train", "agents", "post_update")
+
+
+def suite_section(config: dict, env: str) -> dict:
+    """``suites.<suite of env>`` (empty when the config has none)."""
+    from .base.envs import suite_of
+
+    return ((config.get("suites") or {}).get(suite_of(env)) or {})
+
+
+def settings_for(config: dict, env: str) -> dict:
+    """``episode_length``, ``train``, ``agents`` and ``post_update`` as the task ``env`` sees
+    them: ``suites.<suite>`` overrides the top-level sections for the tasks of its suite
+    (Atari trains PPO with CleanRL's Atari settings and another length while Brax keeps
+    Table 1). ``episode_length`` is replaced; ``train`` and ``post_update`` key by key (a
+    suite's ``train`` keys also win over ``train.<algo>``); ``agents.<algo>`` as a whole."""
+    own = suite_section(config, env)
+    out = {"episode_length": own.get("episode_length", config["episode_length"])}
+    train = dict(config["train"])
+    for k, v in (own.get("train") or {}).items():
+        train[k] = v
+        for algo in ("td3", "sac", "ppo"):
+            if isinstance(train.get(algo), dict) and k in train[algo]:
+                train[algo] = {**train[algo]}
+                del train[algo][k]
+    out["train"] = train
+    out["agents"] = {**(config.get("agents") or {}), **(own.get("agents") or {})}
+    out["post_update"] = {**config["post_update"], **(own.get("post_update") or {})}
+    return out
 
 
 def brax_envs(config: dict) -> list[str]:
@@ -125,10 +184,11 @@ def brax_envs(config: dict) -> list[str]:
     return [e for e in config["envs"] if e in BRAX_TASKS]
 
 
-def train_settings(config: dict, algo: str) -> dict:
-    """Training length, sorted checkpoints and chunk bound of ``algo``: ``train.<algo>``
-    overrides the shared ``train`` keys (PPO runs 60M steps where TD3/SAC run 1M)."""
-    train = config["train"]
+def train_settings(config: dict, algo: str, env: str | None = None) -> dict:
+    """Training length, sorted checkpoints and chunk bound of ``algo`` (on ``env``, when
+    given: its suite's overrides apply, :func:`settings_for`): ``train.<algo>`` overrides
+    the shared ``train`` keys (PPO runs 60M steps where TD3/SAC run 1M)."""
+    train = config["train"] if env is None else settings_for(config, env)["train"]
     own = train.get(algo) or {}
     out = {k: own.get(k, train.get(k)) for k in TRAIN_OVERRIDABLE}
     out["checkpoints"] = sorted(int(s) for s in out["checkpoints"])
@@ -195,7 +255,21 @@ def bc_teacher_steps(config: dict) -> list[int]:
     return teacher_steps(train_settings(config, "td3")["checkpoints"], int(config["bc"]["teachers_per_run"]))
 
 
-def agent_config(config: dict, algo: str):
+def agent_overrides(config: dict, algo: str, env: str | None = None) -> dict:
+    """The hyperparameters of ``algo`` that differ from its defaults on ``env``: the agent's
+    own defaults for the task's suite (``SUITE_DEFAULTS``: PPO on Atari takes CleanRL's
+    Atari settings, paper A.6) under the config's ``agents.<algo>`` (``suites.<suite>``'s
+    where given, :func:`settings_for`)."""
+    from .agents import get_agent
+    from .base.envs import suite_of
+
+    if env is None:
+        return dict((config.get("agents") or {}).get(algo) or {})
+    preset = getattr(get_agent(algo), "SUITE_DEFAULTS", {}).get(suite_of(env), {})
+    return {**preset, **(settings_for(config, env)["agents"].get(algo) or {})}
+
+
+def agent_config(config: dict, algo: str, env: str | None = None):
     from .agents import get_agent
 
-    return get_agent(algo).Config.from_dict((config.get("agents") or {}).get(algo))
+    return get_agent(algo).Config.from_dict(agent_overrides(config, algo, env))

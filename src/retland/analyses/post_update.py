@@ -26,11 +26,11 @@ def make_estimator(agent, env, cfg, horizon: int, chunk_size: int = 1, workers: 
     host-stepped ones ``chunk_size`` environment copies over ``workers`` processes). An
     agent whose update steps host environments itself (on-policy: PPO) gives it as
     ``host_update(cfg, env)``, a ``rollout.HostUpdate``."""
-    def update(key, state, replay, lo, hi):
-        return agent.post_update(state, key, replay, lo, hi, cfg, env)
-
     if is_host_stepped(env) and hasattr(agent, "host_update"):
         update = agent.host_update(cfg, env)
+    else:
+        def update(key, state, replay, lo, hi):
+            return agent.post_update(state, key, replay, lo, hi, cfg, env)
 
     return make_update_estimator(env, agent.make_policy(env.spec.act_dim, cfg), horizon, update,
                                  chunk_size, workers)

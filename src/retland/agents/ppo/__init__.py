@@ -134,7 +134,6 @@ the small-scale configs, where it helps PPO learn within minutes.
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 
 from ...base.envs import is_host_stepped
 from .config import PPOConfig

@@ -226,17 +226,24 @@ def optimizer(cfg: PPOConfig, max_grad_norm: float | None = None, post_update: b
     is 0 at the end of training)."""
     lr = cfg.learning_rate
     if cfg.anneal_lr_steps:
-        steps_per_iter = cfg.epochs * cfg.num_minibatches
-        frac_per_iter = cfg.batch_size / cfg.anneal_lr_steps
-        back = 1 if post_update else 0
-
-        def lr(count):
-            i = jnp.maximum(count // steps_per_iter - back, 0)
-            return cfg.learning_rate * jnp.maximum(1.0 - i * frac_per_iter, 0.0)
+        lr = annealed_lr(cfg, post_update)
     return optax.chain(
         optax.clip_by_global_norm(cfg.max_grad_norm if max_grad_norm is None else max_grad_norm),
         optax.adam(lr, b1=cfg.adam_b1, b2=cfg.adam_b2, eps=cfg.adam_eps),
     )
+
+
+def annealed_lr(cfg: PPOConfig, post_update: bool = False):
+    """CleanRL's linear annealing as an optax schedule of Adam's step count (see
+    :func:`optimizer`)."""
+    steps_per_iter = cfg.epochs * cfg.num_minibatches
+    frac_per_iter = cfg.batch_size / cfg.anneal_lr_steps
+    back = 1 if post_update else 0
+
+    def lr(count):
+        i = jnp.maximum(count // steps_per_iter - back, 0)
+        return cfg.learning_rate * jnp.maximum(1.0 - i * frac_per_iter, 0.0)
+    return lr
 
 
 class ObsNorm(NamedTuple):
