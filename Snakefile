@@ -22,6 +22,7 @@ include: "workflow/rules/start_states.smk"  # E5
 include: "workflow/rules/interpolation.smk"  # E6-E7
 include: "workflow/rules/rejection.smk"  # E8-E9
 include: "workflow/rules/claims.smk"
+include: "workflow/rules/atari.smk"  # E11
 include: "workflow/rules/bc.smk"  # E12
 include: "workflow/rules/archive.smk"
 

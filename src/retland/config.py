@@ -97,6 +97,7 @@ def check_semantics(config: dict) -> None:
                     f"the {name} training length total_steps={total}"
                 )
     problems += suite_problems(config, envs)
+    problems += atari_problems(config, envs)
     if not brax_envs(config):  # E3-E9 and E12 study Brax tasks: their sections are not used
         if problems:
             raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))
@@ -141,6 +142,28 @@ def suite_problems(config: dict, envs) -> list[str]:
             if beyond:
                 problems.append(f"'{where}.train.checkpoints': steps {beyond} are beyond the training length "
                                 f"of {algo} on {suite}, total_steps={t['total_steps']}")
+    return problems
+
+
+def atari_problems(config: dict, envs) -> list[str]:
+    """E11 (Fig. 19-21): the ``atari`` section's algorithm must be trained on the games, and
+    Fig. 19's same-run / different-run pairs need two checkpoints and two seeds."""
+    from .base.envs import suite_of
+
+    games = [e for e in envs if suite_of(e) == "atari"]
+    atari = config.get("atari")
+    if not games:
+        return []
+    if not atari:
+        return ["'atari': the config names Atari games but has no 'atari' section (Fig. 19-21)"]
+    algo = atari["algo"]
+    if algo not in config["algos"]:
+        return [f"'atari.algo': {algo!r} is not among the trained algos {config['algos']}"]
+    problems = []
+    if len(train_settings(config, algo, games[0])["checkpoints"]) < 2:
+        problems.append(f"'suites.atari.train.checkpoints': same-run pairs (Fig. 19) need >= 2 checkpoints of {algo}")
+    if len(config["seeds"]) < 2:
+        problems.append("'seeds': different-run pairs (Fig. 19) need >= 2 seeds")
     return problems
 
 
@@ -265,8 +288,13 @@ def agent_overrides(config: dict, algo: str, env: str | None = None) -> dict:
 
     if env is None:
         return dict((config.get("agents") or {}).get(algo) or {})
-    preset = getattr(get_agent(algo), "SUITE_DEFAULTS", {}).get(suite_of(env), {})
-    return {**preset, **(settings_for(config, env)["agents"].get(algo) or {})}
+    agent = get_agent(algo)
+    preset = getattr(agent, "SUITE_DEFAULTS", {}).get(suite_of(env), {})
+    out = {**preset, **(settings_for(config, env)["agents"].get(algo) or {})}
+    whole_run = getattr(agent, "ANNEAL_OVER_TRAINING", None)
+    if whole_run is not None and out.get("anneal_lr_steps") == whole_run:
+        out["anneal_lr_steps"] = train_settings(config, algo, env)["total_steps"]
+    return out
 
 
 def agent_config(config: dict, algo: str, env: str | None = None):

@@ -3,7 +3,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
-from retland.config import ConfigError, brax_envs, load_schema, train_settings, validate as _validate
+from retland.config import (ConfigError, agent_overrides, brax_envs, load_schema, settings_for, train_settings,
+                            validate as _validate)
 
 try:
     _validate(config, load_schema(os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml")))
@@ -14,18 +15,25 @@ RUN = config["run"]
 SEEDS = [int(s) for s in config["seeds"]]
 
 from retland.agents import runs_in as _runs_in
-from retland.base.envs import suite_of
+from retland.base.envs import simulator, suite_of
 
 # The (env, algo) pairs trained and analysed by E1-E2: an algorithm runs in the suites it
-# supports (TD3/SAC: Brax and DMC, PPO: Brax). E3-E9 and E12 analyse the Brax tasks.
+# supports (TD3/SAC: Brax and DMC, PPO: Brax and Atari). E3-E9 and E12 analyse the Brax
+# tasks, E11 (atari.smk) the Atari games.
 PAIRS = [(e, a) for e in config["envs"] for a in config["algos"] if _runs_in(a, e)]
 BRAX_ENVS = brax_envs(config)  # the same list the config checks use
 HOST_ENVS = {e for e in config["envs"] if suite_of(e) != "brax"}
+ATARI_ENVS = [e for e in config["envs"] if suite_of(e) == "atari"]
 
 
 def env_backend(env):
     """The simulator a task runs on: the config's Brax backend, or its suite's own."""
-    return config["backend"] if suite_of(env) == "brax" else "mujoco"
+    return simulator(env, config["backend"])
+
+
+def env_settings(env):
+    """episode_length, train, agents, post_update as task ``env`` sees them (suites.<suite>)."""
+    return settings_for(config, env)
 RES = f"results/{RUN}"
 FIGS = f"paper_figures/{RUN}"
 
@@ -72,14 +80,15 @@ def canon(x):
     return x
 
 
-def algo_train(algo):
-    """Training length, checkpoints and chunk bound of ``algo`` (train.<algo> overrides train)."""
-    return train_settings(config, algo)
+def algo_train(algo, env=None):
+    """Training length, checkpoints and chunk bound of ``algo`` (train.<algo> overrides
+    train; on ``env``, its suite's section overrides both)."""
+    return train_settings(config, algo, env)
 
 
-def algo_steps(algo):
-    """Sorted checkpoint steps of ``algo``."""
-    return algo_train(algo)["checkpoints"]
+def algo_steps(algo, env=None):
+    """Sorted checkpoint steps of ``algo`` (on ``env``)."""
+    return algo_train(algo, env)["checkpoints"]
 
 
 def train_files(env, algo):
@@ -93,7 +102,7 @@ def all_train_files():
 def post_update_files(env=None, algo=None):
     return [
         f"{RES}/post_update/{e}/{a}/seed{s}/step{k}.h5"
-        for e, a in PAIRS if env in (None, e) and algo in (None, a) for s in SEEDS for k in algo_steps(a)
+        for e, a in PAIRS if env in (None, e) and algo in (None, a) for s in SEEDS for k in algo_steps(a, e)
     ]
 
 
@@ -138,7 +147,10 @@ def all_figures():
     td3 = "td3" in config["algos"]
     targets = _figs(["extra_learning_curves"], per_env=False)  # E1 train.smk
     # E2 post_update.smk: Fig. 2, 11-13 (Brax) and, E10, Fig. 14-18 (DMC)
-    targets += _figs(["fig02_scatter", "fig02_histograms"], envs=config["envs"])
+    targets += _figs(["fig02_scatter", "fig02_histograms"], envs=[e for e in config["envs"] if e not in ATARI_ENVS])
+    if ATARI_ENVS and config["atari"]["algo"] in config["algos"]:  # E11 atari.smk: Fig. 19-21
+        targets += _figs(["fig19_below_threshold_atari", "fig20_histograms_atari", "fig21_scatter_atari"],
+                         per_env=False)
     if not BRAX_ENVS:  # E3-E9 and E12 study the Brax tasks
         return targets
     targets += _figs(["fig01_landscape", "fig27_multiscale"])  # E3 landscape.smk

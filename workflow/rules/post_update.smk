@@ -1,28 +1,44 @@
-# E2 (paper Sec. 3.1, Fig. 2, 11-13): post-update return distributions of every checkpoint
-# of one training run (one job per training file: the estimator is traced once per job).
-# One rule per algorithm (post_update_td3, post_update_sac, post_update_ppo): each has its
-# own checkpoint schedule (train.<algo>), and a rule's outputs are fixed patterns.
-for _algo in config["algos"]:
+# E2 (paper Sec. 3.1, Fig. 2, 11-13; A.5-A.6, Fig. 14-18, 20-21): post-update return
+# distributions of every checkpoint of one training run (one job per training file: the
+# estimator is traced once per job). One rule per algorithm and checkpoint schedule
+# (post_update_td3, post_update_sac, post_update_ppo; post_update_ppo_atari where a suite
+# section gives the Atari games their own schedule): a rule's outputs are fixed patterns.
+def _schedules(algo):
+    """{rule name: (tasks, checkpoint steps)} of ``algo``'s tasks, grouped by schedule."""
+    groups = {}
+    for e, a in PAIRS:
+        if a == algo:
+            steps = tuple(algo_steps(a, e))
+            own = steps != tuple(algo_steps(a))
+            name = f"post_update_{a}_{suite_of(e)}" if own else f"post_update_{a}"
+            groups.setdefault(name, ([], steps))[0].append(e)
+    return groups
 
-    rule:
-        name:
-            f"post_update_{_algo}"
-        input:
-            train=f"{RES}/train/{{env}}/{_algo}/seed{{seed}}.h5",
-        output:
-            h5=[f"{RES}/post_update/{{env}}/{_algo}/seed{{seed}}/step{k}.h5" for k in algo_steps(_algo)],
-        params:
-            steps=algo_steps(_algo),
-            post_update=canon(config["post_update"]),
-        log:
-            f"{RES}/logs/post_update/{{env}}/{_algo}/seed{{seed}}.log",
-        threads: host_threads
-        resources:
-            **gpu_resources("post_update"),
-        conda:
-            JAX_ENV
-        script:
-            "../scripts/post_update.py"
+
+for _algo in config["algos"]:
+    for _name, (_envs, _steps) in _schedules(_algo).items():
+
+        rule:
+            name:
+                _name
+            input:
+                train=f"{RES}/train/{{env}}/{_algo}/seed{{seed}}.h5",
+            output:
+                h5=[f"{RES}/post_update/{{env}}/{_algo}/seed{{seed}}/step{k}.h5" for k in _steps],
+            params:
+                steps=list(_steps),
+                post_update=lambda wc: canon(env_settings(wc.env)["post_update"]),
+            log:
+                f"{RES}/logs/post_update/{{env}}/{_algo}/seed{{seed}}.log",
+            wildcard_constraints:
+                env="|".join(_envs),
+            threads: host_threads
+            resources:
+                **gpu_resources("post_update"),
+            conda:
+                JAX_ENV
+            script:
+                "../scripts/post_update.py"
 
 
 # Statistics of every post-update distribution (docs/design.md "Statistics"; Fig. 2 inputs).

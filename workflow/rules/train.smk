@@ -6,12 +6,15 @@ rule train:
     params:
         seeds=SEEDS,
         backend=lambda wc: env_backend(wc.env),
-        episode_length=config["episode_length"],
+        episode_length=lambda wc: env_settings(wc.env)["episode_length"],
         # the task variant (Brax constructor arguments, config env_kwargs.<env>)
         env_kwargs=lambda wc: canon((config.get("env_kwargs") or {}).get(wc.env, {})),
-        # this algorithm's length and checkpoints (train.<algo> overrides train)
-        train=lambda wc: canon(algo_train(wc.algo)),
-        agent=lambda wc: canon(config["agents"].get(wc.algo, {})),
+        # this algorithm's length and checkpoints (train.<algo> overrides train; the task's
+        # suites.<suite>.train both)
+        train=lambda wc: canon(algo_train(wc.algo, wc.env)),
+        # hyperparameters: the agent's defaults for the suite under agents.<algo>
+        # (suites.<suite>.agents.<algo> where given)
+        agent=lambda wc: canon(agent_overrides(config, wc.algo, wc.env)),
     log:
         f"{RES}/logs/train/{{env}}/{{algo}}.log",
     benchmark:

@@ -180,14 +180,33 @@ def gaussian_perturbation(theta, key, sigma):
         tree, [x + sigma * jax.random.normal(k, x.shape, x.dtype) for x, k in zip(leaves, keys)])
 
 
-def make_path_evaluator(agent, env, cfg, horizon: int):
-    """Jitted ``f(theta_a, theta_b, alphas[C], keys[C], sigma, start) -> returns[C]``: the
-    return from ``start`` of the deterministic policy perturb(interpolate(a_i), key_i, sigma)."""
+def make_path_evaluator(agent, env, cfg, horizon: int, chunk_size: int | None = None, workers: int = 1):
+    """``f(theta_a, theta_b, alphas[C], keys[C], sigma, start) -> returns[C]``: the return
+    from ``start`` of the deterministic policy perturb(interpolate(a_i), key_i, sigma). One
+    jitted, vmapped function for a JAX-stepped suite; for a host-stepped one (Atari, Fig. 19)
+    the C perturbed policies are one jitted call and their rollouts a
+    :class:`retland.rollout.HostRollout` of ``chunk_size`` copies over ``workers`` processes."""
     import jax
 
+    from ..base.envs import is_host_stepped
     from ..rollout import make_rollout
 
-    rollout = make_rollout(env, agent.make_policy(env.spec.act_dim, cfg), horizon)
+    policy = agent.make_policy(env.spec.act_dim, cfg)
+    if is_host_stepped(env):
+        from ..rollout import HostRollout
+
+        if chunk_size is None:
+            raise ValueError("a host-stepped path evaluator needs its chunk size")
+        points = jax.jit(jax.vmap(lambda ta, tb, a, key, sigma: gaussian_perturbation(interpolate(ta, tb, a), key, sigma),
+                                  in_axes=(None, None, 0, 0, None)))
+        rollout = HostRollout(env, policy, horizon, int(chunk_size), workers)
+
+        def host(theta_a, theta_b, alphas, keys, sigma, start):
+            return rollout(points(theta_a, theta_b, alphas, keys, sigma), start)[0]
+
+        host.rollout = rollout
+        return host
+    rollout = make_rollout(env, policy, horizon)
 
     def one(theta_a, theta_b, a, key, sigma, start):
         return rollout(gaussian_perturbation(interpolate(theta_a, theta_b, a), key, sigma), start)[0]

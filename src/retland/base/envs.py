@@ -293,6 +293,18 @@ def is_host_stepped(env) -> bool:
     return bool(getattr(env, "host_stepped", False))
 
 
+def simulator(env_name: str, brax_backend: str) -> str:
+    """The simulator a task runs on, as its files record it (attribute ``backend``): the
+    Brax backend for Brax tasks, the suite's own for the others (DMC ``mujoco``, Atari
+    ``ale``: the default ``backend`` of the suite's adapter)."""
+    import inspect
+
+    suite = suite_of(env_name)
+    if suite == "brax":
+        return brax_backend
+    return inspect.signature(SUITES[suite].__init__).parameters["backend"].default
+
+
 def make_env(env_name: str, backend: str = "spring", episode_length: int = 1000, env_kwargs: dict | None = None):
     """Build the adapter for ``env_name`` (suite inferred from the name); ``backend`` is the
     Brax physics backend (other suites have their own simulator and record it as their

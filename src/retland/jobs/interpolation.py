@@ -60,6 +60,24 @@ def interpolation_job(env: str, stats_csv: str, train_paths, p: dict, out: dict,
     write_csv(paths, out["paths"], prov)
 
     # Fig. 6: random pairs, BTP of the per-point mean return over Gaussian perturbations
+    rnd = btp_pairs_table(env, stats, pol, evaluator, p, start, "below_threshold")
+    write_csv(rnd, out["btp_pairs"], prov)
+    log(f"[interpolation] {env} done in {time.time() - t_job:.1f}s; mean BTP "
+        + ", ".join(f"{k} {g['btp'].mean():.3f}" for k, g in rnd.groupby("kind")))
+
+
+def btp_pairs_table(env: str, stats: pd.DataFrame, pol: Policies, evaluator, p: dict, start,
+                    what: str) -> pd.DataFrame:
+    """Fig. 6 / 19: ``btp_pairs`` random pairs of each kind (``I.sample_random_pairs``),
+    ``btp_points`` intermediate points, each point's return the mean over
+    ``btp_perturbations`` Gaussian perturbations (std ``noise_scale``), and the pair's BTP
+    at ``btp_fraction`` of the smaller endpoint (``I.pair_btp``). One table row per pair."""
+    from . import sample_key, setup_jax
+
+    jax = setup_jax()
+    from ..analyses import interpolation as I
+
+    algo, chunk = p["algo"], int(p["chunk_size"])
     rnd = pd.concat([I.sample_random_pairs(stats, env, algo, k, p["btp_pairs"], p["seed"]) for k in I.KINDS],
                     ignore_index=True)
     grid = I.btp_alphas(p["btp_points"])
@@ -70,13 +88,35 @@ def interpolation_job(env: str, stats_csv: str, train_paths, p: dict, out: dict,
         value, ra, rb = I.pair_btp(I.finite_point_means(r), p["btp_fraction"])
         return {"btp": value, "return_a": ra, "return_b": rb, "n_nonfinite": int((~np.isfinite(r)).sum())}
 
-    log(f"[below_threshold] {env}: {len(rnd)} random pairs x ({p['btp_points']} + 2) points x "
-        f"{p['btp_perturbations']} perturbations")
-    res = pd.DataFrame(I.run_pairs(rnd, pol.theta, btp, log, "below_threshold"))
-    rnd = pd.concat([rnd[["env", "kind", "seed_a", "step_a", "seed_b", "step_b"]], res], axis=1)
-    write_csv(rnd, out["btp_pairs"], prov)
-    log(f"[interpolation] {env} done in {time.time() - t_job:.1f}s; mean BTP "
-        + ", ".join(f"{k} {g['btp'].mean():.3f}" for k, g in rnd.groupby("kind")))
+    log(f"[{what}] {env}: {len(rnd)} random pairs x ({p['btp_points']} + 2) points x "
+        f"{p['btp_perturbations']} perturbations, rollouts of at most {p['horizon']} steps")
+    res = pd.DataFrame(I.run_pairs(rnd, pol.theta, btp, log, what))
+    return pd.concat([rnd[["env", "kind", "seed_a", "step_a", "seed_b", "step_b"]], res], axis=1)
+
+
+def atari_below_threshold_job(env: str, stats_csv: str, train_paths, p: dict, out_csv: str, workers: int = 1,
+                              config_record: dict | None = None) -> None:
+    """E11, paper A.6, Fig. 19: the below-threshold proportion of random same-run and
+    different-run pairs of one Atari game (:func:`btp_pairs_table`, the E7 code), the
+    rollouts stepped on the host (greedy policies from s_I, the authors' evaluation)."""
+    from . import setup_jax
+
+    setup_jax()
+    from ..analyses import interpolation as I
+
+    t_job = time.time()
+    pol = Policies(train_paths)
+    src = pol.src
+    prov = provenance.record(config_record, backend=src.attrs["backend"], env=env, algo=p["algo"])
+    evaluator = I.make_path_evaluator(src.agent, src.env, src.cfg, p["horizon"], p["chunk_size"], workers)
+    try:
+        rnd = btp_pairs_table(env, pd.read_csv(stats_csv), pol, evaluator, p, src.env.reference_state(),
+                              "below_threshold_atari")
+    finally:
+        evaluator.rollout.close()
+    write_csv(rnd, out_csv, prov)
+    log(f"[below_threshold_atari] {env} done in {time.time() - t_job:.1f}s; mean BTP "
+        + ", ".join(f"{k} {g['btp'].mean():.3f} ({g['btp'].notna().sum()} defined)" for k, g in rnd.groupby("kind")))
 
 
 def below_threshold_stats_job(btp_csvs, stats_cfg: dict, out_csv: str, out_summary: str,
@@ -104,8 +144,10 @@ def fig05_job(paths_csv: str, env: str, out_png: str, out_pdf: str, out_purd_png
     fig08_interpolation_purd(paths, env, out_purd_png, out_purd_pdf, dpi=dpi)
 
 
-def fig06_job(summary_csv: str, out_png: str, out_pdf: str, dpi: int) -> None:
-    """Paper Fig. 6: mean below-threshold proportion, same vs different runs, rliable CI."""
+def fig06_job(summary_csv: str, out_png: str, out_pdf: str, dpi: int, figure: str = "Fig. 6",
+              envs: str = "the Brax tasks") -> None:
+    """Paper Fig. 6 (Brax) / Fig. 19 (Atari): mean below-threshold proportion, same vs
+    different runs, rliable CI over the environments."""
     from ..plots.interpolation import fig06_below_threshold
 
-    fig06_below_threshold(pd.read_csv(summary_csv), out_png, out_pdf, dpi=dpi)
+    fig06_below_threshold(pd.read_csv(summary_csv), out_png, out_pdf, dpi=dpi, figure=figure, envs=envs)

@@ -6,6 +6,7 @@ proportion, rliable 95% CI).
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from . import ci_bars, _require, save_figure, _styled
@@ -74,14 +75,20 @@ def fig08_interpolation_purd(paths: pd.DataFrame, env: str, out_png, out_pdf=Non
 
 
 @_styled
-def fig06_below_threshold(summary: pd.DataFrame, out_png, out_pdf=None, dpi=150) -> None:
-    """Fig. 6: mean BTP per pair kind, rliable 95% CI (environments as tasks)."""
+def fig06_below_threshold(summary: pd.DataFrame, out_png, out_pdf=None, dpi=150, figure: str = "Fig. 6",
+                          envs: str = "the Brax tasks") -> None:
+    """Fig. 6 (and Fig. 19, Atari): mean BTP per pair kind, rliable 95% CI (environments
+    as tasks); the caption line names the paper figure and the environments."""
     _require(summary, ["kind", "mean", "lo", "hi"], "below-threshold summary")
     s = summary.set_index("kind").loc[[k for k in KIND_LABELS if k in set(summary["kind"])]]
     fig, ax = plt.subplots(figsize=(4.2, 3.4))
     ci_bars(ax, [KIND_LABELS[k] for k in s.index], s["mean"], s["lo"], s["hi"],
              [KIND_COLORS[k] for k in s.index])
     ax.set_ylabel("Below-threshold proportion")
-    ax.set_title("Return collapses along interpolation paths")
+    ax.set_title(f"{figure}: return collapses along interpolation paths\n({envs})", fontsize=9)
+    if "n_pairs" in s.columns:
+        for i, (n, hi) in enumerate(zip(s["n_pairs"], s["hi"])):
+            ax.annotate(f"{int(n)} pairs", (i, hi if np.isfinite(hi) else 0), textcoords="offset points",
+                        xytext=(0, 3), ha="center", fontsize=7)
     fig.tight_layout()
     save_figure(fig, out_png, out_pdf, dpi=dpi)

@@ -149,6 +149,23 @@ NAME = "ppo"
 UPDATE_KIND = "ppo_update"  # u(theta, X) of the post-update files
 SUITES = ("brax", "atari")  # Brax: stepped inside JAX; Atari: on the host (training.HostOnPolicyLoop, host_update)
 
+#: ``anneal_lr_steps`` value meaning "over the whole training run" (CleanRL's annealing;
+#: ``config.agent_overrides`` replaces it by the run's ``total_steps``)
+ANNEAL_OVER_TRAINING = -1
+
+#: Hyperparameters per suite that replace Table 1's defaults before the config's overrides
+#: (``config.agent_overrides``): on Atari, CleanRL's ``ppo_atari`` as the authors ran it
+#: (paper A.6): Nature CNN, 8 envs x 128 steps, 4 minibatches, 4 epochs, lr 2.5e-4 annealed
+#: to 0 over training, clip 0.1 (value loss clipped too), entropy 0.01, value 0.5, grad
+#: norm 0.5, no observation normaliser; post-update: one full PPO update on a fresh 8 x 128
+#: collection from the checkpoint's training environments (``post_update_protocol``).
+SUITE_DEFAULTS = {
+    "atari": dict(actions="discrete", torso="nature_cnn", normalize_observations=False, num_envs=8,
+                  unroll_length=128, num_minibatches=4, epochs=4, learning_rate=2.5e-4, clip_coef=0.1,
+                  clip_value_loss=True, ent_coef=0.01, vf_coef=0.5, max_grad_norm=0.5, discount=0.99,
+                  gae_lambda=0.95, anneal_lr_steps=ANNEAL_OVER_TRAINING, post_update_protocol="authors_atari"),
+}
+
 
 def init(key: jax.Array, obs_dim: int, act_dim: int, cfg: PPOConfig) -> PPOState:
     actor, critic = nets(cfg, act_dim).init(key, obs_dim)

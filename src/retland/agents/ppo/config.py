@@ -44,6 +44,8 @@ class PPOConfig(HyperparamsMixin):
     # discrete actions and the Atari protocol (CleanRL's ppo_atari; networks docstring):
     actions: str = "continuous"  # or "discrete" (an action is an index; Atari)
     torso: str = "mlp"  # or "nature_cnn" (discrete only; shared by the policy and value heads)
+    cnn_channels: tuple = (32, 64, 64)  # nature_cnn: output channels of its 3 convolutions
+    cnn_dense: int = 512  # nature_cnn: width of its dense layer
     clip_value_loss: bool = False  # CleanRL's clipped value loss (clip_coef around the old values)
     anneal_lr_steps: int = 0  # > 0: lr annealed linearly to 0 over this many env steps (per seed)
     # post-update u(theta, X) (module docstring):
@@ -69,6 +71,9 @@ class PPOConfig(HyperparamsMixin):
         if self.torso == "nature_cnn" and self.normalize_observations:
             raise ValueError("PPO torso 'nature_cnn' scales its uint8 frames by 1/255 itself: set "
                              "normalize_observations: false")
+        if len(self.cnn_channels) != 3 or min(int(c) for c in self.cnn_channels) < 1 or int(self.cnn_dense) < 1:
+            raise ValueError(f"PPO cnn_channels must be 3 positive widths and cnn_dense >= 1, got "
+                             f"{list(self.cnn_channels)} / {self.cnn_dense}")
         if self.anneal_lr_steps < 0:
             raise ValueError(f"PPO anneal_lr_steps must be >= 0, got {self.anneal_lr_steps}")
         if self.post_update_protocol not in POST_UPDATE_PROTOCOLS:

@@ -80,9 +80,55 @@ class CategoricalActor(nn.Module):
 CNN_INPUT = (84, 84, 4)
 
 
+def patches(x, k: int, s: int):
+    """The k x k, stride-s patches of ``x[..., H, W, C]`` (VALID), ``[..., Ho, Wo, k*k*C]``
+    in the (row, column, channel) order of a flax kernel ``(k, k, C, out)`` flattened;
+    for ``k`` a multiple of ``s`` (the Nature CNN's 8/4, 4/2, 3/1), by reshapes and
+    slices only (no gather)."""
+    *lead, H, W, C = x.shape
+    b = k // s
+    Hb, Wb = H // s, W // s
+    x = x[..., :Hb * s, :Wb * s, :].reshape(*lead, Hb, s, Wb, s, C)
+    Ho, Wo = Hb - b + 1, Wb - b + 1
+    p = jnp.stack([x[..., i:i + Ho, :, j:j + Wo, :, :] for i in range(b) for j in range(b)], axis=-1)
+    p = p.reshape(*lead, Ho, s, Wo, s, C, b, b)
+    n = len(lead)
+    # (Ho, si, Wo, sj, C, bi, bj) -> (Ho, Wo, bi, si, bj, sj, C): row = bi*s + si, col = bj*s + sj
+    p = jnp.transpose(p, tuple(range(n)) + tuple(n + a for a in (0, 2, 5, 1, 6, 3, 4)))
+    return p.reshape(*lead, Ho, Wo, k * k * C)
+
+
+class PatchConv(nn.Module):
+    """``nn.Conv(features, (k, k), (s, s), padding="VALID")`` (same parameters, same
+    function) computed as patches times the flattened kernel. On XLA's CPU backend this is
+    about 2x faster than its convolution, forward and backward (and 3x inside a scan: the
+    PPO epochs), and stays fast when vmapped
+    over parameters (a batch of different policies), where XLA's grouped convolution is
+    about 2.6x slower than a loop (measured here; ``make bench``)."""
+
+    features: int
+    k: int
+    s: int
+
+    @nn.compact
+    def __call__(self, x):
+        if self.k % self.s:
+            raise ValueError(f"PatchConv needs the kernel size a multiple of the stride, got {self.k}/{self.s}")
+        kernel = self.param("kernel", _hidden_init(), (self.k, self.k, x.shape[-1], self.features))
+        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        return jnp.einsum("...hwp,po->...hwo", patches(x, self.k, self.s),
+                          kernel.reshape(-1, self.features)) + bias
+
+
 class NatureCNN(nn.Module):
     """Mnih et al. (2015)'s torso as CleanRL's ``ppo_atari``: uint8 (or float) frames
-    ``[..., 84, 84, 4]`` or flattened ``[..., 84*84*4]``, divided by 255 -> 512 features."""
+    ``[..., 84, 84, 4]`` or flattened ``[..., 84*84*4]``, divided by 255 -> 512 features.
+    The convolutions are :class:`PatchConv` (the same layers; faster on the CPU).
+    ``channels`` / ``dense`` (default the paper's 32, 64, 64 / 512) narrow it at laptop
+    scale, as ``hidden`` narrows the MLPs."""
+
+    channels: tuple = (32, 64, 64)
+    dense: int = 512
 
     @nn.compact
     def __call__(self, obs):
@@ -94,12 +140,11 @@ class NatureCNN(nn.Module):
                              f"got {obs.shape}")
         lead = obs.shape[:-3]
         x = obs.reshape((-1,) + CNN_INPUT).astype(jnp.float32) / 255.0
-        for feat, k, s in ((32, 8, 4), (64, 4, 2), (64, 3, 1)):
-            x = nn.relu(nn.Conv(feat, (k, k), (s, s), padding="VALID", kernel_init=_hidden_init(),
-                                bias_init=nn.initializers.zeros)(x))
+        for i, (feat, k, s) in enumerate(zip(self.channels, (8, 4, 3), (4, 2, 1))):
+            x = nn.relu(PatchConv(feat, k, s, name=f"Conv_{i}")(x))
         x = x.reshape((x.shape[0], -1))
-        x = nn.relu(nn.Dense(512, kernel_init=_hidden_init(), bias_init=nn.initializers.zeros)(x))
-        return x.reshape(lead + (512,))
+        x = nn.relu(nn.Dense(self.dense, kernel_init=_hidden_init(), bias_init=nn.initializers.zeros)(x))
+        return x.reshape(lead + (self.dense,))
 
 
 def _head(n: int, scale: float) -> nn.Dense:
@@ -187,11 +232,12 @@ class Nets(NamedTuple):
 def nets(cfg: PPOConfig, act_dim: int) -> Nets:
     dist = Categorical if cfg.actions == "discrete" else Gaussian
     if cfg.torso == "nature_cnn":
-        torso, pi, vf = NatureCNN(), _head(act_dim, 0.01), _head(1, 1.0)
+        torso = NatureCNN(tuple(cfg.cnn_channels), int(cfg.cnn_dense))
+        pi, vf = _head(act_dim, 0.01), _head(1, 1.0)
 
         def init(key, obs_dim):
             kt, kp, kv = jax.random.split(key, 3)
-            feats = jnp.zeros((1, 512))
+            feats = jnp.zeros((1, int(cfg.cnn_dense)))
             actor = {"torso": torso.init(kt, jnp.zeros((1, obs_dim), jnp.uint8)), "head": pi.init(kp, feats)}
             return actor, vf.init(kv, feats)
 
