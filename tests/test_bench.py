@@ -31,3 +31,17 @@ def test_bench_dmc_rows_run(capsys):
     assert "plain loop" in out and "vs plain loop" in out
     assert any(line.split()[:2] == ["td3", "4"] for line in out.splitlines())
     assert any(line.split()[:3] == ["td3", "1", "seed(s):"] for line in out.splitlines())
+
+
+def test_bench_atari_rows_run(capsys):
+    """The Atari rows (E11): PatchConv vs nn.Conv, estimator vs bare host rollout, training
+    frames/s; printed, never asserted on their values."""
+    from retland.bench import bench_atari
+
+    tiny = {"cnn_channels": [4, 8, 8], "cnn_dense": 16, "num_envs": 2, "unroll_length": 8, "num_minibatches": 2,
+            "epochs": 1}
+    assert bench_atari("pong", n=2, horizon=10, repeats=1, workers=1, seeds_list=[1], train_iters=1,
+                       overrides=tiny) == 0
+    out = capsys.readouterr().out
+    assert "PatchConv" in out and "nn.Conv" in out and "speed-up" in out
+    assert "estimator" in out and "bare rollout" in out and "frames/s per seed" in out

@@ -99,12 +99,15 @@ def test_outputs_follow_the_contracts(workdir):
     need += [f"{s}_{x}" for s in ("mean", "std", "skewness", "mode", "ltp", "cvar_0.1")
              for x in ("boot_mean", "lo", "hi")]
     assert set(need) <= set(df.columns)
-    assert len(df) == 12 + 8 and (df["n"] == 16).all()  # hopper: 3 algos; quadruped-walk: TD3, SAC
+    # hopper: 3 algos; quadruped-walk: TD3, SAC; pong: PPO (suites.atari: N 4)
+    assert len(df) == 12 + 8 + 4 and (df["n"] == np.where(df["env"] == "pong", 4, 16)).all()
     assert df.groupby("env")["algo"].apply(lambda s: sorted(set(s))).to_dict() == {
-        "hopper": ["ppo", "sac", "td3"], "quadruped-walk": ["sac", "td3"]}
+        "hopper": ["ppo", "sac", "td3"], "quadruped-walk": ["sac", "td3"], "pong": ["ppo"]}
     assert set(df.loc[df["env"] == "quadruped-walk", "suite"]) == {"dmc"}
-    assert df.groupby("algo")["step"].apply(lambda s: sorted(set(s))).to_dict() == {
-        "td3": [600, 1200], "sac": [600, 1200], "ppo": [2048, 4096]}
+    assert set(df.loc[df["env"] == "pong", "suite"]) == {"atari"}
+    assert df.groupby(["algo", "suite"])["step"].apply(lambda s: sorted(set(s))).to_dict() == {
+        ("td3", "brax"): [600, 1200], ("sac", "brax"): [600, 1200], ("td3", "dmc"): [600, 1200],
+        ("sac", "dmc"): [600, 1200], ("ppo", "brax"): [2048, 4096], ("ppo", "atari"): [32, 64]}
     with h5py.File(os.path.join(res, "train", "hopper", "ppo", "seed0.h5")) as f:
         assert sorted(f["checkpoints"]) == ["step2048", "step4096"] and f.attrs["complete"]
     figs = os.path.join(workdir, "paper_figures", "ci")
@@ -114,6 +117,36 @@ def test_outputs_follow_the_contracts(workdir):
             assert os.path.getsize(os.path.join(figs, f"{name}.{ext}")) > 5000
     leftovers = [f for _, _, fs in os.walk(res) for f in fs if ".tmp" in f]
     assert leftovers == []
+
+
+def test_atari_outputs(workdir):
+    """E11: PPO trained host-stepped on pong with its suite's own schedule, the authors'
+    Atari post-update, Fig. 19's per-pair table (E7 code) and its rliable summary, and the
+    Fig. 19-21 files; no E3-E9 analysis of the game."""
+    res = os.path.join(workdir, "results", "ci")
+    with h5py.File(os.path.join(res, "train", "pong", "ppo", "seed1.h5")) as f:
+        assert f.attrs["complete"] and f.attrs["suite"] == "atari" and f.attrs["backend"] == "ale"
+        assert f.attrs["episode_length"] == 50 and sorted(f["checkpoints"]) == ["step32", "step64"]
+        cfg = json.loads(f.attrs["agent_config"])
+        assert (cfg["torso"], cfg["actions"], cfg["cnn_channels"], cfg["anneal_lr_steps"]) == (
+            "nature_cnn", "discrete", [4, 8, 8], 64)
+        assert cfg["post_update_protocol"] == "authors_atari"
+    with h5py.File(os.path.join(res, "post_update", "pong", "ppo", "seed0", "step64.h5")) as f:
+        assert f.attrs["suite"] == "atari" and f["returns"].shape == (4,) and f.attrs["horizon"] == 30
+        assert np.isfinite(f["returns"][()]).all() and ((f["lengths"][()] >= 1) & (f["lengths"][()] <= 30)).all()
+    btp = pd.read_csv(os.path.join(res, "atari", "pong", "btp_pairs.csv"))
+    assert set(btp["kind"]) == {"same_run", "different_run"} and (btp.groupby("kind").size() == 2).all()
+    assert {"btp", "return_a", "return_b", "seed_a", "step_a", "seed_b", "step_b"} <= set(btp.columns)
+    assert ((btp["btp"].isna()) | btp["btp"].between(0, 1)).all()
+    summary = pd.read_csv(os.path.join(res, "stats", "below_threshold_atari_summary.csv"))
+    assert set(summary["kind"]) == {"same_run", "different_run"}
+    assert (summary["n_pairs"] + summary["n_undefined"] == 2).all()
+    figs = os.path.join(workdir, "paper_figures", "ci")
+    for name in ("fig19_below_threshold_atari", "fig20_histograms_atari", "fig21_scatter_atari"):
+        for ext in ("png", "pdf"):
+            assert os.path.getsize(os.path.join(figs, f"{name}.{ext}")) > 5000
+    assert not os.path.exists(os.path.join(figs, "fig02_scatter_pong.png"))
+    assert not os.path.exists(os.path.join(res, "interpolation", "pong"))
 
 
 def test_dmc_outputs(workdir):
@@ -273,17 +306,23 @@ def test_ppo_training_length_is_its_own(workdir):
 
 def test_paper_config_plans_every_training_run(workdir):
     """config/paper.yaml: TD3, SAC and PPO on the four Brax tasks, TD3 and SAC on the five
-    DMC tasks of A.5 (E1, E10), 20 seeds x 10 checkpoints."""
+    DMC tasks of A.5 (E1, E10), 20 seeds x 10 checkpoints; PPO on the four Atari games of
+    A.6 (E11), 5 runs x 10 checkpoints."""
     jobs = planned(workdir, "--configfile", "config/paper.yaml")
-    assert jobs["train"] == 4 * 3 + 5 * 2
+    assert jobs["train"] == 4 * 3 + 5 * 2 and jobs["train_atari"] == 4
     assert jobs["bc_train"] == jobs["bc_post_update"] == 4 * 10  # E12: 10 TD3 runs per Brax env
     assert jobs["post_update_td3"] == jobs["post_update_sac"] == 9 * 20 and jobs["post_update_ppo"] == 4 * 20
+    assert jobs["post_update_ppo_atari"] == 4 * 5 and jobs["atari_below_threshold"] == 4
     assert jobs["fig02_scatter"] == 9  # Fig. 2, 11-13 and 14-18
+    assert jobs["fig19_below_threshold_atari"] == jobs["fig20_fig21_atari"] == 1
 
 
-def test_appendix_config_plans_the_five_dmc_tasks(workdir):
+def test_appendix_config_plans_the_five_dmc_tasks_and_the_four_atari_games(workdir):
     jobs = planned(workdir, "--configfile", "config/appendix.yaml")
-    assert jobs["train"] == 10 and jobs["post_update_td3"] == jobs["post_update_sac"] == 10
+    assert jobs["train"] == 10 + 4 and jobs["post_update_td3"] == jobs["post_update_sac"] == 10
+    assert jobs["post_update_ppo_atari"] == 4 * 2 and "post_update_ppo" not in jobs  # PPO on Atari only
+    assert jobs["atari_below_threshold"] == 4 and jobs["atari_below_threshold_stats"] == 1
+    assert jobs["fig19_below_threshold_atari"] == jobs["fig20_fig21_atari"] == 1
     assert jobs["fig02_scatter"] == 5 and not {"landscape", "interpolation", "bc_train", "claims"} & set(jobs)
 
 
@@ -293,8 +332,9 @@ def test_appendix_config_plans_the_five_dmc_tasks(workdir):
     ({"train__checkpoints": [600, 5000]}, "train.checkpoints"),
     ({"train__ppo__checkpoints": [2048, 9999]}, "train.ppo.checkpoints"),
     ({"algos": ["td3", "dqn"]}, "algos.1"),
-    ({"envs": ["pong"]}, "'envs': unknown environment 'pong'"),
-    ({"envs": ["quadruped-walk"], "algos": ["ppo"]}, "'algos': ppo runs in suites ['brax']"),
+    ({"envs": ["tetris"]}, "'envs': unknown environment 'tetris'"),
+    ({"envs": ["quadruped-walk"], "algos": ["ppo"]}, "'algos': ppo runs in suites ['brax', 'atari']"),
+    ({"envs": ["breakot"]}, "'envs': unknown environment 'breakot'"),
     ({"run": ".."}, "'run'"),
     ({"run": "."}, "'run'"),
     ({"run": "a/b"}, "'run'"),

@@ -8,6 +8,9 @@
 3. DeepMind Control (host-stepped, E10): the estimator against the bare host rollout of the
    same updated policies, the host rollout's env-steps/s against one dm-control environment
    in a plain loop, and host-stepped training throughput.
+4. Atari (host-stepped, E11, PPO): the Nature CNN's patch convolutions against flax's
+   convolutions, the estimator against the bare host rollout of the same updated policies,
+   and training frames/s.
 
 Usage: python -m retland.bench [--algos td3,sac,ppo] [--env hopper] [--backend spring] [--n 200]
 """
@@ -206,6 +209,92 @@ def bench_dmc(task, algos, n, horizon, repeats, workers, seeds_list, train_steps
     return 0
 
 
+def bench_atari(game, n, horizon, repeats, workers, seeds_list, train_iters, overrides=None):
+    """E11, PPO on an Atari game (host-stepped): (1) the Nature CNN's forward and gradient
+    with :class:`retland.agents.ppo.networks.PatchConv` against flax's ``nn.Conv`` (the same
+    layers), side by side; (2) the post-update estimator (per sample a fresh collection from
+    the saved training environments, one full PPO update, then the greedy host rollout)
+    against the bare host rollout of the same updated policies; (3) training frames/s (4
+    frames per agent step) with 1 and several seeds. ``overrides``: PPO hyperparameters over
+    the Atari defaults (default: the paper's CNN and CleanRL's 8 x 128 batch)."""
+    import flax.linen as nn
+    import jax.numpy as jnp
+    import numpy as np
+
+    from .agents import ppo
+    from .agents.ppo.networks import NatureCNN, PatchConv
+    from .analyses.post_update import make_estimator
+    from .base.atari import FRAME_SKIP
+    from .base.envs import make_env
+    from .rollout import HostRollout
+
+    cfg = ppo.Config.from_dict({**ppo.SUITE_DEFAULTS["atari"], "anneal_lr_steps": 0, **(overrides or {})})
+    env = make_env(game, episode_length=27_000)
+    spec = env.spec
+    print(f"\nAtari {game} (PPO, host-stepped, {workers} worker process(es); {spec.act_dim} actions; CNN "
+          f"{list(cfg.cnn_channels)}/{cfg.cnn_dense}; batch {cfg.num_envs}x{cfg.unroll_length}; median of {repeats})")
+
+    class FlaxCNN(NatureCNN):  # the same torso with flax's convolutions
+        @nn.compact
+        def __call__(self, obs):
+            x = obs.reshape((-1, 84, 84, 4)).astype(jnp.float32) / 255.0
+            for i, (c, k, st) in enumerate(zip(self.channels, (8, 4, 3), (4, 2, 1))):
+                x = nn.relu(nn.Conv(c, (k, k), (st, st), padding="VALID", name=f"Conv_{i}")(x))
+            return nn.relu(nn.Dense(self.dense)(x.reshape((x.shape[0], -1))))
+
+    frames = jnp.asarray(np.random.default_rng(0).integers(0, 256, (256, 84 * 84 * 4)), jnp.uint8)
+    mine, ref = NatureCNN(tuple(cfg.cnn_channels), cfg.cnn_dense), FlaxCNN(tuple(cfg.cnn_channels), cfg.cnn_dense)
+    params = mine.init(jax.random.PRNGKey(0), frames[:1])
+    assert PatchConv  # the layer measured
+    print(f"  Nature CNN on 256 frames: {'':10s} {'PatchConv':>10s} {'nn.Conv':>10s} {'speed-up':>9s}")
+    for what, make in (("forward", lambda m: jax.jit(lambda p, x: m.apply(p, x).sum())),
+                       ("gradient", lambda m: jax.jit(jax.grad(lambda p, x: m.apply(p, x).sum())))):
+        f_mine, f_ref = make(mine), make(ref)
+        jax.block_until_ready(f_mine(params, frames))
+        jax.block_until_ready(f_ref(params, frames))
+        t_m, t_r = [], []
+        for _ in range(repeats):
+            t_r.append(_time(lambda: jax.block_until_ready(f_ref(params, frames)), 1))
+            t_m.append(_time(lambda: jax.block_until_ready(f_mine(params, frames)), 1))
+        m, r = statistics.median(t_m), statistics.median(t_r)
+        print(f"  {what:31s} {1e3 * m:8.1f}ms {1e3 * r:8.1f}ms {r / m:8.2f}x", flush=True)
+
+    # (2) estimator vs bare rollout, from a checkpoint-like state: trained for two iterations
+    setup = ppo.training_setup(env, cfg, [0], 2 * cfg.batch_size, [2 * cfg.batch_size], cfg.batch_size,
+                               lambda m: None)
+    carry, _ = setup.loop.advance(setup.carry, 0, 2)
+    agent = jax.tree_util.tree_map(lambda x: x[0], carry.agent)
+    h = carry.host
+    state = agent._replace(env_state={"state": h.snapshot[0], "ep_t": h.ep_t[0], "ep_ret": h.ep_ret[0]})
+    setup.loop.batch.close()
+    start = env.reference_state()
+    keys = jax.random.split(jax.random.PRNGKey(2), n)
+    est = make_estimator(ppo, env, cfg, horizon, n, workers)
+    updated = est.update_params(keys, state)
+    bare = HostRollout(env, ppo.make_policy(spec.act_dim, cfg), horizon, n, workers)
+    e, b, length = _side_by_side(lambda: est(keys, state, None, 0, 0, start), lambda: bare(updated, start), n, repeats)
+    print(f"  post-update, N {n}, horizon {horizon}: estimator {e:8.2f} policies/s, bare rollout {b:8.2f} "
+          f"(ratio {e / b:.3f}; mean episode {length:.0f} steps, {b * length * FRAME_SKIP:,.0f} frames/s)")
+    print("  (an Atari update collects and learns from a whole batch: the ratio is far below 1 by design)")
+    est.close()
+    bare.close()
+
+    # (3) training
+    for s in seeds_list:
+        setup = ppo.training_setup(env, cfg, list(range(s)), 100 * cfg.batch_size, [100 * cfg.batch_size],
+                                   cfg.batch_size, lambda m: None)
+        carry, _ = setup.loop.advance(setup.carry, 0, 1)
+        jax.block_until_ready(carry.agent)
+        t = time.perf_counter()
+        carry, _ = setup.loop.advance(carry, 1, 1 + train_iters)
+        jax.block_until_ready(carry.agent)
+        r = train_iters * cfg.batch_size / (time.perf_counter() - t)
+        print(f"  training, {s} seed(s): {r:8,.0f} agent steps/s per seed = {r * FRAME_SKIP:8,.0f} frames/s per seed, "
+              f"{r * s * FRAME_SKIP:8,.0f} in total", flush=True)
+        setup.loop.batch.close()
+    return 0
+
+
 def bench_run(run_dir, algos, n, horizon, repeats):
     """Estimator vs bare rollout on the last checkpoint of seed 0 of every (env, algo) trained
     in ``run_dir`` (`make bench BENCH_ARGS="--run results/default"`)."""
@@ -257,12 +346,19 @@ def main(argv=None):
     ap.add_argument("--dmc-n", type=int, default=64, help="post-update samples of the DMC rows")
     ap.add_argument("--dmc-workers", type=int, default=2, help="worker processes stepping the DMC environments")
     ap.add_argument("--only-dmc", action="store_true", help="only the DMC rows")
+    ap.add_argument("--atari", default="breakout", help="Atari game of the E11 rows ('' to skip)")
+    ap.add_argument("--atari-n", type=int, default=8, help="post-update samples of the Atari rows")
+    ap.add_argument("--atari-iters", type=int, default=2, help="timed PPO iterations of the Atari training rows")
+    ap.add_argument("--atari-horizon", type=int, default=1000, help="Atari rollout horizon (agent steps)")
+    ap.add_argument("--only-atari", action="store_true", help="only the Atari rows")
     a = ap.parse_args(argv)
     algos = [x.strip() for x in a.algos.split(",") if x.strip()]
     dmc_algos = [x for x in algos if x in ("td3", "sac")]
     if a.only_dmc:
         return bench_dmc(a.dmc, dmc_algos, a.dmc_n, a.horizon, a.repeats, a.dmc_workers, sorted({1, 2}),
                          a.train_steps)
+    if a.only_atari:
+        return bench_atari(a.atari, a.atari_n, a.atari_horizon, a.repeats, a.dmc_workers, [1, 2], a.atari_iters)
     if a.run:
         return bench_run(a.run, [x for x in algos if x != "ppo"], a.n, a.horizon, a.repeats)
 
@@ -291,6 +387,8 @@ def main(argv=None):
             print(f"  {algo:5s} total throughput ratio {hi} seeds / 1 seed: {tr[hi] * hi / tr[lo]:.2f}")
     if a.dmc and dmc_algos:
         bench_dmc(a.dmc, dmc_algos, a.dmc_n, a.horizon, a.repeats, a.dmc_workers, sorted({1, 2}), a.train_steps)
+    if a.atari and "ppo" in algos:
+        bench_atari(a.atari, a.atari_n, a.atari_horizon, a.repeats, a.dmc_workers, [1, 2], a.atari_iters)
     return 0
 
 

@@ -162,14 +162,15 @@ def atari_problems(config: dict, envs) -> list[str]:
     problems = []
     if len(train_settings(config, algo, games[0])["checkpoints"]) < 2:
         problems.append(f"'suites.atari.train.checkpoints': same-run pairs (Fig. 19) need >= 2 checkpoints of {algo}")
-    if len(config["seeds"]) < 2:
-        problems.append("'seeds': different-run pairs (Fig. 19) need >= 2 seeds")
+    if len(settings_for(config, games[0])["seeds"]) < 2:
+        where = "suites.atari.seeds" if "seeds" in suite_section(config, games[0]) else "seeds"
+        problems.append(f"'{where}': different-run pairs (Fig. 19) need >= 2 seeds")
     return problems
 
 
 TRAIN_OVERRIDABLE = ("total_steps", "checkpoints", "max_chunk_steps")
 #: top-level sections a ``suites.<suite>`` section may override for that suite's tasks
-SUITE_SECTIONS = ("episode_length", "train", "agents", "post_update")
+SUITE_SECTIONS = ("seeds", "episode_length", "train", "agents", "post_update")
 
 
 def suite_section(config: dict, env: str) -> dict:
@@ -180,13 +181,14 @@ def suite_section(config: dict, env: str) -> dict:
 
 
 def settings_for(config: dict, env: str) -> dict:
-    """``episode_length``, ``train``, ``agents`` and ``post_update`` as the task ``env`` sees
-    them: ``suites.<suite>`` overrides the top-level sections for the tasks of its suite
-    (Atari trains PPO with CleanRL's Atari settings and another length while Brax keeps
-    Table 1). ``episode_length`` is replaced; ``train`` and ``post_update`` key by key (a
-    suite's ``train`` keys also win over ``train.<algo>``); ``agents.<algo>`` as a whole."""
+    """``seeds``, ``episode_length``, ``train``, ``agents`` and ``post_update`` as the task
+    ``env`` sees them: ``suites.<suite>`` overrides the top-level sections for the tasks of
+    its suite (Atari trains PPO with CleanRL's Atari settings, another length and, at paper
+    scale, 5 runs while Brax keeps Table 1 and 20). ``seeds`` and ``episode_length`` are
+    replaced; ``train`` and ``post_update`` key by key (a suite's ``train`` keys also win
+    over ``train.<algo>``); ``agents.<algo>`` as a whole."""
     own = suite_section(config, env)
-    out = {"episode_length": own.get("episode_length", config["episode_length"])}
+    out = {k: own.get(k, config[k]) for k in ("seeds", "episode_length")}
     train = dict(config["train"])
     for k, v in (own.get("train") or {}).items():
         train[k] = v
@@ -215,6 +217,8 @@ def train_settings(config: dict, algo: str, env: str | None = None) -> dict:
     own = train.get(algo) or {}
     out = {k: own.get(k, train.get(k)) for k in TRAIN_OVERRIDABLE}
     out["checkpoints"] = sorted(int(s) for s in out["checkpoints"])
+    if train.get("eval_horizon") is not None:  # only where set: the train params of other tasks stay as they were
+        out["eval_horizon"] = int(train["eval_horizon"])
     return out
 
 

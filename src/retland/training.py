@@ -391,16 +391,19 @@ class Setup:
 
 def train(agent, env, cfg, seeds: Sequence[int], total_steps: int, checkpoint_steps: Sequence[int],
           out_paths: Sequence[str], attrs: dict, max_chunk: int = 5000, log: Callable[[str], None] = print,
-          resume_every: float | None = None) -> dict:
+          resume_every: float | None = None, eval_horizon: int | None = None) -> dict:
     """E1: train ``len(seeds)`` agents of ``agent`` (a registered agent module) in one vmapped
     job and write one training file per seed, ``attrs`` plus the seed. ``max_chunk`` bounds
     a chunk (environment steps); with ``resume_every`` (seconds; 0 = after every chunk) a
     killed job started again continues from its last resume point, bit-identical on the CPU.
-    Returns :func:`drive`'s summary."""
+    The learning curve's deterministic return from s_I runs ``eval_horizon`` steps (default
+    the episode length; Atari: the authors' 1000-step evaluation, not envpool's 27,000-step
+    episodes). Returns :func:`drive`'s summary."""
     seeds, checkpoint_steps = check_schedule(seeds, checkpoint_steps, total_steps, out_paths)
     spec = env.spec
     setup = agent.training_setup(env, cfg, seeds, total_steps, checkpoint_steps, max_chunk, log)
-    evaluate = make_evaluator(env, agent.make_policy(spec.act_dim, cfg), env.episode_length, batch_size=len(seeds))
+    horizon = env.episode_length if eval_horizon is None else int(eval_horizon)
+    evaluate = make_evaluator(env, agent.make_policy(spec.act_dim, cfg), horizon, batch_size=len(seeds))
     return drive(setup.loop, setup.carry, evaluate, out_paths, [{**attrs, "seed": s} for s in seeds], spec.obs_dim,
                  spec.act_dim, run_fingerprint(attrs, seeds, total_steps, checkpoint_steps, setup.fingerprint),
                  log=log, resume_every=resume_every, file_setup=setup.file_setup)

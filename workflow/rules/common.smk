@@ -32,8 +32,13 @@ def env_backend(env):
 
 
 def env_settings(env):
-    """episode_length, train, agents, post_update as task ``env`` sees them (suites.<suite>)."""
+    """seeds, episode_length, train, agents, post_update as task ``env`` sees them (suites.<suite>)."""
     return settings_for(config, env)
+
+
+def env_seeds(env):
+    """The training seeds of task ``env`` (suites.<suite>.seeds where given)."""
+    return [int(s) for s in env_settings(env)["seeds"]]
 RES = f"results/{RUN}"
 FIGS = f"paper_figures/{RUN}"
 
@@ -92,7 +97,7 @@ def algo_steps(algo, env=None):
 
 
 def train_files(env, algo):
-    return [f"{RES}/train/{env}/{algo}/seed{s}.h5" for s in SEEDS]
+    return [f"{RES}/train/{env}/{algo}/seed{s}.h5" for s in env_seeds(env)]
 
 
 def all_train_files():
@@ -102,7 +107,7 @@ def all_train_files():
 def post_update_files(env=None, algo=None):
     return [
         f"{RES}/post_update/{e}/{a}/seed{s}/step{k}.h5"
-        for e, a in PAIRS if env in (None, e) and algo in (None, a) for s in SEEDS for k in algo_steps(a, e)
+        for e, a in PAIRS if env in (None, e) and algo in (None, a) for s in env_seeds(e) for k in algo_steps(a, e)
     ]
 
 

@@ -1,34 +1,52 @@
 # E1 (paper A.1, Table 1): train every seed of one (env, algo) in one vmapped job; the
 # learning curves as a table, and their figure.
-rule train:
-    output:
-        h5=train_files("{env}", "{algo}"),
-    params:
-        seeds=SEEDS,
-        backend=lambda wc: env_backend(wc.env),
-        episode_length=lambda wc: env_settings(wc.env)["episode_length"],
-        # the task variant (Brax constructor arguments, config env_kwargs.<env>)
-        env_kwargs=lambda wc: canon((config.get("env_kwargs") or {}).get(wc.env, {})),
-        # this algorithm's length and checkpoints (train.<algo> overrides train; the task's
-        # suites.<suite>.train both)
-        train=lambda wc: canon(algo_train(wc.algo, wc.env)),
-        # hyperparameters: the agent's defaults for the suite under agents.<algo>
-        # (suites.<suite>.agents.<algo> where given)
-        agent=lambda wc: canon(agent_overrides(config, wc.algo, wc.env)),
-    log:
-        f"{RES}/logs/train/{{env}}/{{algo}}.log",
-    benchmark:
-        f"{RES}/benchmarks/train/{{env}}/{{algo}}.tsv"
-    threads: 2
-    resources:
-        **gpu_resources("train"),
-        # a resource, not a param: how often a resume point is saved never changes results,
-        # so it must not trigger re-runs (seconds; 0 = after every chunk)
-        resume_every_s=RESUME_EVERY_S,
-    conda:
-        JAX_ENV
-    script:
-        "../scripts/train.py"
+def _seed_groups():
+    """{rule name: (tasks, seeds)}: ``train`` for the tasks with the config's seeds,
+    ``train_<suite>`` for a suite with its own (suites.<suite>.seeds; a rule's outputs
+    are fixed patterns)."""
+    groups = {}
+    for e in config["envs"]:
+        seeds = tuple(env_seeds(e))
+        name = "train" if list(seeds) == SEEDS else f"train_{suite_of(e)}"
+        groups.setdefault(name, ([], seeds))[0].append(e)
+    return groups
+
+
+for _name, (_envs, _seeds) in _seed_groups().items():
+
+    rule:
+        name:
+            _name
+        output:
+            h5=[f"{RES}/train/{{env}}/{{algo}}/seed{s}.h5" for s in _seeds],
+        params:
+            seeds=list(_seeds),
+            backend=lambda wc: env_backend(wc.env),
+            episode_length=lambda wc: env_settings(wc.env)["episode_length"],
+            # the task variant (Brax constructor arguments, config env_kwargs.<env>)
+            env_kwargs=lambda wc: canon((config.get("env_kwargs") or {}).get(wc.env, {})),
+            # this algorithm's length and checkpoints (train.<algo> overrides train; the task's
+            # suites.<suite>.train both)
+            train=lambda wc: canon(algo_train(wc.algo, wc.env)),
+            # hyperparameters: the agent's defaults for the suite under agents.<algo>
+            # (suites.<suite>.agents.<algo> where given)
+            agent=lambda wc: canon(agent_overrides(config, wc.algo, wc.env)),
+        log:
+            f"{RES}/logs/train/{{env}}/{{algo}}.log",
+        benchmark:
+            f"{RES}/benchmarks/train/{{env}}/{{algo}}.tsv"
+        wildcard_constraints:
+            env="|".join(_envs),
+        threads: 2
+        resources:
+            **gpu_resources("train"),
+            # a resource, not a param: how often a resume point is saved never changes results,
+            # so it must not trigger re-runs (seconds; 0 = after every chunk)
+            resume_every_s=RESUME_EVERY_S,
+        conda:
+            JAX_ENV
+        script:
+            "../scripts/train.py"
 
 
 rule learning_curves:

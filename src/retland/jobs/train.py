@@ -31,13 +31,14 @@ def train_job(env_name: str, algo: str, seeds, backend: str, episode_length: int
         "episode_length": episode_length,
         "total_steps": train["total_steps"],
         "checkpoint_steps": sorted(train["checkpoints"]),
+        "eval_horizon": int(train.get("eval_horizon") or episode_length),
         "agent_config": cfg.to_dict(),
         "provenance": provenance.record(config_record, backend=env.spec.backend),
     }
     summary = train_agent(
         agent, env, cfg, seeds, train["total_steps"], train["checkpoints"], out_paths, attrs,
         max_chunk=train["max_chunk_steps"], log=log,
-        resume_every=60.0 * resume_every_minutes,
+        resume_every=60.0 * resume_every_minutes, eval_horizon=train.get("eval_horizon"),
     )
     if summary["resumed_from"]:
         log(f"[train] resumed from step {summary['resumed_from']}")
