@@ -41,7 +41,14 @@ def test_paper_config_is_the_paper_protocol():
     assert c["seeds"] == list(range(20))
     # Brax (Sec. 3.1) and the five DeepMind Control tasks of A.5 (Fig. 14-18)
     assert c["envs"] == ["ant", "halfcheetah", "hopper", "walker2d", "quadruped-walk", "quadruped-run",
-                         "humanoid-stand", "humanoid-walk", "humanoid-run"]
+                         "humanoid-stand", "humanoid-walk", "humanoid-run", "qbert", "mspacman", "breakout",
+                         "seaquest"]  # and the four Atari games of A.6 (Fig. 19-21)
+    # E11: every laptop-scale key of config.yaml's suites.atari / atari sections is set again
+    base = load("config.yaml")
+    for section in ("train", "post_update"):
+        assert set(base["suites"]["atari"][section]) <= set(load("paper.yaml")["suites"]["atari"][section])
+    assert set(base["suites"]["atari"]["agents"]["ppo"]) <= set(load("paper.yaml")["suites"]["atari"]["agents"]["ppo"])
+    assert set(base["atari"]) <= set(load("paper.yaml")["atari"])
     assert c["train"]["total_steps"] == 1_000_000
     assert c["train"]["checkpoints"] == [50_000 + 100_000 * i for i in range(10)]
     assert c["post_update"]["n_samples"] == 1000 and c["post_update"]["horizon"] == 1000
