@@ -2,6 +2,7 @@
 
 from types import SimpleNamespace
 
+import h5py
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -47,3 +48,20 @@ def tiny_offpolicy_run(d, algo: str, name: str = "seed") -> dict:
              "total_steps": 200, "checkpoint_steps": [100, 200], "agent_config": cfg.to_dict()}
     summary = train(agent, env, cfg, [0, 1], 200, [100, 200], paths, attrs, max_chunk=100, log=lambda m: None)
     return {"agent": agent, "cfg": cfg, "env": env, "paths": paths, "summary": summary, "attrs": attrs, "dir": d}
+
+
+def datasets(path) -> dict:
+    """Every dataset of an HDF5 file, by name."""
+    out = {}
+    with h5py.File(path) as f:
+        f.visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
+    return out
+
+
+def assert_same_training_files(ref_dir, other_dir, seeds=(0, 1)) -> None:
+    """seed{s}.h5 of both folders hold the same datasets with identical values."""
+    for seed in seeds:
+        a, b = datasets(f"{ref_dir}/seed{seed}.h5"), datasets(f"{other_dir}/seed{seed}.h5")
+        assert sorted(a) == sorted(b)
+        for name in a:
+            np.testing.assert_array_equal(a[name], b[name], err_msg=name)

@@ -94,7 +94,7 @@ BAD = [
     (lambda c: c["post_update"].update(n_samples=0), r"'post_update.n_samples'"),
     (lambda c: c["post_update"].update(horizon=-5), r"'post_update.horizon'"),
     (lambda c: c.update(envs=["hopper", "cartpole"]), r"'envs': unknown environment 'cartpole'; known: .*'quadruped-walk'"),
-    (lambda c: c.update(envs=["humanoid-run"], algos=["td3", "ppo"]), r"'algos': ppo runs in suites \['brax'\], none"),
+    (lambda c: c.update(envs=["humanoid-run"], algos=["td3", "ppo"]), r"'algos': ppo runs in suites \['brax', 'atari'\], none"),
     (lambda c: c.update(algos=["dqn"]), r"'algos.0'"),
     (lambda c: c["train"].update(checkpoints=[3000, 99999]), r"'train.checkpoints'.*99999.*beyond"),
     (lambda c: c["train"]["ppo"].update(checkpoints=[100000, 10**9]), r"'train.ppo.checkpoints'.*beyond.*ppo"),
@@ -175,12 +175,22 @@ def test_task_variant_reaches_the_simulator():
     assert env._ref._reset_noise_scale == 0.0 and env.env_kwargs["healthy_angle_range"] == [-1000.0, 1000.0]
 
 
-def test_appendix_config_is_every_dmc_task_of_the_paper_at_laptop_scale():
-    """E10 (A.5): all five tasks with TD3 and SAC (fewer seeds and steps, never fewer tasks)."""
+def test_appendix_config_is_every_dmc_task_and_atari_game_of_the_paper_at_laptop_scale():
+    """E10 (A.5): all five tasks with TD3 and SAC; E11 (A.6): all four games with PPO (fewer
+    seeds and steps, never fewer tasks); Fig. 19 with >= 20 pairs per kind and 50 points."""
+    from retland.agents import runs_in
+
     c = merged("appendix.yaml")
     validate(c)
-    assert c["envs"] == ["quadruped-walk", "quadruped-run", "humanoid-stand", "humanoid-walk", "humanoid-run"]
-    assert c["algos"] == ["td3", "sac"] and c["post_update"]["horizon"] == 1000 and c["episode_length"] == 1000
+    assert c["envs"] == ["quadruped-walk", "quadruped-run", "humanoid-stand", "humanoid-walk", "humanoid-run",
+                         "qbert", "mspacman", "breakout", "seaquest"]
+    assert c["algos"] == ["td3", "sac", "ppo"] and c["post_update"]["horizon"] == 1000 and c["episode_length"] == 1000
+    assert [a for a in c["algos"] if runs_in(a, "qbert")] == ["ppo"]
+    assert [a for a in c["algos"] if runs_in(a, "humanoid-run")] == ["td3", "sac"]
+    n_ck = len(train_settings(c, "ppo", "qbert")["checkpoints"])
+    n_seeds = len(c["seeds"])
+    assert n_seeds * n_ck * (n_ck - 1) // 2 >= 20 and n_seeds * (n_seeds - 1) // 2 * n_ck ** 2 >= 20
+    assert c["atari"]["btp_pairs"] >= 20 and c["atari"]["btp_points"] == 50 and c["atari"]["noise_scale"] == 3e-4
 
 
 def test_a_config_without_brax_tasks_needs_no_brax_analysis_settings():

@@ -65,7 +65,10 @@ def test_suite_sections_override_only_their_suite():
     assert (cfg.torso, cfg.actions, cfg.num_envs, cfg.num_minibatches) == ("nature_cnn", "discrete", 8, 4)
     assert ppo.SUITE_DEFAULTS["atari"]["epochs"] == 4 and cfg.epochs == 2  # laptop scale: 2 epochs
     assert (cfg.learning_rate, cfg.clip_coef, cfg.ent_coef, cfg.vf_coef, cfg.max_grad_norm) == (2.5e-4, 0.1, 0.01, 0.5, 0.5)
-    assert cfg.anneal_lr_steps == 12800 and cfg.post_update_protocol == "authors_atari"
+    assert cfg.anneal_lr_steps == 10_000_000 and cfg.post_update_protocol == "authors_atari"  # the paper's schedule
+    c2 = copy.deepcopy(c)
+    c2["suites"]["atari"]["agents"]["ppo"]["anneal_lr_steps"] = -1  # -1 = over this run
+    assert agent_config(c2, "ppo", "breakout").anneal_lr_steps == 12800
     assert cfg.unroll_length == 32 and list(cfg.cnn_channels) == [16, 32, 32]
     # the Brax PPO keeps Table 1 under the top-level agents.ppo
     assert agent_overrides(c, "ppo", "hopper") == c["agents"]["ppo"]
@@ -80,6 +83,7 @@ def test_paper_config_runs_the_authors_atari_protocol():
     assert t["total_steps"] == 10_000_000 and t["checkpoints"] == [1_000_000 * i for i in range(1, 11)]
     cfg = agent_config(c, "ppo", "qbert")
     assert (cfg.num_envs, cfg.unroll_length, cfg.epochs, list(cfg.cnn_channels), cfg.cnn_dense) == (8, 128, 4, [32, 64, 64], 512)
+    assert cfg.anneal_lr_steps == 10_000_000 and cfg.learning_rate == 2.5e-4
     assert s["post_update"]["n_samples"] == 1000 and c["atari"]["btp_points"] == 50 and c["atari"]["btp_pairs"] >= 20
     assert c["atari"]["noise_scale"] == 3e-4 and c["atari"]["btp_fraction"] == 0.1
 
@@ -201,3 +205,18 @@ def test_fig19_summary_aggregates_games_as_tasks():
     assert s.loc["different_run", "n_undefined"] == 1
     assert s.loc["same_run", "mean"] == pytest.approx(0.025)
     assert s.loc["same_run", "lo"] <= s.loc["same_run", "mean"] <= s.loc["same_run", "hi"]
+
+
+def test_fig19_pairs_come_from_all_policies():
+    """Fig. 6 screens out policies below half the best mean; Fig. 19 (A.6) samples all
+    policies: with 2 runs x 5 checkpoints there are 20 same-run and 25 different-run pairs."""
+    from retland.analyses.interpolation import sample_random_pairs
+
+    rows = [{"env": "qbert", "algo": "ppo", "seed": s, "step": k, "mean": 10.0 if (s, k) in ((0, 1), (0, 2)) else 1.0,
+             "std": 1.0, "ltp": 0.0} for s in (0, 1) for k in range(1, 6)]
+    stats = pd.DataFrame(rows)
+    same = sample_random_pairs(stats, "qbert", "ppo", "same_run", 20, 0, screen=False)
+    diff = sample_random_pairs(stats, "qbert", "ppo", "different_run", 20, 0, screen=False)
+    assert len(same) == 20 and len(diff) == 20 and (same["seed_a"] == same["seed_b"]).all()
+    assert (diff["seed_a"] != diff["seed_b"]).all() and not same.duplicated().any()
+    assert len(sample_random_pairs(stats, "qbert", "ppo", "same_run", 20, 0)) < 20  # Fig. 6's screening

@@ -25,7 +25,7 @@ from retland.base.host import HostBatch
 from retland.rollout import HostRollout, host_collect
 from retland.training import train
 
-from helpers import tree_equal
+from helpers import assert_same_training_files, datasets, tree_equal
 
 GAME = "breakout"
 EP_LEN = 60
@@ -134,13 +134,6 @@ def runs(tmp_path_factory, jax_cache, env):
     return out
 
 
-def datasets(path):
-    out = {}
-    with h5py.File(path) as f:
-        f.visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
-    return out
-
-
 def read_checkpoint(path, step, env):
     template = jax.eval_shape(lambda k: ppo.init(k, env.spec.obs_dim, env.spec.act_dim, CFG), jax.random.PRNGKey(0))
     with TrainFile(path) as tf:
@@ -212,11 +205,7 @@ def test_killed_training_resumes_to_identical_files(tmp_path, jax_cache):
     resumed = int(p.stdout.split("RESUMED_FROM")[1].split()[0])
     assert 3 * CFG.batch_size <= resumed < STEPS
     assert sorted(os.listdir(killed)) == ["seed0.h5", "seed1.h5"]
-    for seed in (0, 1):
-        a, b = datasets(ref / f"seed{seed}.h5"), datasets(killed / f"seed{seed}.h5")
-        assert sorted(a) == sorted(b)
-        for name in a:
-            np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    assert_same_training_files(ref, killed)
 
 
 # --- the post-update and greedy evaluation -------------------------------------------

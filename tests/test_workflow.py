@@ -129,7 +129,7 @@ def test_atari_outputs(workdir):
         assert f.attrs["episode_length"] == 50 and sorted(f["checkpoints"]) == ["step32", "step64"]
         cfg = json.loads(f.attrs["agent_config"])
         assert (cfg["torso"], cfg["actions"], cfg["cnn_channels"], cfg["anneal_lr_steps"]) == (
-            "nature_cnn", "discrete", [4, 8, 8], 64)
+            "nature_cnn", "discrete", [4, 8, 8], 10_000_000)
         assert cfg["post_update_protocol"] == "authors_atari"
     with h5py.File(os.path.join(res, "post_update", "pong", "ppo", "seed0", "step64.h5")) as f:
         assert f.attrs["suite"] == "atari" and f["returns"].shape == (4,) and f.attrs["horizon"] == 30
@@ -160,7 +160,7 @@ def test_dmc_outputs(workdir):
         with h5py.File(os.path.join(res, "post_update", "quadruped-walk", algo, "seed0", "step1200.h5")) as f:
             assert f.attrs["suite"] == "dmc" and f["returns"].shape == (16,)
             assert np.isfinite(f["returns"][()]).all() and (f["lengths"][()] == 100).all()
-    assert not os.path.exists(os.path.join(res, "train", "quadruped-walk", "ppo"))  # PPO runs on Brax only
+    assert not os.path.exists(os.path.join(res, "train", "quadruped-walk", "ppo"))  # PPO runs on Brax and Atari, not DMC
     assert not os.path.exists(os.path.join(res, "landscape", "quadruped-walk"))
     log = open(os.path.join(res, "logs", "train", "quadruped-walk", "td3.log")).read()
     assert "host-stepped" in log

@@ -144,14 +144,16 @@ def select_similar_pairs(stats: pd.DataFrame, env: str, algo: str, kind: str, n_
 
 
 def sample_random_pairs(stats: pd.DataFrame, env: str, algo: str, kind: str, n_pairs: int,
-                        seed: int) -> pd.DataFrame:
-    """Fig. 6: ``n_pairs`` distinct random pairs of ``kind`` (uniform without replacement
-    over all unordered pairs; all of them when fewer exist), seeded by ``seed``, ``env``
-    and ``kind``; among the policies with at least half the best mean (:func:`learned_policies`)
-    where such pairs of ``kind`` exist."""
+                        seed: int, screen: bool = True) -> pd.DataFrame:
+    """Fig. 6 / 19: ``n_pairs`` distinct random pairs of ``kind`` (uniform without
+    replacement over all unordered pairs; all of them when fewer exist), seeded by ``seed``,
+    ``env`` and ``kind``; with ``screen``, among the policies with at least half the best
+    mean (:func:`learned_policies`) where such pairs of ``kind`` exist (Fig. 6); without,
+    among all policies (Fig. 19: A.6 samples pairs of the runs' policies)."""
     if n_pairs < 1:
         raise ValueError(f"n_pairs must be >= 1, got {n_pairs}")
-    df, cands = _screened_candidates(_policies(stats, env, algo), kind)
+    df = _policies(stats, env, algo)
+    df, cands = _screened_candidates(df, kind) if screen else (df, _candidate_pairs(df, kind))
     if not cands:
         raise ValueError(f"no {kind} pairs among the {len(df)} {algo} policies of {env!r}")
     salt = [int(seed), KINDS.index(kind)] + [ord(c) for c in env]

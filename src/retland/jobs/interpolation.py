@@ -67,8 +67,9 @@ def interpolation_job(env: str, stats_csv: str, train_paths, p: dict, out: dict,
 
 
 def btp_pairs_table(env: str, stats: pd.DataFrame, pol: Policies, evaluator, p: dict, start,
-                    what: str) -> pd.DataFrame:
-    """Fig. 6 / 19: ``btp_pairs`` random pairs of each kind (``I.sample_random_pairs``),
+                    what: str, screen: bool = True) -> pd.DataFrame:
+    """Fig. 6 / 19: ``btp_pairs`` random pairs of each kind (``I.sample_random_pairs``, with
+    ``screen`` among the learned policies),
     ``btp_points`` intermediate points, each point's return the mean over
     ``btp_perturbations`` Gaussian perturbations (std ``noise_scale``), and the pair's BTP
     at ``btp_fraction`` of the smaller endpoint (``I.pair_btp``). One table row per pair."""
@@ -78,8 +79,8 @@ def btp_pairs_table(env: str, stats: pd.DataFrame, pol: Policies, evaluator, p: 
     from ..analyses import interpolation as I
 
     algo, chunk = p["algo"], int(p["chunk_size"])
-    rnd = pd.concat([I.sample_random_pairs(stats, env, algo, k, p["btp_pairs"], p["seed"]) for k in I.KINDS],
-                    ignore_index=True)
+    rnd = pd.concat([I.sample_random_pairs(stats, env, algo, k, p["btp_pairs"], p["seed"], screen)
+                     for k in I.KINDS], ignore_index=True)
     grid = I.btp_alphas(p["btp_points"])
 
     def btp(i, row, ta, tb):
@@ -97,8 +98,9 @@ def btp_pairs_table(env: str, stats: pd.DataFrame, pol: Policies, evaluator, p: 
 def atari_below_threshold_job(env: str, stats_csv: str, train_paths, p: dict, out_csv: str, workers: int = 1,
                               config_record: dict | None = None) -> None:
     """E11, paper A.6, Fig. 19: the below-threshold proportion of random same-run and
-    different-run pairs of one Atari game (:func:`btp_pairs_table`, the E7 code), the
-    rollouts stepped on the host (greedy policies from s_I, the authors' evaluation)."""
+    different-run pairs of one Atari game (:func:`btp_pairs_table`, the E7 code; pairs drawn
+    from all policies), the rollouts stepped on the host (greedy policies from s_I, the
+    authors' evaluation)."""
     from . import setup_jax
 
     setup_jax()
@@ -110,8 +112,10 @@ def atari_below_threshold_job(env: str, stats_csv: str, train_paths, p: dict, ou
     prov = provenance.record(config_record, backend=src.attrs["backend"], env=env, algo=p["algo"])
     evaluator = I.make_path_evaluator(src.agent, src.env, src.cfg, p["horizon"], p["chunk_size"], workers)
     try:
+        # A.6 samples pairs of the runs' policies: no screening (pairs whose smaller endpoint
+        # return is 0 get an undefined BTP and are counted, not averaged)
         rnd = btp_pairs_table(env, pd.read_csv(stats_csv), pol, evaluator, p, src.env.reference_state(),
-                              "below_threshold_atari")
+                              "below_threshold_atari", screen=False)
     finally:
         evaluator.rollout.close()
     write_csv(rnd, out_csv, prov)

@@ -74,17 +74,24 @@ def with_fresh_saved_envs(state: PPOState, env, cfg: PPOConfig, key) -> PPOState
     return state._replace(env_state=SavedEnvs(dict(flatten_with_names(env_state_tree(*fresh_envs(env, cfg, key))))))
 
 
-def saved_envs(state: PPOState, env, cfg: PPOConfig):
-    """(env_state, ep_t, ep_ret) of the ``num_envs`` training environments saved with the
-    checkpoint ``state`` was read from, in the structure ``collect`` takes (rebuilt from
-    ``state.env_state`` by dataset name). Raises ``CheckpointError`` (naming the file and
-    group when read from one) when the checkpoint has none."""
+def _saved(state: PPOState, why: str):
+    """``state.env_state``; ``CheckpointError`` (naming the file and group when read from one)
+    when it holds no saved training environments."""
     saved = state.env_state
     if not saved.arrays:
         raise CheckpointError(
             (saved.missing or "this PPO state was not read from a checkpoint and")
             + ": no saved training environments (checkpoint group env_state/, written by PPO training"
-            " since the post-update continues from them, post_update_protocol 'authors'); retrain this run")
+            f" since the post-update continues from them{why}); retrain this run")
+    return saved
+
+
+def saved_envs(state: PPOState, env, cfg: PPOConfig):
+    """(env_state, ep_t, ep_ret) of the ``num_envs`` training environments saved with the
+    checkpoint ``state`` was read from, in the structure ``collect`` takes (rebuilt from
+    ``state.env_state`` by dataset name). Raises ``CheckpointError`` (naming the file and
+    group when read from one) when the checkpoint has none."""
+    saved = _saved(state, ", post_update_protocol 'authors'")
     template = jax.eval_shape(lambda k: env_state_tree(*fresh_envs(env, cfg, k)), jax.random.PRNGKey(0))
     paths, treedef = jax.tree_util.tree_flatten_with_path(template)
     leaves = []
@@ -109,12 +116,7 @@ def saved_host_envs(state: PPOState, cfg: PPOConfig):
     Raises ``CheckpointError`` naming what is missing or misshapen."""
     import numpy as np
 
-    saved = state.env_state
-    if not saved.arrays:
-        raise CheckpointError(
-            (saved.missing or "this PPO state was not read from a checkpoint and")
-            + ": no saved training environments (checkpoint group env_state/, written by PPO training"
-            " since the post-update continues from them); retrain this run")
+    saved = _saved(state, "")
     out = []
     for name, ndim in (("state", 2), ("ep_t", 1), ("ep_ret", 1)):
         x = saved.arrays.get(name)

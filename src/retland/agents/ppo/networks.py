@@ -33,6 +33,13 @@ def _hidden_init():
     return nn.initializers.orthogonal(math.sqrt(2.0))
 
 
+def _trunk(x, hidden):
+    """The ReLU MLP layers (called inside a module's compact ``__call__``: its Dense_i)."""
+    for h in hidden:
+        x = nn.relu(nn.Dense(h, kernel_init=_hidden_init(), bias_init=nn.initializers.zeros)(x))
+    return x
+
+
 class GaussianActor(nn.Module):
     """mean = MLP(obs) (no tanh), log_std a free parameter (state independent)."""
 
@@ -41,9 +48,7 @@ class GaussianActor(nn.Module):
 
     @nn.compact
     def __call__(self, obs):
-        x = obs
-        for h in self.hidden:
-            x = nn.relu(nn.Dense(h, kernel_init=_hidden_init(), bias_init=nn.initializers.zeros)(x))
+        x = _trunk(obs, self.hidden)
         mean = nn.Dense(self.act_dim, kernel_init=nn.initializers.orthogonal(0.01),
                         bias_init=nn.initializers.zeros)(x)
         log_std = self.param("log_std", nn.initializers.zeros, (self.act_dim,))
@@ -55,9 +60,7 @@ class ValueNet(nn.Module):
 
     @nn.compact
     def __call__(self, obs):
-        x = obs
-        for h in self.hidden:
-            x = nn.relu(nn.Dense(h, kernel_init=_hidden_init(), bias_init=nn.initializers.zeros)(x))
+        x = _trunk(obs, self.hidden)
         return nn.Dense(1, kernel_init=nn.initializers.orthogonal(1.0), bias_init=nn.initializers.zeros)(x)[..., 0]
 
 
@@ -69,9 +72,7 @@ class CategoricalActor(nn.Module):
 
     @nn.compact
     def __call__(self, obs):
-        x = obs
-        for h in self.hidden:
-            x = nn.relu(nn.Dense(h, kernel_init=_hidden_init(), bias_init=nn.initializers.zeros)(x))
+        x = _trunk(obs, self.hidden)
         return nn.Dense(self.act_dim, kernel_init=nn.initializers.orthogonal(0.01),
                         bias_init=nn.initializers.zeros)(x)
 
