@@ -182,6 +182,8 @@ def test_fig20_selection_and_fig21_scatter(tmp_path):
     assert [c["env"] for c in chosen] == ["qbert", "qbert", "breakout", "breakout"]
     assert chosen == select_atari_policies(stats, ["qbert", "breakout"], 2)  # deterministic
     assert len({(c["seed"], c["step"]) for c in chosen[:2]}) == 2
+    q = stats[stats["env"] == "qbert"].sort_values("std", ascending=False)
+    assert [(c["seed"], c["step"]) for c in chosen[:2]] == list(zip(q["seed"][:2], q["step"][:2]))  # largest std
     fig21_scatter_atari(stats, ["qbert", "breakout"], tmp_path / "f21.png", tmp_path / "f21.pdf", dpi=40)
     items = [(c["env"], f"run {c['seed']}", np.array([0, 1, 1, 2, 5, np.nan])) for c in chosen]
     fig20_histograms_atari(items, tmp_path / "f20.png", tmp_path / "f20.pdf", dpi=40)

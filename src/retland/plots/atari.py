@@ -3,9 +3,9 @@
 * :func:`fig21_scatter_atari` -- mean against standard deviation of the post-update return
   distribution, one panel per game, one point per policy (paper Fig. 21).
 * :func:`fig20_histograms_atari` -- post-update histograms of selected policies, one row per
-  game (paper Fig. 20). The paper chose its policies "for illustrative purposes"; here the
-  choice is the deterministic farthest-point selection of Fig. 2's stars
-  (:func:`retland.plots.post_update.select_highlights`) within each game.
+  game (paper Fig. 20). The paper chose its policies "for illustrative purposes" (to show
+  that returns vary after one update); here the choice is deterministic: the policies of
+  largest post-update standard deviation in each game (:func:`select_atari_policies`).
 
 Fig. 19 (below-threshold proportion) is :func:`retland.plots.interpolation.fig06_below_threshold`
 on the Atari summary.
@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from . import _require, _stat_col, _styled, save_figure
-from .post_update import _hist_bins, select_highlights
+from .post_update import _hist_bins
 
 _SEED_MARKERS = "osD^vP*X"
 
@@ -36,14 +36,18 @@ def games_of(stats: pd.DataFrame, games: Sequence[str]) -> list[str]:
 
 
 def select_atari_policies(stats: pd.DataFrame, games: Sequence[str], per_game: int) -> list[dict]:
-    """Fig. 20's policies: ``per_game`` per game (``select_highlights`` on mean, std and
-    LTP), as dicts env, algo, seed, step in (game, selection) order."""
+    """Fig. 20's policies: the paper chose them "to demonstrate that returns can vary
+    significantly after a single policy update": per game the ``per_game`` policies of
+    largest post-update standard deviation (ties: larger mean, then run and step order), as
+    dicts env, algo, seed, step in (game, decreasing std) order."""
     out = []
     for g in games_of(stats, games):
-        df = stats[stats["env"].astype(str) == g]
-        for idx in select_highlights(df, per_game):
-            out.append({"env": g, "algo": str(df.at[idx, "algo"]), "seed": int(df.at[idx, "seed"]),
-                        "step": int(df.at[idx, "step"])})
+        df = stats[stats["env"].astype(str) == g].copy()
+        df["_std"] = np.nan_to_num(_stat_col(df, "std").to_numpy(float), nan=-np.inf)
+        df["_mean"] = np.nan_to_num(_stat_col(df, "mean").to_numpy(float), nan=-np.inf)
+        df = df.sort_values(["_std", "_mean", "seed", "step"], ascending=[False, False, True, True], kind="mergesort")
+        for _, row in df.head(per_game).iterrows():
+            out.append({"env": g, "algo": str(row["algo"]), "seed": int(row["seed"]), "step": int(row["step"])})
     return out
 
 

@@ -87,8 +87,10 @@ def fig06_below_threshold(summary: pd.DataFrame, out_png, out_pdf=None, dpi=150,
     ax.set_ylabel("Below-threshold proportion")
     ax.set_title(f"{figure}: return collapses along interpolation paths\n({envs})", fontsize=9)
     if "n_pairs" in s.columns:
-        for i, (n, hi) in enumerate(zip(s["n_pairs"], s["hi"])):
-            ax.annotate(f"{int(n)} pairs", (i, hi if np.isfinite(hi) else 0), textcoords="offset points",
+        undefined = s["n_undefined"] if "n_undefined" in s.columns else [0] * len(s)
+        for i, (n, u, hi) in enumerate(zip(s["n_pairs"], undefined, s["hi"])):
+            note = f"{int(n)} pairs" + (f"\n(+{int(u)} undefined)" if u else "")
+            ax.annotate(note, (i, hi if np.isfinite(hi) else 0), textcoords="offset points",
                         xytext=(0, 3), ha="center", fontsize=7)
     fig.tight_layout()
     save_figure(fig, out_png, out_pdf, dpi=dpi)
