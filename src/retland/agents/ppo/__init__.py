@@ -122,7 +122,8 @@ environment's snapshot in ``env_state/state``), and u(theta, X) is ``host_update
 ``atari_policy_variance.py``, a fresh num_envs x unroll_length collection from the saved
 training environments with sampled actions, then one full PPO update continuing the
 checkpoint's Adam state at its last learning rate), evaluated greedily by
-``rollout.HostRollout``.
+``rollout.HostRollout``. ``SUITE_DEFAULTS["atari"]`` holds CleanRL's Atari values, which
+``config.agent_overrides`` puts beneath the config's ``suites.atari.agents.ppo``.
 
 Where the authors' PPO code departs from Table 1 (2 x 64 tanh networks), Table 1 is
 followed. Table 1 says nothing about observation normalisation and the authors' code had
