@@ -184,3 +184,28 @@ def host_threads(wildcards):
     """Threads of a post-update job: a host-stepped task's environments are stepped by that
     many worker processes (config resources.host_threads; CPU-bound, no GPU needed)."""
     return config["resources"].get("host_threads", 4) if wildcards.env in HOST_ENVS else 2
+
+
+# E1 / E2 rules per seed list and checkpoint schedule (train.smk, post_update.smk)
+def seed_groups():
+    """Name -> (tasks, seeds) of the E1 jobs' rules. ``train`` serves the tasks with the
+    config's seeds, ``train_<suite>`` a suite with its own (suites.<suite>.seeds), since
+    the outputs of one rule are fixed patterns."""
+    groups = {}
+    for e in config["envs"]:
+        seeds = tuple(env_seeds(e))
+        name = "train" if list(seeds) == SEEDS else f"train_{suite_of(e)}"
+        groups.setdefault(name, ([], seeds))[0].append(e)
+    return groups
+
+
+def post_update_schedules(algo):
+    """Name -> (tasks, checkpoint steps) of the E2 jobs' rules of ``algo``, one per schedule."""
+    groups = {}
+    for e, a in PAIRS:
+        if a == algo:
+            steps = tuple(algo_steps(a, e))
+            own = steps != tuple(algo_steps(a))
+            name = f"post_update_{a}_{suite_of(e)}" if own else f"post_update_{a}"
+            groups.setdefault(name, ([], steps))[0].append(e)
+    return groups

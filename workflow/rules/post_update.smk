@@ -3,20 +3,8 @@
 # estimator is traced once per job). One rule per algorithm and checkpoint schedule
 # (post_update_td3, post_update_sac, post_update_ppo; post_update_ppo_atari where a suite
 # section gives the Atari games their own schedule): a rule's outputs are fixed patterns.
-def _schedules(algo):
-    """{rule name: (tasks, checkpoint steps)} of ``algo``'s tasks, grouped by schedule."""
-    groups = {}
-    for e, a in PAIRS:
-        if a == algo:
-            steps = tuple(algo_steps(a, e))
-            own = steps != tuple(algo_steps(a))
-            name = f"post_update_{a}_{suite_of(e)}" if own else f"post_update_{a}"
-            groups.setdefault(name, ([], steps))[0].append(e)
-    return groups
-
-
 for _algo in config["algos"]:
-    for _name, (_envs, _steps) in _schedules(_algo).items():
+    for _name, (_envs, _steps) in post_update_schedules(_algo).items():
 
         rule:
             name:

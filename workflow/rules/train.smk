@@ -1,18 +1,6 @@
 # E1 (paper A.1, Table 1): train every seed of one (env, algo) in one vmapped job; the
 # learning curves as a table, and their figure.
-def _seed_groups():
-    """{rule name: (tasks, seeds)}: ``train`` for the tasks with the config's seeds,
-    ``train_<suite>`` for a suite with its own (suites.<suite>.seeds; a rule's outputs
-    are fixed patterns)."""
-    groups = {}
-    for e in config["envs"]:
-        seeds = tuple(env_seeds(e))
-        name = "train" if list(seeds) == SEEDS else f"train_{suite_of(e)}"
-        groups.setdefault(name, ([], seeds))[0].append(e)
-    return groups
-
-
-for _name, (_envs, _seeds) in _seed_groups().items():
+for _name, (_envs, _seeds) in seed_groups().items():
 
     rule:
         name:
