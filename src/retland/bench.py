@@ -265,7 +265,8 @@ def bench_atari(game, n, horizon, repeats, workers, seeds_list, train_iters, ove
     carry, _ = setup.loop.advance(setup.carry, 0, 2)
     agent = jax.tree_util.tree_map(lambda x: x[0], carry.agent)
     h = carry.host
-    state = agent._replace(env_state={"state": h.snapshot[0], "ep_t": h.ep_t[0], "ep_ret": h.ep_ret[0]})
+    state = agent._replace(env_state=ppo.SavedEnvs({"state": h.snapshot[0], "ep_t": h.ep_t[0],
+                                                    "ep_ret": h.ep_ret[0]}))
     setup.loop.batch.close()
     start = env.reference_state()
     keys = jax.random.split(jax.random.PRNGKey(2), n)
