@@ -222,3 +222,12 @@ def test_fig19_pairs_come_from_all_policies():
     assert len(same) == 20 and len(diff) == 20 and (same["seed_a"] == same["seed_b"]).all()
     assert (diff["seed_a"] != diff["seed_b"]).all() and not same.duplicated().any()
     assert len(sample_random_pairs(stats, "qbert", "ppo", "same_run", 20, 0)) < 20  # Fig. 6's screening
+
+
+def test_suite_sections_in_the_schema_are_the_ones_settings_for_merges():
+    """A key allowed under suites.<suite> by the schema is one ``settings_for`` applies."""
+    from retland.config import SUITE_SECTIONS, load_schema
+
+    assert set(load_schema()["$defs"]["suite_section"]["properties"]) == set(SUITE_SECTIONS)
+    c = merged("appendix.yaml")
+    assert set(settings_for(c, "qbert")) == set(SUITE_SECTIONS)
