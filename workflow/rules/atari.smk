@@ -19,7 +19,7 @@ if ATARI_ENVS:
         log:
             f"{RES}/logs/atari/{{env}}/below_threshold.log",
         wildcard_constraints:
-            env="|".join(ATARI_ENVS) or "no-atari-game",
+            env="|".join(ATARI_ENVS),
         threads: host_threads
         resources:
             **gpu_resources("post_update"),

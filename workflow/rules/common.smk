@@ -39,6 +39,8 @@ def env_settings(env):
 def env_seeds(env):
     """The training seeds of task ``env`` (suites.<suite>.seeds where given)."""
     return [int(s) for s in env_settings(env)["seeds"]]
+
+
 RES = f"results/{RUN}"
 FIGS = f"paper_figures/{RUN}"
 
