@@ -157,6 +157,13 @@ class OnPolicyData(NamedTuple):
     end: Any
     next_obs: Any
 
+    def by_block(self, m: int) -> "OnPolicyData":
+        """[steps, B * m, ...] -> [B, steps, m, ...]: a collection of B blocks of m copies
+        (seeds' environments, or one post-update sample's) split by block."""
+        import numpy as np
+
+        return OnPolicyData(*(np.moveaxis(x.reshape((x.shape[0], -1, m) + x.shape[2:]), 1, 0) for x in self))
+
 
 def host_collect(batch, policy, obs, ep_t, ep_ret, steps: int, time_limit: int):
     """Continue ``batch`` (a :class:`retland.base.host.HostBatch` of n copies) for ``steps``
@@ -255,8 +262,7 @@ class HostUpdateEstimator:
 
         _, data, _ = host_collect(self.batch, policy, obs, tile(ep_t), tile(ep_ret), self.update.steps,
                                   self.update.time_limit)
-        # [steps, chunk * copies, ...] -> [chunk, steps, copies, ...]
-        data = OnPolicyData(*(np.moveaxis(x.reshape((x.shape[0], -1, m) + x.shape[2:]), 1, 0) for x in data))
+        data = data.by_block(m)  # [chunk, steps, copies, ...]
         params = self.learn(state, k_upd, data)
         return jax.tree_util.tree_map(lambda x: x[:C], params)
 

@@ -659,7 +659,7 @@ class HostOnPolicyLoop(LoopBase):
         return np.asarray(x).reshape((self.S * self.N,) + np.shape(x)[2:])
 
     def advance(self, carry: HostOnPolicyCarry, u0, u1):
-        from .rollout import OnPolicyData, host_collect
+        from .rollout import host_collect
 
         agent, h = carry.agent, carry.host
         cur = {"key": carry.key}
@@ -673,9 +673,7 @@ class HostOnPolicyLoop(LoopBase):
         finished = []
         for _ in range(u0, u1):
             state, data, fin = host_collect(self.batch, policy, *state, self.T, self.env.episode_length)
-            # [T, S * N, ...] -> [S, T, N, ...]
-            data = OnPolicyData(*(np.moveaxis(x.reshape((self.T, self.S, self.N) + x.shape[2:]), 1, 0)
-                                  for x in data))
+            data = data.by_block(self.N)  # [S, T, N, ...]
             agent, cur["key"] = self.learn(agent, cur["key"], data)
             finished.append(fin)
         obs, ep_t, ep_ret = (self._split(x) for x in state)
