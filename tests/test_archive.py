@@ -176,6 +176,10 @@ def test_manifest_records_pip_freeze_commit_platform_config(tree, tmp_path, monk
     assert m[f"{PREFIX}/metadata/git-commit.txt"].decode().strip() == head == man["git_commit"]
     plat = json.loads(m[f"{PREFIX}/metadata/platform.json"])
     assert plat["python"] == sys.version.split()[0] and man["platform"] == plat["platform"]
+    # the machine line (issue 21): CPU, XLA instruction set and flags, jax, threads
+    assert {"cpu_model", "xla_cpu_max_isa", "xla_flags", "jax", "jaxlib", "threads"} <= set(plat["machine"])
+    assert plat["machine"]["xla_flags"] == os.environ.get("XLA_FLAGS", "")
+    assert isinstance(plat["computed_on"], list)
     assert yaml.safe_load(m[f"{PREFIX}/metadata/config.yaml"]) == CONFIG
     assert man["run"] == RUN and man["format"] == archive.FORMAT
     (repo / "f").write_text("y")  # a modified work tree is flagged

@@ -116,14 +116,39 @@ def test_bad_config_names_the_key(mutate, match):
         validate(c)
 
 
-def test_xla_cpu_flags_are_added_once_and_respect_the_user():
+def test_xla_cpu_flags_are_added_once_and_respect_the_user(monkeypatch):
+    from retland import portability
     from retland.jobs import XLA_CPU_FLAGS, with_xla_cpu_flags
 
-    flag = "--xla_cpu_enable_concurrency_optimized_scheduler"
-    assert XLA_CPU_FLAGS == (f"{flag}=false",)
+    monkeypatch.setattr(portability, "is_x86_64", lambda: True)
+    monkeypatch.delenv("RETLAND_XLA_CPU_ISA", raising=False)
+    flag, isa = "--xla_cpu_enable_concurrency_optimized_scheduler", "--xla_cpu_max_isa"
+    both = f"{flag}=false {isa}=AVX2"
+    assert with_xla_cpu_flags("") == both
+    assert with_xla_cpu_flags(with_xla_cpu_flags("--x=1")) == f"--x=1 {both}"
+    assert with_xla_cpu_flags(f"{flag}=true") == f"{flag}=true {isa}=AVX2"  # an explicit user choice wins
+    assert with_xla_cpu_flags(f"{isa}=AVX512") == f"{isa}=AVX512 {flag}=false"
+    # the one documented setting: another level, or native (no cap)
+    assert with_xla_cpu_flags("", {"RETLAND_XLA_CPU_ISA": "avx"}) == f"{flag}=false {isa}=AVX"
+    assert with_xla_cpu_flags("", {"RETLAND_XLA_CPU_ISA": "native"}) == f"{flag}=false"
+    with pytest.raises(ValueError, match="RETLAND_XLA_CPU_ISA='avx3' is not an XLA CPU instruction set"):
+        with_xla_cpu_flags("", {"RETLAND_XLA_CPU_ISA": "avx3"})
+    # a CPU that is not x86-64: XLA's x86 levels do not apply, nothing is capped
+    monkeypatch.setattr(portability, "is_x86_64", lambda: False)
     assert with_xla_cpu_flags("") == f"{flag}=false"
-    assert with_xla_cpu_flags(with_xla_cpu_flags("--x=1")) == f"--x=1 {flag}=false"
-    assert with_xla_cpu_flags(f"{flag}=true") == f"{flag}=true"  # an explicit user choice wins
+    assert portability.effective_isa({"XLA_FLAGS": ""}).startswith("native (")
+    assert "AVX2" in XLA_CPU_FLAGS[-1] or not portability.is_x86_64()
+
+
+def test_machine_provenance_names_cpu_isa_flags_versions_threads(monkeypatch):
+    from retland import portability, provenance
+
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_max_isa=AVX2 --xla_cpu_enable_concurrency_optimized_scheduler=false")
+    m = provenance.record({})["machine"]
+    assert set(m) >= {"cpu_model", "arch", "isa_setting", "xla_cpu_max_isa", "xla_flags", "jax", "jaxlib", "threads"}
+    assert m["xla_cpu_max_isa"] == "AVX2" and m["xla_flags"] == "--xla_cpu_max_isa=AVX2 --xla_cpu_enable_concurrency_optimized_scheduler=false"
+    assert m["threads"] >= 1 and m["jax"] and m["jaxlib"]
+    assert "AVX2" in portability.machine_line(m)
 
 
 @pytest.mark.parametrize("run", [".", "..", "a/b", "/abs", ".hidden", "../x", "a b", ""])

@@ -11,7 +11,8 @@ directory, verified, then renamed), so a failure never leaves a tarball behind. 
         metadata/config.yaml                               the resolved (merged) config
         metadata/pip-freeze.txt                            ``python -m pip freeze``
         metadata/git-commit.txt                            HEAD commit (``-dirty`` if modified)
-        metadata/platform.json                             OS, machine, Python, host
+        metadata/platform.json                             OS, machine, Python, host; CPU model, XLA CPU ISA,
+                                                           XLA flags, jax, threads (here and where computed)
         manifest.json                                      every other member: sha256 + size
         MANIFEST.sha256                                    the same, for ``sha256sum -c``
 
@@ -36,6 +37,7 @@ import tarfile
 import time
 
 from .base.atomic import atomic_path
+from .portability import machine
 from .provenance import git_commit
 
 FORMAT = "retland.archive/1"
@@ -79,7 +81,28 @@ def platform_info() -> dict:
         "python_implementation": platform.python_implementation(),
         "python_executable": sys.executable,
         "host": platform.node(),
+        # the machine line of every output's provenance: CPU model, XLA CPU instruction set
+        # (README "Numbers that travel"), XLA flags, jax/jaxlib, threads
+        "machine": machine(),
     }
+
+
+def computed_on(files) -> list[dict]:
+    """The distinct ``machine`` entries of the provenance sidecars (``*.provenance.json``)
+    among ``files``: where the archived numbers were computed (the archiving machine can
+    be another one)."""
+    seen = []
+    for p in files:
+        if not str(p).endswith(".provenance.json"):
+            continue
+        try:
+            with open(p) as f:
+                m = json.load(f).get("machine")
+        except (OSError, ValueError):
+            continue
+        if m and m not in seen:
+            seen.append(m)
+    return seen
 
 
 def config_yaml(config: dict) -> str:
@@ -145,6 +168,7 @@ def build_archive(out: str, run: str, files, config: dict, *, repo: str | None =
     freeze, freeze_method = pip_freeze()
     commit = git_commit(repo or root)
     plat = platform_info()
+    plat["computed_on"] = computed_on(names.values())
     metadata = {
         "metadata/config.yaml": config_yaml(config).encode(),
         "metadata/pip-freeze.txt": freeze.encode(),

@@ -11,6 +11,8 @@ import subprocess
 import sys
 from importlib import metadata
 
+from .portability import machine
+
 PACKAGES = (
     "retland", "jax", "jaxlib", "flax", "optax", "brax", "mujoco", "numpy", "scipy",
     "h5py", "pandas", "matplotlib", "rliable", "snakemake",
@@ -70,6 +72,7 @@ def record(config: dict | None = None, **extra) -> dict:
         "jax_platform": jax_backend(),
         "host": platform.node(),
         "platform": platform.platform(),
+        "machine": machine(),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         **extra,
     }

@@ -42,24 +42,39 @@ def log(msg: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {msg}", flush=True)
 
 
-#: XLA flags every CPU job needs. XLA's concurrency-optimized CPU scheduler (jax 0.10)
-#: deadlocks on PPO's vmapped update with 64-wide and larger layers: the computation never
-#: completes, every worker thread idle (reproduced 5/5 with hopper, num_envs 128, 2x64;
-#: 0 hangs with this flag). It must be in the environment before JAX starts its backend.
-XLA_CPU_FLAGS = ("--xla_cpu_enable_concurrency_optimized_scheduler=false",)
+#: XLA flags every CPU job needs, whatever the instruction-set setting. XLA's
+#: concurrency-optimized CPU scheduler (jax 0.10) deadlocks on PPO's vmapped update with
+#: 64-wide and larger layers: the computation never completes, every worker thread idle
+#: (reproduced 5/5 with hopper, num_envs 128, 2x64; 0 hangs with this flag).
+SCHEDULER_FLAGS = ("--xla_cpu_enable_concurrency_optimized_scheduler=false",)
 
 
-def with_xla_cpu_flags(flags: str) -> str:
-    """``flags`` (an XLA_FLAGS value) plus :data:`XLA_CPU_FLAGS` where not already set."""
+def xla_cpu_flags(environ=None) -> tuple[str, ...]:
+    """The XLA flags of every job, test and benchmark: :data:`SCHEDULER_FLAGS` and the
+    instruction-set cap of ``RETLAND_XLA_CPU_ISA`` (default ``--xla_cpu_max_isa=AVX2``: same
+    numbers on every x86-64 CPU; ``native`` opts out; see :mod:`retland.portability`)."""
+    from ..portability import isa_flags
+
+    return SCHEDULER_FLAGS + isa_flags(environ)
+
+
+#: the flags under the default setting (AVX2 on x86-64)
+XLA_CPU_FLAGS = xla_cpu_flags({})
+
+
+def with_xla_cpu_flags(flags: str, environ=None) -> str:
+    """``flags`` (an XLA_FLAGS value) plus :func:`xla_cpu_flags` where not already set (a
+    flag the user set, ``--xla_cpu_max_isa`` included, wins)."""
     out = flags.split()
-    for f in XLA_CPU_FLAGS:
+    for f in xla_cpu_flags(environ):
         if f.split("=")[0] not in {x.split("=")[0] for x in out}:
             out.append(f)
     return " ".join(out)
 
 
 def add_xla_cpu_flags() -> None:
-    """Put :data:`XLA_CPU_FLAGS` into this process's XLA_FLAGS (before JAX starts its backend)."""
+    """Put :func:`xla_cpu_flags` into this process's XLA_FLAGS (before JAX starts its
+    backend); child processes (Snakemake's jobs, sbatch) inherit them."""
     os.environ["XLA_FLAGS"] = with_xla_cpu_flags(os.environ.get("XLA_FLAGS", ""))
 
 
