@@ -26,6 +26,9 @@ for _name, (_envs, _seeds) in seed_groups().items():
         wildcard_constraints:
             env="|".join(_envs),
         threads: 2
+        # training is the critical path (every later job waits for it): start every training
+        # job before any post-update job of a finished one
+        priority: 10
         resources:
             **gpu_resources("train"),
             # a resource, not a param: how often a resume point is saved never changes results,
