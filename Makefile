@@ -39,9 +39,14 @@ LOCAL_THREADS ?= --set-threads $(foreach r,$(JAX_RULES),$(r)=1)
 
 # A run killed with SIGKILL leaves Snakemake's lock behind: remove it when no Snakemake
 # process works in this directory (retland.unlock says so), then carry on where it stopped.
+# It ends by writing and printing results/<run>/summary.md (retland.summary: commit, machine,
+# time taken, final returns, post-update statistics, BC correlations, claims).
 run: $(STAMP)
 	$(BIN)/python -m retland.unlock .
-	$(BIN)/snakemake $(LOCAL_THREADS) --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG)) $(SNAKEMAKE_ARGS)
+	@started=$$(date +%s); \
+	$(BIN)/snakemake $(LOCAL_THREADS) --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG)) $(SNAKEMAKE_ARGS) || exit $$?; \
+	run=$$($(RUN_NAME)) && if [ -d "results/$$run/stats" ]; then \
+	  echo; $(BIN)/python -m retland.summary write "results/$$run" --started $$started; fi
 
 dryrun: $(STAMP)
 	$(BIN)/snakemake -n --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG)) $(SNAKEMAKE_ARGS)
@@ -58,7 +63,7 @@ bench: $(STAMP)
 # Fails (exit 1) on any finding, for the default config and every shipped one.
 lint: $(STAMP)
 	$(BIN)/snakemake --lint --cores 1
-	@for c in config/ci.yaml config/paper.yaml config/study.yaml config/appendix.yaml; do \
+	@for c in config/ci.yaml config/paper.yaml config/study.yaml config/appendix.yaml config/gpu.yaml; do \
 	  echo "snakemake --lint --configfile $$c"; $(BIN)/snakemake --lint --cores 1 --configfile $$c || exit 1; done
 
 clean:

@@ -31,9 +31,21 @@ def merged(name):
     return upd(base, load(name)) if name != "config.yaml" else base
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "ci.yaml", "paper.yaml", "study.yaml", "appendix.yaml"])
+@pytest.mark.parametrize("name", ["config.yaml", "ci.yaml", "paper.yaml", "study.yaml", "appendix.yaml", "gpu.yaml"])
 def test_shipped_configs_are_valid(name):
     validate(merged(name))
+
+
+def test_gpu_config_has_table_1_sizes():
+    # issue 22: one GPU, about an hour, at the paper's Table 1 sizes
+    c = merged("gpu.yaml")
+    for algo in ("td3", "sac"):
+        a = c["agents"][algo]
+        assert a["hidden"] == [256, 256] and a["batch_size"] == 256 and a["learning_starts"] == 10_000
+    assert c["agents"]["ppo"]["hidden"] == [256, 256] and c["agents"]["ppo"]["num_envs"] == 2048
+    assert c["post_update"]["n_samples"] == 1000 and c["post_update"]["horizon"] == 1000
+    assert c["resources"]["gpu"] is True and c["interpolation"]["btp_perturbations"] == 100
+    assert c["rejection"]["n_iterations"] == 40
 
 
 def test_paper_config_is_the_paper_protocol():
@@ -123,21 +135,22 @@ def test_xla_cpu_flags_are_added_once_and_respect_the_user(monkeypatch):
     monkeypatch.setattr(portability, "is_x86_64", lambda: True)
     monkeypatch.delenv("RETLAND_XLA_CPU_ISA", raising=False)
     flag, isa = "--xla_cpu_enable_concurrency_optimized_scheduler", "--xla_cpu_max_isa"
+    cons = ""
     both = f"{flag}=false {isa}=AVX2"
     assert with_xla_cpu_flags("") == both
     assert with_xla_cpu_flags(with_xla_cpu_flags("--x=1")) == f"--x=1 {both}"
     assert with_xla_cpu_flags(f"{flag}=true") == f"{flag}=true {isa}=AVX2"  # an explicit user choice wins
     assert with_xla_cpu_flags(f"{isa}=AVX512") == f"{isa}=AVX512 {flag}=false"
-    # the one documented setting: another level, or native (no cap)
+    # the one documented setting: another level, or native (no cap, XLA's defaults)
     assert with_xla_cpu_flags("", {"RETLAND_XLA_CPU_ISA": "avx"}) == f"{flag}=false {isa}=AVX"
     assert with_xla_cpu_flags("", {"RETLAND_XLA_CPU_ISA": "native"}) == f"{flag}=false"
     with pytest.raises(ValueError, match="RETLAND_XLA_CPU_ISA='avx3' is not an XLA CPU instruction set"):
         with_xla_cpu_flags("", {"RETLAND_XLA_CPU_ISA": "avx3"})
-    # a CPU that is not x86-64: XLA's x86 levels do not apply, nothing is capped
+    # a CPU that is not x86-64: XLA's x86 levels do not apply; the consistency flags still do
     monkeypatch.setattr(portability, "is_x86_64", lambda: False)
     assert with_xla_cpu_flags("") == f"{flag}=false"
     assert portability.effective_isa({"XLA_FLAGS": ""}).startswith("native (")
-    assert "AVX2" in XLA_CPU_FLAGS[-1] or not portability.is_x86_64()
+    assert "AVX2" in " ".join(XLA_CPU_FLAGS) or not portability.is_x86_64()
 
 
 def test_machine_provenance_names_cpu_isa_flags_versions_threads(monkeypatch):

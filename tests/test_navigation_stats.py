@@ -1,5 +1,7 @@
 """E6-E9 aggregation (no JAX): BTP and LTP-reduction summaries (rliable), rejection frequency,
-claim (a)'s similar-mean spread, the CVaR ranking, the claims summary and the figures."""
+the CVaR ranking, the claims job (claims a-c on constructed tables) and the figures."""
+
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -37,40 +39,59 @@ def test_below_threshold_summary_per_kind():
     assert list(s.columns[:3]) == ["mean", "lo", "hi"]
 
 
-def _log():
+LOGGED_BIAS = {"rejection": -0.05, "td3": 0.02}  # last logged LTP minus the fresh final estimate
+
+
+def _log(final: bool = True):
+    """Algorithm 1 table (``rejection.csv`` contract), one run per env and method, two
+    proposals: iterations 0-2 with ``final`` False, then (``final``) one row per (run, method)
+    with ``final`` True, ``iteration`` = 2 (n_iterations), ``accepted`` empty and the fresh
+    end LTP. The last *logged* LTP differs from that fresh estimate by ``LOGGED_BIAS`` (for
+    ``rejection`` the winner of its own comparison, biased low), so the reductions below hold
+    only if the final rows are used."""
     rows = []
     # hopper: rejection reduces LTP 0.4 -> 0.1 with 1 of 2 proposals rejected; td3 0.4 -> 0.3
     for env, start, rej_end, td3_end in (("hopper", 0.4, 0.1, 0.3), ("walker2d", 0.2, 0.1, 0.25)):
         for method, end, acc in (("rejection", rej_end, [True, False]), ("td3", td3_end, [True, True])):
-            ltps = [start, (start + end) / 2, end]
+            ltps = [start, (start + end) / 2, end + LOGGED_BIAS[method]]
+            common = dict(env=env, seed=0, step=100, run_index=0, method=method)
             for it in range(3):
-                rows.append(dict(env=env, seed=0, step=100, run_index=0, method=method, iteration=it,
-                                 accepted=True if it == 0 else acc[it - 1], purd_mean=1000.0 + it,
-                                 purd_ltp=ltps[it], **{"purd_cvar_0.1": 10.0}))
-    return pd.DataFrame(rows)
+                rows.append(dict(common, iteration=it, final=False, accepted=True if it == 0 else acc[it - 1],
+                                 purd_mean=1000.0 + it, purd_ltp=ltps[it], **{"purd_cvar_0.1": 10.0}))
+            if final:
+                rows.append(dict(common, iteration=2, final=True, accepted=None, purd_mean=990.0, purd_ltp=end,
+                                 **{"purd_cvar_0.1": 9.0}))
+    log = pd.DataFrame(rows)
+    return log if final else log.drop(columns="final")
 
 
-def test_ltp_reduction_and_rejection_frequency():
-    red = R.ltp_reductions(_log()).set_index(["env", "method"])
-    assert red.loc[("hopper", "rejection"), "ltp_reduction"] == pytest.approx(0.3)
-    assert red.loc[("walker2d", "td3"), "ltp_reduction"] == pytest.approx(-0.05)
-    assert red.loc[("hopper", "rejection"), "rejection_frequency"] == pytest.approx(0.5)
-    s = R.ltp_reduction_summary(_log(), 200, 0.95, 0).set_index("method")
-    assert s.loc["rejection", "mean"] == pytest.approx((0.3 + 0.1) / 2)
-    assert s.loc["td3", "mean"] == pytest.approx((0.1 - 0.05) / 2)
-    assert s.loc["rejection_minus_td3", "mean"] == pytest.approx((0.2 + 0.15) / 2)
-    f = R.rejection_frequency(_log()).set_index("env")
-    assert f.loc["hopper", "mean"] == pytest.approx(0.5) and f.loc["hopper", "se"] == 0.0
-
-
-def test_similar_mean_spread_on_a_hand_made_table():
-    t = pd.DataFrame({"env": "hopper", "algo": "td3", "seed": [0, 0, 1, 1], "step": [1, 2, 1, 2],
-                      "mean": [1000.0, 1010.0, 3000.0, -10.0], "std": [10.0, 40.0, 5.0, 5.0],
-                      "ltp": [0.0, 0.2, 0.0, np.nan]})
-    a = I.similar_mean_spread(t, "td3", 0.05, 200, 0.95, 0)
-    assert a["n_pairs"] == 1  # only (1000, 1010) is within 5%
-    assert a["std_ratio"] == pytest.approx(4.0) and a["ltp_diff"] == pytest.approx(0.2)
-    assert a["std_ratio_lo"] == pytest.approx(4.0)
+def test_ltp_reduction_and_rejection_frequency(tmp_path):
+    log = _log()
+    log.to_csv(tmp_path / "r.csv", index=False)  # as the jobs read it: final bool, accepted empty
+    for df in (log, pd.read_csv(tmp_path / "r.csv")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)  # a table with final rows is not a legacy one
+            red = R.ltp_reductions(df).set_index(["env", "method"])
+            s = R.ltp_reduction_summary(df, 200, 0.95, 0).set_index("method")
+        assert (red["end_estimate"] == "final").all() and (s["end_estimate"] == "final").all()
+        assert red.loc[("hopper", "rejection"), "ltp_reduction"] == pytest.approx(0.3)
+        assert red.loc[("walker2d", "td3"), "ltp_reduction"] == pytest.approx(-0.05)
+        assert red.loc[("hopper", "rejection"), "ltp_end_logged"] == pytest.approx(0.05)
+        assert red.loc[("hopper", "rejection"), "mean_end"] == 990.0
+        assert red.loc[("hopper", "rejection"), "rejection_frequency"] == pytest.approx(0.5)
+        assert red.loc[("hopper", "td3"), "rejection_frequency"] == 0.0
+        assert s.loc["rejection", "mean"] == pytest.approx((0.3 + 0.1) / 2)
+        assert s.loc["td3", "mean"] == pytest.approx((0.1 - 0.05) / 2)
+        assert s.loc["rejection_minus_td3", "mean"] == pytest.approx((0.2 + 0.15) / 2)
+        # the final rows (accepted empty) are not proposals: 1 of 2 rejected, n = 1 run per env
+        f = R.rejection_frequency(df).set_index("env")
+        assert f.loc["hopper", "mean"] == pytest.approx(0.5) and f.loc["hopper", "se"] == 0.0
+        assert f.loc["hopper", "n"] == 1
+    # a legacy table without final rows: the end is the last logged iteration, with a warning
+    with pytest.warns(UserWarning, match="no fresh final estimate"):
+        old = R.ltp_reductions(_log(final=False)).set_index(["env", "method"])
+    assert (old["end_estimate"] == "last_iteration").all()
+    assert old.loc[("hopper", "rejection"), "ltp_reduction"] == pytest.approx(0.35)
 
 
 def test_cvar_ranking_uses_stats_cvar_and_ranks_within_env():
@@ -87,33 +108,100 @@ def test_cvar_ranking_uses_stats_cvar_and_ranks_within_env():
     assert list(df.sort_values("rank_0.01")[["seed", "step"]].itertuples(index=False, name=None))[0] == (0, 2)
 
 
+ALGOS = ("td3", "sac", "ppo")
+CLAIMS = {"mean_tolerance": 0.05, "std_ratio": 2.0, "ltp_diff": 0.05, "same_run_btp_max": 0.05}
+STATS_CFG = {"n_boot": 200, "ci": 0.95, "seed": 0}
+
+
 def _claims(tmp_path, stats, btp, ltp):
-    """The claims job on these three tables: (claims.csv as a frame, claims.md text)."""
+    """The claims job on these three tables (post-update statistics, per-pair BTP, LTP-reduction
+    summary): (claims.csv as a frame, claims.md text)."""
     from retland.jobs.claims import claims_job
 
     for name, df in (("pu.csv", stats), ("btp.csv", btp), ("ltp.csv", ltp)):
         df.to_csv(tmp_path / name, index=False)
-    claims_job(str(tmp_path / "pu.csv"), str(tmp_path / "btp.csv"), str(tmp_path / "ltp.csv"),
-               {"mean_tolerance": 0.05, "std_ratio": 2.0, "ltp_diff": 0.05},
-               {"n_boot": 200, "ci": 0.95, "seed": 0}, "td3", str(tmp_path / "c.md"), str(tmp_path / "c.csv"))
+    claims_job(str(tmp_path / "pu.csv"), str(tmp_path / "btp.csv"), str(tmp_path / "ltp.csv"), CLAIMS, STATS_CFG,
+               list(ALGOS), str(tmp_path / "c.md"), str(tmp_path / "c.csv"))
     return pd.read_csv(tmp_path / "c.csv"), (tmp_path / "c.md").read_text()
+
+
+def _pu(spread: bool, env="hopper", algos=ALGOS, suite=None):
+    """Post-update statistics with the bootstrap CI columns (``post_update.csv``): per algo,
+    at three levels of mean (500, 1500, 2500, each +-2, so only policies of one level are
+    within 5% of the task's range of means of each other), two policies.
+
+    ``spread``: a smooth one (std 30 +- 3, LTP 0 [0, 0.01], skewness -0.2 +- 0.2) and a noisy
+    one (std 240 +- 12, LTP 0.2 +- 0.04, skewness -2 +- 0.3): every neighbourhood's separated
+    std spread is (228 - 33) / 240 (fold 240 / 45), LTP spread 0.16 - 0.01, skewness spread
+    -0.4 - (-1.7). Without ``spread``: std 100 or 110 and LTP 0.10 or 0.11, each +- 20 / 0.03,
+    i.e. the point estimates differ but every difference lies within estimation error."""
+    rows = []
+    for a, algo in enumerate(algos):
+        for lv, level in enumerate((500.0, 1500.0, 2500.0)):
+            for k, d in enumerate((-2.0, 2.0)):
+                if spread:
+                    s, ds, l, dl, sk, dsk = ((30.0, 3.0, 0.0, 0.01, -0.2, 0.2) if k == 0 else
+                                             (240.0, 12.0, 0.2, 0.04, -2.0, 0.3))
+                else:
+                    s, ds, l, dl, sk, dsk = (100.0 + 10 * k, 20.0, 0.1 + 0.01 * k, 0.03, -0.5, 0.3)
+                rows.append(dict(env=env, algo=algo, seed=a * 10 + lv, step=1000 * (k + 1), mean=level + d,
+                                 std=s, std_lo=s - ds, std_hi=s + ds, ltp=l, ltp_lo=max(l - dl, 0.0),
+                                 ltp_hi=l + dl, skewness=sk, skewness_lo=sk - dsk, skewness_hi=sk + dsk))
+    df = pd.DataFrame(rows)
+    return df if suite is None else df.assign(suite=suite)
+
+
+def _btp(same, different, envs=("hopper", "walker2d")):
+    """Per-pair BTP table (``stats/below_threshold.csv``): the values ``same`` / ``different``
+    for each kind in each env, one row per pair."""
+    rows = []
+    for env in envs:
+        for kind, vals in (("same_run", same), ("different_run", different)):
+            for i, v in enumerate(vals):
+                rows.append(dict(env=env, kind=kind, pair=i, seed_a=i % 3, step_a=1000,
+                                 seed_b=i % 3 + (kind != "same_run"), step_b=2000, btp=v))
+    return pd.DataFrame(rows)
+
+
+BTP_FLAT = [0.0, 0.0, 0.01, 0.0, 0.02, 0.0] * 3  # same-run paths: almost no drop
+BTP_DROP = [0.3, 0.5, 0.4, 0.6, 0.45, 0.35] * 3  # different-run paths: a valley
+
+
+def _a(c):
+    return c[c.claim == "a"].set_index("statistic")
 
 
 def test_claims_job_and_figures(tmp_path):
     from retland.plots import interpolation as PI
     from retland.plots import rejection as PR
 
-    stats = pd.DataFrame({"env": "hopper", "algo": "td3", "seed": [0, 0, 1, 1], "step": [1, 2, 1, 2],
-                          "mean": [1000.0, 1010.0, 990.0, 2000.0], "std": [10.0, 300.0, 40.0, 50.0],
-                          "ltp": [0.0, 0.3, 0.1, 0.05]})
-    btp = pd.DataFrame({"kind": ["same_run", "different_run"], "mean": [0.01, 0.4], "lo": [0.0, 0.3],
-                        "hi": [0.02, 0.5], "n_pairs": [10, 10]})
+    stats = _pu(spread=True)
+    btp = _btp(BTP_FLAT, BTP_DROP)
     ltp = R.ltp_reduction_summary(_log(), 200, 0.95, 0)
     c, md = _claims(tmp_path, stats, btp, ltp)
     assert c.groupby("claim")["holds"].first().to_dict() == {"a": True, "b": True, "c": True}
-    assert md.count("**holds**") == 3
+    assert c.groupby("claim")["holds"].all().to_dict() == {"a": True, "b": True, "c": True}  # on every row
+    assert md.count("**holds**") == 3 and "does not hold" not in md
+    # (a): every one of the 18 policies has its 5 same-level neighbours; the separated spreads
+    a = _a(c)
+    fold_row, ltp_row, skew_row = (a.loc[a.index.str.contains(w)].iloc[0] for w in ("std fold", "LTP", "skewness"))
+    assert (a["n"] == 18).all()
+    assert fold_row["value"] == pytest.approx(240 / 45) and fold_row["lo"] > CLAIMS["std_ratio"]
+    assert ltp_row["value"] == pytest.approx(0.15) and ltp_row["lo"] > CLAIMS["ltp_diff"]
+    assert skew_row["value"] == pytest.approx(1.3)
+    assert "18 policies of PPO, SAC, TD3" in md
+    # (b): means over the pairs of both envs, and the intervals separate
+    b = c[c.claim == "b"].set_index("statistic")
+    assert b.loc["mean BTP, same run", "value"] == pytest.approx(np.mean(BTP_FLAT))
+    assert b.loc["mean BTP, different runs", "value"] == pytest.approx(np.mean(BTP_DROP))
+    assert b.loc["mean BTP, same run", "hi"] <= CLAIMS["same_run_btp_max"]
+    assert b.loc["mean BTP, different minus same run", "lo"] > 0
+    assert b.loc["mean BTP, same run", "n"] == b.loc["mean BTP, different runs", "n"] == 2 * len(BTP_FLAT)
+    # (c): from the fresh final estimates (the paired difference of the reductions)
+    cc = c[c.claim == "c"].set_index("statistic")
+    assert cc.loc["mean LTP reduction, difference (fresh final estimates)", "value"] == pytest.approx(0.175)
     # the figures render from these tables
-    PI.fig06_below_threshold(btp, tmp_path / "f6.png", dpi=40)
+    PI.fig06_below_threshold(I.below_threshold_summary(btp, 200, 0.95, 0), tmp_path / "f6.png", dpi=40)
     PR.fig07_ltp_reduction(ltp, tmp_path / "f7.png", dpi=40)
     PR.fig26_rejection_frequency(R.rejection_frequency(_log()), tmp_path / "f26.png", dpi=40)
     ranking = R.cvar_ranking(stats.assign(suite="brax"), lambda r: np.arange(10.0) * r.mean, [0.1, 1.0])
@@ -132,35 +220,57 @@ def test_claims_job_and_figures(tmp_path):
 
 
 def test_claims_that_fail_are_reported_as_failing(tmp_path):
-    """Tables in which every claim fails: (a) similar means with the same std and LTP, (b)
-    overlapping BTP intervals, (c) rejection reducing LTP less than plain TD3."""
-    stats = pd.DataFrame({"env": "hopper", "algo": "td3", "seed": [0, 0, 1, 1], "step": [1, 2, 1, 2],
-                          "mean": [1000.0, 1010.0, 990.0, 1005.0], "std": [100.0, 110.0, 105.0, 95.0],
-                          "ltp": [0.1, 0.1, 0.11, 0.1]})
-    btp = pd.DataFrame({"kind": ["same_run", "different_run"], "mean": [0.2, 0.3], "lo": [0.1, 0.15],
-                        "hi": [0.3, 0.45], "n_pairs": [10, 10]})
+    """Tables in which every claim fails, each for the reason the claim names: (a) policies of
+    similar mean whose std and LTP differ only within estimation error, (b) same-run paths
+    that drop as much as different-run paths, (c) rejection reducing LTP less than plain TD3."""
+    same = [0.2, 0.3, 0.25, 0.35, 0.15, 0.3] * 3
+    btp = _btp(same, same[::-1])
     log = _log()
     swap = {"rejection": "td3", "td3": "rejection"}  # now plain TD3 reduces LTP more
     log["method"] = log["method"].map(swap)
-    c, md = _claims(tmp_path, stats, btp, R.ltp_reduction_summary(log, 200, 0.95, 0))
+    c, md = _claims(tmp_path, _pu(spread=False), btp, R.ltp_reduction_summary(log, 200, 0.95, 0))
     assert c.groupby("claim")["holds"].first().to_dict() == {"a": False, "b": False, "c": False}
     assert md.count("**does not hold**") == 3 and "**holds**" not in md
+    # (a) fails for lack of spread, not for lack of neighbours: all 18 policies have some
+    a = _a(c)
+    assert (a["n"] == 18).all()
+    assert a.loc[a.index.str.contains("std fold"), "value"].iloc[0] == pytest.approx(1.0)
+    assert a.loc[a.index.str.contains("LTP"), "value"].iloc[0] == 0.0
+    # (b) both halves fail and the report says why
+    assert "same-run paths drop" in md and "different-run paths do not drop more" in md
+    b = c[c.claim == "b"].set_index("statistic")
+    assert b.loc["mean BTP, different minus same run", "value"] == pytest.approx(0.0)
+    # (c) the paired difference is negative
+    cc = c[c.claim == "c"].set_index("statistic")
+    assert cc.loc["mean LTP reduction, difference (fresh final estimates)", "hi"] < 0
 
 
 def test_claims_leave_out_other_suites(tmp_path):
-    """Claim (a) is about the Brax study: in a mixed config's table, the pairs of a DMC task
-    (E10) are not counted."""
-    brax = pd.DataFrame({"suite": "brax", "env": "hopper", "algo": "td3", "seed": [0, 0, 1, 1], "step": [1, 2, 1, 2],
-                         "mean": [1000.0, 1010.0, 990.0, 2000.0], "std": [10.0, 300.0, 40.0, 50.0],
-                         "ltp": [0.0, 0.3, 0.1, 0.05]})
-    dmc = brax.assign(suite="dmc", env="quadruped-walk", std=[10.0, 10.0, 10.0, 10.0], ltp=0.0)
-    btp = pd.DataFrame({"kind": ["same_run", "different_run"], "mean": [0.01, 0.4], "lo": [0.0, 0.3],
-                        "hi": [0.02, 0.5], "n_pairs": [10, 10]})
+    """Claim (a) is about the Brax study's TD3, SAC and PPO policies: in a mixed config's
+    table, the policies of a DMC task (E10) and of other algorithms (here BC students) are not
+    counted; without the filters they would change the verdict / the policies counted."""
+    from retland.analyses.claims import claim_a
+
+    brax = _pu(spread=True, suite="brax")
+    bc = _pu(spread=False, algos=("bc",), suite="brax")
+    dmc = _pu(spread=False, env="quadruped-walk", suite="dmc")  # no spread beyond estimation error
+    btp = _btp(BTP_FLAT, BTP_DROP)
     ltp = R.ltp_reduction_summary(_log(), 200, 0.95, 0)
     (tmp_path / "b").mkdir()
     (tmp_path / "m").mkdir()
-    alone, _ = _claims(tmp_path / "b", brax, btp, ltp)
-    mixed, _ = _claims(tmp_path / "m", pd.concat([brax, dmc]), btp, ltp)
-    pd.testing.assert_frame_equal(alone, mixed)  # the DMC rows changed nothing
-    assert I.similar_mean_spread(pd.concat([brax, dmc]), "td3", 0.05, 200, 0.95, 0)["n_pairs"] > \
-        I.similar_mean_spread(brax, "td3", 0.05, 200, 0.95, 0)["n_pairs"]  # they would have
+    alone, md_alone = _claims(tmp_path / "b", brax, btp, ltp)
+    mixed, md_mixed = _claims(tmp_path / "m", pd.concat([brax, bc, dmc]), btp, ltp)
+    pd.testing.assert_frame_equal(alone, mixed)  # the DMC and BC rows changed nothing
+    assert md_alone == md_mixed and bool(alone[alone.claim == "a"]["holds"].all())
+    kw = dict(mean_tolerance=CLAIMS["mean_tolerance"], std_ratio=CLAIMS["std_ratio"], ltp_diff=CLAIMS["ltp_diff"],
+              n_boot=STATS_CFG["n_boot"], ci=STATS_CFG["ci"], seed=STATS_CFG["seed"])
+    ref = claim_a(brax, algos=ALGOS, **kw)
+    assert ref["holds"] and ref["n_policies"] == 18
+    # they would have: the DMC task's 18 spread-less policies halve the median separated std
+    # spread (18 at (228 - 33) / 240, 18 at 0), a fold below the criterion's 2
+    with_dmc = claim_a(pd.concat([brax, dmc]), algos=ALGOS, **kw)
+    assert with_dmc["n_policies"] == 36 and not with_dmc["holds"]
+    assert with_dmc["std_fold"] == pytest.approx(1 / (1 - 195 / 480)) and with_dmc["std_fold"] < CLAIMS["std_ratio"]
+    # and without the algos filter the BC students would be counted among the Brax policies
+    no_algos = claim_a(pd.concat([brax, bc]), **kw)
+    assert no_algos["n_policies"] == 24 and "bc" in no_algos["algos"]

@@ -31,6 +31,8 @@ EXPECTED = {
     "std": 9.143810307359939,
     "ltp": 0.0,
 }
+#: statistics numpy computes from the returns (the returns themselves are pinned by checksum)
+NUMPY_STATS = ("mean", "std", "ltp")
 
 
 def _skip_reason() -> str | None:
@@ -70,11 +72,11 @@ def test_tiny_td3_run_gives_the_same_bits_on_every_x86_64_cpu_with_1_and_2_threa
         line = portability.machine_line(got["machine"])
         assert got["machine"]["xla_cpu_max_isa"] == "AVX2", line
         for k, want in EXPECTED.items():
-            if isinstance(want, float):
-                assert got[k] == want or (want != want and got[k] != got[k]), (
-                    f"{name}: {k} = {got[k]!r}, pinned {want!r}; numbers do not travel to {line}")
-            else:
-                assert got[k] == want, f"{name}: {k} = {got[k]!r}, pinned {want!r}; numbers do not travel to {line}"
+            msg = f"{name}: {k} = {got[k]!r}, pinned {want!r}; numbers do not travel to {line}"
+            if k in NUMPY_STATS:  # numpy's own SIMD dispatch may reorder a float64 sum: last bits only
+                assert got[k] == pytest.approx(want, rel=1e-12, abs=1e-12), msg
+            else:  # JAX's bits: checksums and the float32 return, exactly
+                assert got[k] == want, msg
 
 
 def test_isa_setting_is_validated_and_recorded(monkeypatch):

@@ -11,6 +11,9 @@
 4. Atari (host-stepped, E11, PPO): the Nature CNN's patch convolutions against flax's
    convolutions, the estimator against the bare host rollout of the same updated policies,
    and training frames/s.
+5. Instruction set (``--only-isa`` / ``--isa``): TD3 training and the post-update estimator
+   under the pinned ``--xla_cpu_max_isa=AVX2`` against native, 64x64 and 2x256, alternating
+   fresh processes (README "Numbers that travel").
 
 Usage: python -m retland.bench [--algos td3,sac,ppo] [--env hopper] [--backend spring] [--n 200]
 """
@@ -67,7 +70,8 @@ def _fake_replay(spec, rows):
     )
 
 
-def bench_post_update(algo, env_name, backend, n, horizon, repeats, replay_rows=20_000, overrides=None):
+def bench_post_update(algo, env_name, backend, n, horizon, repeats, replay_rows=20_000, overrides=None,
+                      env_kwargs=None):
     """(estimator policies/s, bare-rollout policies/s, mean episode length) for ``algo``.
 
     The bare rollout evaluates the very same updated policies, so both see the same
@@ -79,7 +83,7 @@ def bench_post_update(algo, env_name, backend, n, horizon, repeats, replay_rows=
 
     agent = get_agent(algo)
     cfg = agent.Config.from_dict(overrides or {})
-    env = make_env(env_name, backend)
+    env = make_env(env_name, backend, env_kwargs=env_kwargs) if env_kwargs else make_env(env_name, backend)
     spec = env.spec
     state = agent.init(jax.random.PRNGKey(0), spec.obs_dim, spec.act_dim, cfg)
     replay = _fake_replay(spec, replay_rows) if agent.UPDATE_KIND != "ppo_update" else None
@@ -113,13 +117,13 @@ def bench_checkpoint(train_path, step, n, horizon, repeats, workers=2):
     return _side_by_side(lambda: est(keys, state, replay, lo, hi, start), lambda: bare(params, start), n, repeats)
 
 
-def bench_train(algo, env_name, backend, seeds_list, steps, overrides=None):
+def bench_train(algo, env_name, backend, seeds_list, steps, overrides=None, env_kwargs=None):
     """{n_seeds: env-steps/s per seed} of ``algo``'s jitted training after a warm-up chunk."""
     from .agents import get_agent
     from .base.envs import make_env
 
     agent = get_agent(algo)
-    env = make_env(env_name, backend)
+    env = make_env(env_name, backend, env_kwargs=env_kwargs) if env_kwargs else make_env(env_name, backend)
     out = {}
     for n_seeds in seeds_list:
         seeds = list(range(n_seeds))
@@ -325,6 +329,51 @@ def bench_run(run_dir, algos, n, horizon, repeats):
     return 0
 
 
+NO_TERM = {"terminate_when_unhealthy": False}
+
+
+def isa_worker(what: str, hidden, n: int, steps: int) -> float:
+    """One measurement in this process (its XLA flags fixed at start): TD3 training
+    env-steps/s (1 seed) or post-update estimator policies/s, hopper without termination."""
+    ov = {"hidden": list(hidden)}
+    if what == "train":
+        return bench_train("td3", "hopper", "spring", [1], steps, overrides=ov, env_kwargs=NO_TERM)[1]
+    return bench_post_update("td3", "hopper", "spring", n, 1000, 1, overrides=ov, env_kwargs=NO_TERM)[0]
+
+
+def bench_isa(sizes, n, steps, repeats, isas=("AVX2", "native")):
+    """The pinned instruction set against native, side by side (README "Numbers that travel"):
+    each measurement in a fresh process (XLA's flags are fixed per process), the settings
+    alternated A B A B; median per setting."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from .portability import ISA_ENV, ISA_FLAG
+
+    base_flags = " ".join(f for f in os.environ.get("XLA_FLAGS", "").split() if f.split("=")[0] != ISA_FLAG)
+    print(f"\nXLA CPU instruction set: {' vs '.join(isas)} (TD3, hopper without termination, 1 seed; "
+          f"alternating fresh processes, median of {repeats})", flush=True)
+    print(f"  {'what':34s} " + " ".join(f"{i:>10s}" for i in isas) + f" {'ratio':>7s}")
+    for hidden in sizes:
+        for what, unit in (("train", "env-steps/s"), ("estimator", "policies/s")):
+            got = {i: [] for i in isas}
+            for _ in range(repeats):
+                for isa in isas:
+                    env = {**os.environ, ISA_ENV: isa, "XLA_FLAGS": base_flags}
+                    cmd = [sys.executable, "-m", "retland.bench", "--isa-worker", what, "--isa-hidden",
+                           *map(str, hidden), "--n", str(n), "--train-steps", str(steps)]
+                    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+                    got[isa].append(json.loads(out.strip().splitlines()[-1])["rate"])
+            med = {i: statistics.median(v) for i, v in got.items()}
+            label = f"{what} {'x'.join(map(str, hidden))} ({unit})"
+            print(f"  {label:34s} " + " ".join(f"{med[i]:10,.1f}" for i in isas)
+                  + f" {med[isas[0]] / med[isas[-1]]:7.3f}", flush=True)
+    print(f"  (ratio = {isas[0]} / {isas[-1]}: below 1, pinning costs speed; raw runs: "
+          f"{ISA_ENV}=native opts out)")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--algos", default="td3,sac,ppo", help="comma-separated algorithms")
@@ -352,12 +401,25 @@ def main(argv=None):
     ap.add_argument("--atari-iters", type=int, default=2, help="timed PPO iterations of the Atari training rows")
     ap.add_argument("--atari-horizon", type=int, default=1000, help="Atari rollout horizon (agent steps)")
     ap.add_argument("--only-atari", action="store_true", help="only the Atari rows")
+    ap.add_argument("--only-isa", action="store_true",
+                    help="only the instruction-set rows: pinned AVX2 against native (README 'Numbers that travel')")
+    ap.add_argument("--isa", action="store_true", help="also the instruction-set rows")
+    ap.add_argument("--isa-repeats", type=int, default=3)
+    ap.add_argument("--isa-worker", choices=("train", "estimator"), help=argparse.SUPPRESS)
+    ap.add_argument("--isa-hidden", type=int, nargs="+", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     algos = [x.strip() for x in a.algos.split(",") if x.strip()]
     dmc_algos = [x for x in algos if x in ("td3", "sac")]
     if a.only_dmc:
         return bench_dmc(a.dmc, dmc_algos, a.dmc_n, a.horizon, a.repeats, a.dmc_workers, sorted({1, 2}),
                          a.train_steps)
+    if a.isa_worker:
+        import json
+
+        print(json.dumps({"rate": isa_worker(a.isa_worker, a.isa_hidden, a.n, a.train_steps)}))
+        return 0
+    if a.only_isa:
+        return bench_isa([(64, 64), (256, 256)], a.n, a.train_steps, a.isa_repeats)
     if a.only_atari:
         return bench_atari(a.atari, a.atari_n, a.atari_horizon, a.repeats, a.dmc_workers, [1, 2], a.atari_iters)
     if a.run:
@@ -390,6 +452,8 @@ def main(argv=None):
         bench_dmc(a.dmc, dmc_algos, a.dmc_n, a.horizon, a.repeats, a.dmc_workers, sorted({1, 2}), a.train_steps)
     if a.atari and "ppo" in algos:
         bench_atari(a.atari, a.atari_n, a.atari_horizon, a.repeats, a.dmc_workers, [1, 2], a.atari_iters)
+    if a.isa:
+        bench_isa([(64, 64), (256, 256)], a.n, a.train_steps, a.isa_repeats)
     return 0
 
 

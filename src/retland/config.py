@@ -235,13 +235,28 @@ def validate(config: dict, schema: dict | None = None) -> dict:
     return config
 
 
+def landscape_algo(requested: str, algos) -> str:
+    """E3 (Fig. 1, 27): the algorithm whose policies are mapped. ``"auto"``: SAC where it
+    is trained (the paper's Fig. 1 shows SAC policies), else TD3, else the first of
+    ``algos``; any other value is returned as is (``check_geometry`` checks it is trained)."""
+    if requested != "auto":
+        return requested
+    algos = list(algos)
+    for a in ("sac", "td3"):
+        if a in algos:
+            return a
+    if not algos:
+        raise ConfigError("'landscape.algo': auto, but no algorithm is trained")
+    return algos[0]
+
+
 def check_geometry(config: dict) -> None:
     """E3-E5 (landscape, failures, start_states): keys that refer to other keys."""
     problems = []
     if not brax_envs(config):
         return
     land = config.get("landscape")
-    if land and land["algo"] not in config["algos"]:
+    if land and land["algo"] != "auto" and land["algo"] not in config["algos"]:
         problems.append(f"'landscape.algo': {land['algo']!r} is not trained (algos: {config['algos']})")
     ss = config.get("start_states")
     if ss and "td3" in config["algos"] and not set(ss["seeds"]) & set(config["seeds"]):

@@ -5,7 +5,9 @@ machine round differently (other vector widths, other fused multiply-adds, other
 reduction orders), and RL training turns a last-bit difference into another policy within
 a few thousand steps. Every job, test and benchmark therefore caps XLA's CPU instruction set
 at one level that every x86-64 CPU a researcher uses has: ``--xla_cpu_max_isa=AVX2``
-(:data:`DEFAULT_ISA`; measured against the other levels in the README). The setting is
+(:data:`DEFAULT_ISA`; measured against the other levels in the README), and turns off the
+two parts of XLA:CPU that choose code by the host CPU at run time or by platform
+(:data:`CONSISTENCY_FLAGS`). The setting is
 ``RETLAND_XLA_CPU_ISA``: an XLA level (``SSE4_2``, ``AVX``, ``AVX2``, ``AVX512``, ...), or
 ``native`` to let XLA use everything the host has (faster on some hosts, numbers that
 only hold on the same kind of CPU). An explicit ``--xla_cpu_max_isa`` in ``XLA_FLAGS`` wins
@@ -58,13 +60,21 @@ def isa_setting(environ=None) -> str:
     return isa
 
 
+#: the other two sources of CPU-dependent bits found (README "Numbers that travel"), pinned
+#: with the instruction set: XLA's platform-dependent math (its own help: "faster code at the
+#: expense of consistent results across CPUs") and YNNPACK fusions (dots and elementwise ops
+#: run by XNNPACK's YNNPACK, whose kernels are chosen at run time from the host's CPUID, so
+#: ``--xla_cpu_max_isa`` does not reach them; an empty list turns them off)
+CONSISTENCY_FLAGS = ("--xla_cpu_enable_platform_dependent_math=false", "--xla_cpu_experimental_ynn_fusion_type=")
+
+
 def isa_flags(environ=None) -> tuple[str, ...]:
-    """The ``--xla_cpu_max_isa`` flag this setting adds (none for ``native`` or a CPU that is
-    not x86-64)."""
+    """The flags this setting adds: ``--xla_cpu_max_isa=<level>`` (x86-64 only) and
+    :data:`CONSISTENCY_FLAGS`; none for ``native``."""
     isa = isa_setting(environ)
-    if isa == NATIVE or not is_x86_64():
+    if isa == NATIVE:
         return ()
-    return (f"{ISA_FLAG}={isa}",)
+    return (f"{ISA_FLAG}={isa}",) if is_x86_64() else ()
 
 
 def effective_isa(environ=None) -> str:

@@ -119,7 +119,9 @@ DPI = config["figures"]["dpi"]
 RESUME_EVERY_S = int(round(60 * config["train"].get("resume_every_minutes", 10)))
 TRAIN_PATTERN = f"{RES}/train/{{env}}/{{{{algo}}}}/seed{{{{seed}}}}.h5"
 POST_UPDATE_PATTERN = f"{RES}/post_update/{{env}}/{{{{algo}}}}/seed{{{{seed}}}}/step{{{{step}}}}.h5"
-LAND_ALGO = config["landscape"]["algo"]
+from retland.config import landscape_algo as _landscape_algo  # "auto": SAC where trained (Fig. 1), else TD3
+
+LAND_ALGO = _landscape_algo(config["landscape"]["algo"], config["algos"])
 START_SEEDS = [s for s in config["start_states"]["seeds"] if s in SEEDS]
 BC = config.get("bc") if BRAX_ENVS else None  # E12 clones Brax TD3 runs
 if BC:

@@ -1,5 +1,6 @@
 # E3 (paper Sec. 3, Fig. 1; A.2, A.11, A.12, Fig. 27): the pair (noisy, smooth) of policies
-# of similar mean return, its landscape maps at 3 zoom levels (grid^2 rollouts each, one
+# of similar mean return (smooth: the lower std and an LTP <= noisy's; SAC policies where the
+# run trains SAC, landscape.algo: auto), its landscape maps at 3 zoom levels (grid^2 rollouts each, one
 # vmapped batch), post-update histograms and gait frames. The figure rule only reads the
 # file the compute rule writes (restyling never re-simulates).
 rule landscape:
@@ -11,7 +12,7 @@ rule landscape:
         h5=f"{RES}/landscape/{{env}}/landscape.h5",
         csv=f"{RES}/landscape/{{env}}/pair.csv",
     params:
-        landscape=canon(config["landscape"]),
+        landscape=canon({**config["landscape"], "algo": LAND_ALGO}),  # "auto" resolved: sac where trained
         post_update=canon(config["post_update"]),
         render=canon(config["render"]),
         train_pattern=lambda wc: TRAIN_PATTERN.format(env=wc.env),

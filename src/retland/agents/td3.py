@@ -178,11 +178,27 @@ def explore(state: TD3State, obs: jax.Array, key: jax.Array, cfg: TD3Config, act
     return jnp.clip(make_policy(act_dim, cfg)(state.actor, obs) + noise, -1.0, 1.0)
 
 
-def full_update(state: TD3State, key: jax.Array, replay: Transition, lo, hi, cfg: TD3Config, act_dim: int) -> TD3State:
-    """One complete TD3 update (critic step, actor step and target EMA) on a fresh
-    minibatch from rows [lo, hi): the proposal u(theta, B) of Algorithm 1. Every proposal
-    updates the actor, as the authors' rejection code does (target update period 1)."""
-    return update(state, replay, lo, hi, key, True, cfg, act_dim)
+def full_update(state: TD3State, key: jax.Array, replay: Transition, lo, hi, cfg: TD3Config, act_dim: int,
+                step) -> TD3State:
+    """One TD3 learner update on a fresh minibatch from rows [lo, hi): the proposal
+    u(theta, B) of Algorithm 1. A critic step always; an actor step and the EMA of both
+    targets iff ``step % policy_delay == 0``, with the critic and actor steps on the same
+    minibatch.
+
+    ``step`` is the learner's update counter as the authors' rejection code keeps it: it
+    builds a fresh ``SimpleDDPGLearner`` from the checkpoint (improve_ltp/experiments/
+    td3_reject_ltp.py l. 133-140, ``**ddpg_config`` of the training run, whose
+    ``target_update_period`` is 2: run_algorithm/conf/experiment/train_jaxrl.yaml l. 69),
+    whose counter starts at 1 (improve_ltp/jaxrl/agents/ddpg/simple_ddpg_learner.py l. 180),
+    gates critic-target, actor and actor-target updates with ``update_target = self.step %
+    self.target_update_period == 0`` (l. 248, l. 57-78) and then counts ``self.step += 1``
+    (l. 254). The counter is part of ``agent_params()`` (l. 215), so a rejected proposal
+    restores it (l. 224; td3_reject_ltp.py l. 260). Algorithm 1 therefore passes 1 for its
+    first proposal, counts it up per kept proposal, and the first proposal from a
+    checkpoint updates only the critic, whatever the checkpoint's training-step parity.
+    ``step`` may be traced (a ``lax.cond`` chooses the branch)."""
+    do_actor = jnp.asarray(step) % cfg.policy_delay == 0
+    return update(state, replay, lo, hi, key, do_actor, cfg, act_dim)
 
 
 Config = TD3Config

@@ -8,10 +8,14 @@
 * Fig. 8: mean and std of the noise-based post-update distribution at each point
   (theta + N(0, sigma^2 I), 1000 perturbations, sigma = 3e-4 at paper scale).
 * Fig. 6 (below-threshold proportion, BTP): random same-run / different-run pairs (500 each
-  per environment at paper scale), 100 intermediate points, each point's return the mean
-  over Gaussian perturbations (std 3e-4); BTP = fraction of the intermediate points below
-  10% of the smaller endpoint return (``stats.below_threshold_proportion``); aggregated
-  over environments with rliable (environments as tasks, 95% stratified bootstrap).
+  per environment at paper scale) drawn from the authors' pair set, with no screening
+  (:func:`sample_btp_pairs`: c1 != c2 within a seed; seed s with seed s + 1, c1 != c2),
+  the authors' grid linspace(0, 1, 100) (98 intermediate points between the endpoints),
+  each point's return the mean over Gaussian perturbations (std 3e-4; 100 in the authors'
+  README, the same draws at every point as in their code); BTP = fraction of the
+  intermediate points below 10% of the smaller endpoint return
+  (``stats.below_threshold_proportion``); aggregated over environments with rliable
+  (environments as tasks, 95% stratified bootstrap); claim (b) decided by :func:`claim_b`.
 
 Interpolation acts on the policy parameters only (``agent.policy_params``). The selection
 and aggregation functions are numpy/pandas only; JAX is imported inside the simulators.
@@ -145,17 +149,85 @@ def select_similar_pairs(stats: pd.DataFrame, env: str, algo: str, kind: str, n_
 
 def sample_random_pairs(stats: pd.DataFrame, env: str, algo: str, kind: str, n_pairs: int,
                         seed: int, screen: bool = True) -> pd.DataFrame:
-    """Fig. 6 / 19: ``n_pairs`` distinct random pairs of ``kind`` (uniform without
-    replacement over all unordered pairs; all of them when fewer exist), seeded by ``seed``,
-    ``env`` and ``kind``; with ``screen``, among the policies with at least half the best
-    mean (:func:`learned_policies`) where such pairs of ``kind`` exist (Fig. 6); without,
-    among all policies (Fig. 19: A.6 samples pairs of the runs' policies)."""
+    """Fig. 19 (Atari, A.6; called with ``screen=False``): ``n_pairs`` distinct random pairs
+    of ``kind`` (uniform without replacement over all unordered pairs; all of them when fewer
+    exist), seeded by ``seed``, ``env`` and ``kind``; with ``screen``, among the policies with
+    at least half the best mean (:func:`learned_policies`) where such pairs of ``kind``
+    exist; without, among all policies (A.6 samples pairs of the runs' policies).
+
+    Fig. 6 does not use this function any more: its pairs follow the authors' code
+    (:func:`sample_btp_pairs`), with no screening by mean."""
     if n_pairs < 1:
         raise ValueError(f"n_pairs must be >= 1, got {n_pairs}")
     df = _policies(stats, env, algo)
     df, cands = _screened_candidates(df, kind) if screen else (df, _candidate_pairs(df, kind))
     if not cands:
         raise ValueError(f"no {kind} pairs among the {len(df)} {algo} policies of {env!r}")
+    salt = [int(seed), KINDS.index(kind)] + [ord(c) for c in env]
+    rng = np.random.default_rng(salt)
+    idx = rng.choice(len(cands), size=min(n_pairs, len(cands)), replace=False)
+    return pd.DataFrame([_pair_row(df, env, kind, *cands[k]) for k in sorted(idx)])
+
+
+def btp_candidate_pairs(df: pd.DataFrame, kind: str) -> list[tuple[int, int]]:
+    """The authors' Fig. 6 pair set over the policies ``df`` (rows: ``seed, step``), as index
+    pairs into ``df``; no screening of any kind (see :func:`sample_btp_pairs`)."""
+    if kind not in KINDS:
+        raise ValueError(f"pair kind must be one of {KINDS}, got {kind!r}")
+    seeds = sorted(int(s) for s in df["seed"].unique())
+    at = {(int(s), int(t)): i for i, (s, t) in enumerate(zip(df["seed"], df["step"]))}
+    steps = {s: sorted(t for (ss, t) in at if ss == s) for s in seeds}
+    out = []
+    if kind == "same_run":
+        # policy_interpolation_seed.py l. 159-163 + 165-168: c1 != c2 within seed s
+        for s in seeds:
+            out += [(at[s, c1], at[s, c2]) for c1, c2 in itertools.combinations(steps[s], 2)]
+    else:
+        # l. 159-163 + 169-172: (seed s, c1) with (seed s + 1, c2), c1 != c2 (ordered)
+        for s, s1 in zip(seeds[:-1], seeds[1:]):
+            out += [(at[s, c1], at[s1, c2]) for c1 in steps[s] for c2 in steps[s1] if c1 != c2]
+    return out
+
+
+def sample_btp_pairs(stats: pd.DataFrame, env: str, algo: str, kind: str, n_pairs: int,
+                     seed: int) -> pd.DataFrame:
+    """Fig. 6: ``n_pairs`` pairs of ``kind`` drawn as the authors do, among ALL the run's
+    policies (no screening by mean or return).
+
+    The authors' code (``eval_policy/experiments/policy_interpolation_seed.py``,
+    ``PolicyInterpolationSeed.run``, l. 156-176; README l. 74-78 sweeps
+    ``experiment.seed=0..9``, ``same_seed=false,true``, ``first_half=false,true``):
+
+    * l. 157: ``valid_checkpoints`` = every logged checkpoint (50k, 150k, ..., 950k);
+    * l. 159-163: every ordered checkpoint pair ``(ckpt1, ckpt2)`` with ``ckpt1 != ckpt2``
+      (``first_half``, l. 164, only splits that list over two jobs: together all 90 pairs);
+    * l. 165-168 (``same_seed``): both policies from seed ``s``: (s, c1) <-> (s, c2);
+    * l. 169-172 (different runs): ``seeds2 = [self.seed + 1]``: (s, c1) <-> (s + 1, c2),
+      the SAME ordered checkpoint pairs, so c1 != c2 here too (a checkpoint is never paired
+      with the same checkpoint index of the next run);
+    * no pair is screened: every policy of those runs takes part (the paper, Sec. 4.1,
+      "randomly-sampled policies", then samples 500 pairs of each kind per environment from
+      this set).
+
+    Here ``s + 1`` is the next seed of the run's sorted seed list (the same thing for
+    consecutive seeds), and every seed with a successor gives different-run pairs; the
+    same-run pairs come from every seed (the authors swept s = 0..9 of their 20 runs, a
+    subset chosen by the sweep, not by the policies). Same-run pairs are unordered
+    (c1 < c2): the authors' (c1, c2) and (c2, c1) are the same path walked backwards (the
+    grid is symmetric) and BTP does not depend on the direction, so uniform sampling over
+    the unordered pairs has the authors' distribution without drawing a path twice.
+    Different-run ordered pairs ((s, c1), (s + 1, c2)) and ((s, c2), (s + 1, c1)) are
+    different paths and both candidates. ``n_pairs`` are drawn uniformly without
+    replacement (all when fewer exist), seeded by ``seed``, ``env`` and ``kind``; the
+    columns are those of :func:`sample_random_pairs` (``theta_a`` = higher LTP).
+    """
+    if n_pairs < 1:
+        raise ValueError(f"n_pairs must be >= 1, got {n_pairs}")
+    df = _policies(stats, env, algo)
+    cands = btp_candidate_pairs(df, kind)
+    if not cands:
+        raise ValueError(f"no {kind} pairs among the {len(df)} {algo} policies of {env!r} "
+                         f"({'need >= 2 checkpoints per seed' if kind == 'same_run' else 'need >= 2 seeds'})")
     salt = [int(seed), KINDS.index(kind)] + [ord(c) for c in env]
     rng = np.random.default_rng(salt)
     idx = rng.choice(len(cands), size=min(n_pairs, len(cands)), replace=False)
@@ -217,9 +289,16 @@ def make_path_evaluator(agent, env, cfg, horizon: int, chunk_size: int | None = 
 
 
 def path_returns(evaluator, theta_a, theta_b, alphas, n_perturbations: int, sigma: float, key,
-                 chunk_size: int, start_state) -> np.ndarray:
+                 chunk_size: int, start_state, shared: bool = False) -> np.ndarray:
     """Returns [len(alphas), n_perturbations] along the path (float64); with ``sigma = 0``
-    and ``n_perturbations = 1`` the single deterministic simulation of Fig. 5."""
+    and ``n_perturbations = 1`` the single deterministic simulation of Fig. 5.
+
+    ``shared``: perturbation j is the same noise draw eps_j at every point of the path
+    (theta(a_i) + sigma eps_j), as in the authors' Brax code (policy_interpolation_seed.py
+    l. 128-131 and policy_interpolation.py: ``update_policy`` is vmapped over the points
+    with one ``rng``, so every point gets the same keys); otherwise every (point,
+    perturbation) has its own draw (their Atari code, ppo_interpolate.py ``parallel_eval``,
+    draws afresh per point)."""
     import jax
     import jax.numpy as jnp
 
@@ -230,7 +309,10 @@ def path_returns(evaluator, theta_a, theta_b, alphas, n_perturbations: int, sigm
     if k < 1:
         raise ValueError(f"n_perturbations must be >= 1, got {k}")
     flat_a = jnp.asarray(np.repeat(alphas, k))
-    keys = jax.random.split(key, n_a * k)
+    if shared:
+        keys = jax.random.split(key, k)[jnp.asarray(np.tile(np.arange(k), n_a))]
+    else:
+        keys = jax.random.split(key, n_a * k)
     out = []
     for s, e in chunked(n_a * k, chunk_size):
         r = evaluator(theta_a, theta_b, pad_to(flat_a[s:e], chunk_size), pad_to(keys[s:e], chunk_size),
@@ -283,44 +365,80 @@ def below_threshold_summary(btp: pd.DataFrame, reps: int, ci: float, seed: int) 
     return out.rename(columns={"n_defined": "n_pairs"})
 
 
-def similar_mean_spread(stats: pd.DataFrame, algo: str, mean_tolerance: float, n_boot: int, ci: float,
-                        seed: int) -> dict:
-    """Claim (a), 'policies of similar mean differ widely in std and LTP', made concrete.
+def claim_b(btp: pd.DataFrame, same_run_btp_max: float, reps: int, ci: float, seed: int) -> dict:
+    """Claim (b) of the paper (Sec. 4.1, Fig. 6) decided on the per-pair BTP table
+    (``stats/below_threshold.csv``: ``env, kind, btp``, one row per pair).
 
-    Over all pairs of ``algo`` policies of one environment with positive means whose
-    relative mean gap is at most ``mean_tolerance``: the median std ratio max/min and the
-    median absolute LTP difference (pairs with a NaN LTP are left out of the latter), with
-    percentile intervals from ``n_boot`` resamples of the pairs, stratified by environment.
+    The paper: "there is on average almost no drop in return when interpolating among
+    policies from the same run", while paths between policies of different runs cross
+    "valleys of low return" (Fig. 6). Two halves, both tested:
+
+    * **same-run paths show almost no drop**: the upper bound of the same-run mean BTP's
+      interval is at most ``same_run_btp_max`` (config ``claims.same_run_btp_max``, default
+      0.05: on average at most 5% of a same-run path below 10% of its smaller endpoint;
+      the paper gives no number);
+    * **different-run paths drop more**: the lower bound of the interval of the difference
+      (different-run mean BTP minus same-run mean BTP) is above 0.
+
+    Means and intervals per kind are :func:`below_threshold_summary`'s (rliable, stratified
+    bootstrap with the environments as tasks; the mean is over all defined pairs). The
+    difference is the difference of those two means, with a percentile interval from
+    ``reps`` bootstrap resamples of the pairs, drawn with replacement within each (kind,
+    environment) (seed ``seed``). Pairs with an undefined BTP (NaN: an endpoint return not
+    finite or not positive, :func:`pair_btp`) are left out and counted.
+
+    Returns ``same, same_lo, same_hi, different, different_lo, different_hi, difference,
+    difference_lo, difference_hi`` (floats, NaN when a kind has no defined pair),
+    ``n_same, n_different`` (defined pairs), ``n_same_undefined, n_different_undefined``,
+    ``same_run_btp_max, ci``, ``holds`` (bool) and ``why`` (the failed criteria, '' when it
+    holds).
     """
-    ratios, dltp, envs = [], [], []
-    for env, df in stats[stats["algo"] == algo].groupby("env"):
-        df = df.reset_index(drop=True)
-        m, s, l = (df[c].to_numpy(float) for c in ("mean", "std", "ltp"))
-        for i, j in itertools.combinations(range(len(df)), 2):
-            if m[i] > 0 and m[j] > 0 and relative_mean_gap(m[i], m[j]) <= mean_tolerance:
-                lo, hi = sorted((s[i], s[j]))
-                ratios.append(hi / lo if lo > 0 else np.inf)
-                dltp.append(abs(l[i] - l[j]))
-                envs.append(env)
-    ratios, dltp, envs = np.asarray(ratios), np.asarray(dltp), np.asarray(envs)
-    out = {"n_pairs": int(len(ratios))}
-    if len(ratios) == 0:
-        return out | {k: float("nan") for k in ("std_ratio", "std_ratio_lo", "std_ratio_hi",
-                                                "ltp_diff", "ltp_diff_lo", "ltp_diff_hi")}
+    missing = sorted({"env", "kind", "btp"} - set(btp.columns))
+    if missing:
+        raise ValueError(f"BTP table lacks column(s) {missing} (claim (b) needs one row per pair)")
+    if not 0 <= float(same_run_btp_max) <= 1:
+        raise ValueError(f"claims.same_run_btp_max must lie in [0, 1], got {same_run_btp_max!r}")
+    summ = below_threshold_summary(btp, reps, ci, seed).set_index("kind")
+    out: dict = {"same_run_btp_max": float(same_run_btp_max), "ci": float(ci)}
+    for kind, name in zip(KINDS, ("same", "different")):
+        r = summ.loc[kind]
+        out[name], out[f"{name}_lo"], out[f"{name}_hi"] = (float(r[c]) for c in ("mean", "lo", "hi"))
+        out[f"n_{name}"], out[f"n_{name}_undefined"] = int(r["n_pairs"]), int(r["n_undefined"])
+
     rng = np.random.default_rng(seed)
-    boots_r, boots_l = [], []
-    groups = [np.flatnonzero(envs == e) for e in np.unique(envs)]
-    for _ in range(int(n_boot)):
-        idx = np.concatenate([g[rng.integers(0, len(g), len(g))] for g in groups])
-        boots_r.append(np.median(ratios[idx]))
-        boots_l.append(np.nanmedian(dltp[idx]) if np.isfinite(dltp[idx]).any() else np.nan)
-    p = [50 * (1 - ci), 50 * (1 + ci)]
-    out["std_ratio"] = float(np.median(ratios))
-    out["std_ratio_lo"], out["std_ratio_hi"] = (float(x) for x in np.percentile(boots_r, p))
-    fin = np.isfinite(dltp)
-    out["ltp_diff"] = float(np.median(dltp[fin])) if fin.any() else float("nan")
-    out["ltp_diff_lo"], out["ltp_diff_hi"] = (float(x) for x in np.nanpercentile(boots_l, p)) \
-        if np.isfinite(boots_l).any() else (float("nan"), float("nan"))
+    boot = {}
+    for kind in KINDS:
+        groups = [g["btp"].to_numpy(float) for _, g in btp[btp["kind"] == kind].groupby("env")]
+        groups = [v[np.isfinite(v)] for v in groups]
+        groups = [v for v in groups if len(v)]
+        n = sum(len(v) for v in groups)
+        if n == 0 or int(reps) < 1:
+            boot[kind] = np.full(max(int(reps), 1), np.nan)
+            continue
+        tot = np.zeros(int(reps))
+        for v in groups:
+            tot += v[rng.integers(0, len(v), (int(reps), len(v)))].sum(axis=1)
+        boot[kind] = tot / n
+    d = boot["different_run"] - boot["same_run"]
+    out["difference"] = out["different"] - out["same"]
+    if np.isfinite(d).all():
+        out["difference_lo"], out["difference_hi"] = (float(x) for x in
+                                                      np.percentile(d, [50 * (1 - ci), 50 * (1 + ci)]))
+    else:
+        out["difference_lo"] = out["difference_hi"] = float("nan")
+    why = []
+    if not out["n_same"] or not out["n_different"]:
+        why.append("no defined BTP for " + " and ".join(
+            k for k, n in (("same-run pairs", out["n_same"]), ("different-run pairs", out["n_different"])) if not n))
+    else:
+        if not out["same_hi"] <= out["same_run_btp_max"]:
+            why.append(f"same-run BTP upper bound {out['same_hi']:.3g} > {out['same_run_btp_max']:g} "
+                       "(same-run paths drop)")
+        if not out["difference_lo"] > 0:
+            why.append(f"difference (different - same) lower bound {out['difference_lo']:.3g} <= 0 "
+                       "(different-run paths do not drop more)")
+    out["holds"] = not why
+    out["why"] = "; ".join(why)
     return out
 
 

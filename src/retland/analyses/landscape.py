@@ -13,7 +13,10 @@ at the same resolution on windows shrunk by ``zoom`` and ``zoom**2`` ("zoom in .
 twice", A.12).
 
 The pair of Fig. 1 (a noisy and a smooth neighbourhood of similar mean post-update
-return) is chosen from the statistics table by :func:`select_pair`, a pure function.
+return; "smooth" = the lower std and an LTP no higher than the noisy one's, by construction)
+is chosen from the statistics table by :func:`select_pair`, a pure function; the policies are
+SAC's where the run trains SAC (paper Fig. 1), ``landscape.algo: auto``
+(:func:`retland.config.landscape_algo`).
 """
 
 from __future__ import annotations
@@ -31,56 +34,85 @@ N_LEVELS = 3  # Fig. 27: the map and two successive zooms
 
 
 def select_pair(stats: pd.DataFrame, env: str, mean_tol: float = 0.1) -> dict:
-    """The Fig. 1 pair: two policies of ``env`` with similar mean post-update return,
-    one in a noisy neighbourhood, one in a smooth one.
+    """The Fig. 1 pair: two policies of ``env`` of similar mean post-update return, the
+    "smooth" one with the LOWER std and an LTP no higher than the "noisy" one's.
 
-    Candidates: policies with a finite, positive mean, and among those the ones whose
-    mean is at least half the best (when two or more are: policies that have learned
-    something, not ones that fall at once with a trivially flat neighbourhood). A pair is "similar" when its
-    means differ by at most ``mean_tol`` (relative to the larger); if no pair is, the
-    tolerance is doubled until one is (the tolerance used is reported). Among similar
-    pairs the one with the largest LTP difference wins; when no pair differs in LTP
-    (e.g. all LTPs are 0 at small scale), the largest difference of std / mean. Ties:
-    the higher mean, then table order. Returns ``{"noisy": row, "smooth": row,
-    "criterion": "ltp"|"std/mean", "mean_tol": float, "reason": str}``.
+    Labels are true by construction: in every pair the member of lower std is "smooth".
+
+    Candidates: policies with a finite, positive mean and a finite std, and among those the
+    ones whose mean is at least half the best (when two or more are: policies that have
+    learned something, not ones that fall at once with a trivially flat neighbourhood).
+    A pair is "similar" when its means differ by at most ``mean_tol`` relative to the larger
+    one. A pair is "consistent" when its stds differ and its lower-std member's LTP is
+    defined and <= the other's. Its std contrast is ``(std_noisy - std_smooth) / max(mean)``
+    (the gap in spread on the scale of the returns: what the two histograms and maps show).
+
+    Among similar consistent pairs the largest std contrast wins (ties: larger LTP gap,
+    higher mean, table order). If there is none, the best available is taken and said so
+    in ``fallback`` (never a mislabel): first the tolerance is doubled until a consistent
+    pair is similar (``fallback`` names the widened tolerance); if no pair is consistent at
+    all, the similar pair (tolerance widened until one exists) of largest std contrast,
+    ``fallback`` saying that its smooth member's LTP is higher or undefined.
+
+    Returns ``{"noisy": row, "smooth": row, "criterion": str, "mean_tol": float,
+    "contrast": float, "fallback": str ("" when none), "reason": str}``.
     """
     need = {"env", "algo", "seed", "step", "mean", "std", "ltp"}
     missing = need - set(stats.columns)
     if missing:
         raise ValueError(f"stats table lacks columns {sorted(missing)}")
-    df = stats[(stats["env"] == env) & np.isfinite(stats["mean"]) & (stats["mean"] > 0)].reset_index(drop=True)
+    df = stats[(stats["env"] == env) & np.isfinite(stats["mean"]) & (stats["mean"] > 0)
+               & np.isfinite(stats["std"])].reset_index(drop=True)
     if len(df) < 2:
         raise ValueError(f"env {env!r}: need at least 2 policies with a positive finite mean "
                          f"post-update return to pick a Fig. 1 pair, found {len(df)}")
-    # Only policies that have learned something: a policy that falls at once has a
-    # trivially flat neighbourhood (all its updates fall the same way), which says nothing
-    # about Fig. 1's question. Keep those within half of the env's best mean when at
-    # least two are (the reason says so).
     df, screened = learned_policies(df)
-    mean = df["mean"].to_numpy(float)
-    ltp = np.nan_to_num(df["ltp"].to_numpy(float), nan=0.0)
-    cv = df["std"].to_numpy(float) / mean
-    pairs = list(itertools.combinations(range(len(df)), 2))
-    rel = np.array([abs(mean[i] - mean[j]) / max(mean[i], mean[j]) for i, j in pairs])
-    tol = float(mean_tol)
-    while not (rel <= tol + 1e-12).any():
-        tol *= 2.0
-    ok = [p for p, r in zip(pairs, rel) if r <= tol + 1e-12]
-    d_ltp = np.array([abs(ltp[i] - ltp[j]) for i, j in ok])
-    if d_ltp.max() > 0:
-        crit, score, key = "ltp", d_ltp, ltp
+    mean, std, ltp = (df[c].to_numpy(float) for c in ("mean", "std", "ltp"))
+    pairs = []  # (noisy, smooth, relative mean gap, std contrast, consistent, LTP gap)
+    for i, j in itertools.combinations(range(len(df)), 2):
+        # smooth = lower std; equal stds: the lower (defined) LTP, then table order
+        li, lj = (np.inf if not np.isfinite(x) else x for x in (ltp[i], ltp[j]))
+        s, n = (i, j) if (std[i], li, i) < (std[j], lj, j) else (j, i)
+        top = max(mean[i], mean[j])
+        contrast = (std[n] - std[s]) / top
+        consistent = bool(contrast > 0 and np.isfinite(ltp[s]) and np.isfinite(ltp[n]) and ltp[s] <= ltp[n])
+        d_ltp = ltp[n] - ltp[s] if np.isfinite(ltp[s]) and np.isfinite(ltp[n]) else -np.inf
+        pairs.append((n, s, abs(mean[i] - mean[j]) / top, contrast, consistent, d_ltp))
+    rel = np.array([p[2] for p in pairs])
+    eps = 1e-12
+
+    def widened(ok):
+        tol = float(mean_tol)
+        while not (ok & (rel <= tol + eps)).any():
+            tol *= 2.0
+        return tol
+
+    consistent = np.array([p[4] for p in pairs])
+    fallback = ""
+    if consistent.any():
+        tol = widened(consistent)
+        pool = [k for k in range(len(pairs)) if consistent[k] and rel[k] <= tol + eps]
+        if tol != float(mean_tol):
+            fallback = (f"no pair within the configured mean tolerance {mean_tol:g} has the lower-std "
+                        f"policy at an LTP <= the other's: tolerance widened to {tol:.3g}")
     else:
-        crit, key = "std/mean", cv
-        score = np.array([abs(cv[i] - cv[j]) for i, j in ok])
-    best = max(range(len(ok)), key=lambda k: (score[k], mean[ok[k][0]] + mean[ok[k][1]], -k))
-    i, j = ok[best]
-    noisy, smooth = (i, j) if (key[i], cv[i]) >= (key[j], cv[j]) else (j, i)
-    reason = (f"similar mean post-update return (|diff| <= {tol:.3g} x larger mean; "
-              f"{'widened from ' + format(mean_tol, 'g') if tol != mean_tol else 'as configured'}), "
-              f"largest {crit} difference among {len(ok)} such pairs of {len(df)} policies"
-              + (" with mean >= 0.5 x the best" if screened else ""))
-    return {"noisy": df.iloc[noisy].to_dict(), "smooth": df.iloc[smooth].to_dict(),
-            "criterion": crit, "mean_tol": tol, "reason": reason}
+        tol = widened(np.ones(len(pairs), bool))
+        pool = [k for k in range(len(pairs)) if rel[k] <= tol + eps]
+        fallback = ("no pair of these policies has the lower-std policy at a defined LTP <= the other's: "
+                    "'smooth' is the lower-std policy only, its LTP is higher or undefined"
+                    + (f"; mean tolerance widened to {tol:.3g}" if tol != float(mean_tol) else ""))
+    best = max(pool, key=lambda k: (pairs[k][3], pairs[k][5], mean[pairs[k][0]] + mean[pairs[k][1]], -k))
+    n, s, gap, contrast = pairs[best][:4]
+    ratio = std[n] / std[s] if std[s] > 0 else np.inf
+    reason = (f"similar mean post-update return (|diff| = {gap:.3g} <= {tol:.3g} x the larger mean), "
+              f"largest std contrast ((std_noisy - std_smooth) / mean = {contrast:.3g}, std ratio "
+              f"{ratio:.3g}) among {len(pool)} such pairs of {len(df)} policies"
+              + (" with mean >= 0.5 x the best" if screened else "")
+              + ("; smooth has the lower std and LTP <= noisy's" if not fallback.startswith("no pair of")
+                 else ""))
+    return {"noisy": df.iloc[n].to_dict(), "smooth": df.iloc[s].to_dict(),
+            "criterion": "std contrast, LTP order" if consistent.any() else "std contrast",
+            "mean_tol": tol, "contrast": float(contrast), "fallback": fallback, "reason": reason}
 
 
 def grid_axes(grid: int, extent: float, zoom: float, levels: int = N_LEVELS) -> list[np.ndarray]:

@@ -46,46 +46,61 @@ def interpolation_job(env: str, stats_csv: str, train_paths, p: dict, out: dict,
     def path(i, row, ta, tb):
         key = jax.random.fold_in(sample_key(p["seed"], 0, 0), i)
         det = I.path_returns(evaluator, ta, tb, alphas, 1, 0.0, key, chunk, start)[:, 0]
+        # the same perturbation draws at every point, as the authors' policy_interpolation.py
         noisy = I.path_returns(evaluator, ta, tb, alphas, p["n_perturbations"], p["noise_scale"],
-                               jax.random.fold_in(key, 1), chunk, start)
+                               jax.random.fold_in(key, 1), chunk, start, shared=True)
         return pd.DataFrame({
             "env": env, "kind": row.kind, "pair": i, "seed_a": row.seed_a, "step_a": row.step_a,
             "seed_b": row.seed_b, "step_b": row.step_b, "alpha": alphas, "return": det,
             "purd_mean": noisy.mean(axis=1), "purd_std": noisy.std(axis=1, ddof=0),
-            "purd_n_nonfinite": (~np.isfinite(noisy)).sum(axis=1), "n_perturbations": noisy.shape[1]})
+            "purd_n_nonfinite": (~np.isfinite(noisy)).sum(axis=1), "n_perturbations": noisy.shape[1],
+            # the Tab. 2 selection, so that Fig. 5 / 8 can say when a pair is not similar in mean
+            "mean_a": row.mean_a, "mean_b": row.mean_b, "std_a": row.std_a, "std_b": row.std_b,
+            "mean_gap": row.mean_gap, "similar_mean": bool(row.similar_mean)})
 
     log(f"[interpolation] {env}: {len(pairs)} Tab. 2 pairs x {p['n_points']} points x "
         f"(1 + {p['n_perturbations']}) rollouts of {p['horizon']} steps")
     paths = pd.concat(I.run_pairs(pairs, pol.theta, path, log, "interpolation"), ignore_index=True)
     write_csv(paths, out["paths"], prov)
 
-    # Fig. 6: random pairs, BTP of the per-point mean return over Gaussian perturbations
-    rnd = btp_pairs_table(env, stats, pol, evaluator, p, start, "below_threshold")
+    # Fig. 6: pairs drawn as the authors (no screening), BTP of the per-point mean return
+    # over Gaussian perturbations shared by the points (their policy_interpolation_seed.py)
+    rnd = btp_pairs_table(env, stats, pol, evaluator, p, start, "below_threshold", draw="authors",
+                          shared_perturbations=True)
     write_csv(rnd, out["btp_pairs"], prov)
     log(f"[interpolation] {env} done in {time.time() - t_job:.1f}s; mean BTP "
         + ", ".join(f"{k} {g['btp'].mean():.3f}" for k, g in rnd.groupby("kind")))
 
 
 def btp_pairs_table(env: str, stats: pd.DataFrame, pol: Policies, evaluator, p: dict, start,
-                    what: str, screen: bool = True) -> pd.DataFrame:
-    """Fig. 6 / 19: ``btp_pairs`` random pairs of each kind (``I.sample_random_pairs``, with
-    ``screen`` among the learned policies),
-    ``btp_points`` intermediate points, each point's return the mean over
-    ``btp_perturbations`` Gaussian perturbations (std ``noise_scale``), and the pair's BTP
-    at ``btp_fraction`` of the smaller endpoint (``I.pair_btp``). One table row per pair."""
+                    what: str, draw: str, shared_perturbations: bool) -> pd.DataFrame:
+    """Fig. 6 / 19: ``btp_pairs`` random pairs of each kind, ``btp_points`` intermediate
+    points, each point's return the mean over ``btp_perturbations`` Gaussian perturbations
+    (std ``noise_scale``; ``shared_perturbations``: the same draws at every point, see
+    ``I.path_returns``), and the pair's BTP at ``btp_fraction`` of the smaller endpoint
+    (``I.pair_btp``). ``draw``: ``"authors"`` (Fig. 6: ``I.sample_btp_pairs``, the authors'
+    pair set, no screening) or ``"all"`` (Fig. 19: ``I.sample_random_pairs(screen=False)``,
+    any two policies of the kind). One table row per pair."""
     from . import sample_key, setup_jax
 
     jax = setup_jax()
     from ..analyses import interpolation as I
 
     algo, chunk = p["algo"], int(p["chunk_size"])
-    rnd = pd.concat([I.sample_random_pairs(stats, env, algo, k, p["btp_pairs"], p["seed"], screen)
-                     for k in I.KINDS], ignore_index=True)
+    if draw == "authors":
+        rnd = pd.concat([I.sample_btp_pairs(stats, env, algo, k, p["btp_pairs"], p["seed"])
+                         for k in I.KINDS], ignore_index=True)
+    elif draw == "all":
+        rnd = pd.concat([I.sample_random_pairs(stats, env, algo, k, p["btp_pairs"], p["seed"], screen=False)
+                         for k in I.KINDS], ignore_index=True)
+    else:
+        raise ValueError(f"draw must be 'authors' or 'all', got {draw!r}")
     grid = I.btp_alphas(p["btp_points"])
 
     def btp(i, row, ta, tb):
         key = jax.random.fold_in(sample_key(p["seed"], 1, 0), i)
-        r = I.path_returns(evaluator, ta, tb, grid, p["btp_perturbations"], p["noise_scale"], key, chunk, start)
+        r = I.path_returns(evaluator, ta, tb, grid, p["btp_perturbations"], p["noise_scale"], key, chunk, start,
+                           shared=shared_perturbations)
         value, ra, rb = I.pair_btp(I.finite_point_means(r), p["btp_fraction"])
         return {"btp": value, "return_a": ra, "return_b": rb, "n_nonfinite": int((~np.isfinite(r)).sum())}
 
@@ -113,9 +128,10 @@ def atari_below_threshold_job(env: str, stats_csv: str, train_paths, p: dict, ou
     evaluator = I.make_path_evaluator(src.agent, src.env, src.cfg, p["horizon"], p["chunk_size"], workers)
     try:
         # A.6 samples pairs of the runs' policies: no screening (pairs whose smaller endpoint
-        # return is 0 get an undefined BTP and are counted, not averaged)
+        # return is 0 get an undefined BTP and are counted, not averaged); independent
+        # perturbations per point, as the authors' ppo_interpolate.py parallel_eval
         rnd = btp_pairs_table(env, pd.read_csv(stats_csv), pol, evaluator, p, src.env.reference_state(),
-                              "below_threshold_atari", screen=False)
+                              "below_threshold_atari", draw="all", shared_perturbations=False)
     finally:
         evaluator.rollout.close()
     write_csv(rnd, out_csv, prov)
@@ -129,7 +145,7 @@ def below_threshold_stats_job(btp_csvs, stats_cfg: dict, out_csv: str, out_summa
     from ..analyses.interpolation import below_threshold_summary
 
     df = pd.concat([pd.read_csv(p) for p in btp_csvs], ignore_index=True)
-    cols = ["env", "kind", "seed_a", "step_a", "seed_b", "step_b", "btp"]
+    cols = ["env", "kind", "seed_a", "step_a", "seed_b", "step_b", "btp", "return_a", "return_b"]
     prov = provenance.record(config_record)
     write_csv(df[cols], out_csv, prov)
     summary = below_threshold_summary(df, stats_cfg["n_boot"], stats_cfg["ci"], stats_cfg["seed"])

@@ -28,11 +28,20 @@ def landscape_job(stats_csv: str, env_name: str, train_pattern: str, post_update
     from ..analyses.landscape import (N_LEVELS, evaluate_points, gait_frame_steps, grid_axes, grid_points,
                                      make_landscape_evaluator, make_update, select_pair, two_updates)
     from ..base.checkpoints import read_post_update
+    from ..config import landscape_algo
 
     t_job = time.time()
     stats = pd.read_csv(stats_csv)
-    pair = select_pair(stats[stats["algo"] == landscape["algo"]], env_name)
-    log(f"[landscape] {env_name}: pair chosen by {pair['reason']}")
+    land_algo = landscape_algo(landscape["algo"], stats.loc[stats["env"] == env_name, "algo"].unique())
+    pair = select_pair(stats[stats["algo"] == land_algo], env_name,
+                       mean_tol=float(landscape.get("mean_tolerance", 0.1)))
+    log(f"[landscape] {env_name}: {land_algo} pair chosen by {pair['reason']}")
+    if pair["fallback"]:
+        log(f"[landscape] WARNING {env_name}: {pair['fallback']}")
+    for role in ("noisy", "smooth"):
+        r = pair[role]
+        log(f"[landscape] {role}: {r['algo']} seed {r['seed']} step {r['step']}: mean {r['mean']:.4g}, "
+            f"std {r['std']:.4g}, LTP {r['ltp']:.4g}")
     G, horizon, chunk = int(landscape["grid"]), int(post_update["horizon"]), int(post_update["chunk_size"])
     axes = grid_axes(G, float(landscape["extent"]), float(landscape["zoom"]))
     sources = Sources(train_pattern)
@@ -73,7 +82,8 @@ def landscape_job(stats_csv: str, env_name: str, train_pattern: str, post_update
             set_attrs(f, {"format": LANDSCAPE_FORMAT, "env": env_name, "grid": G, "extent": landscape["extent"],
                           "zoom": landscape["zoom"], "levels": N_LEVELS, "horizon": horizon,
                           "update_seed": landscape["seed"], "renderer": renderer, "criterion": pair["criterion"],
-                          "selection": pair["reason"], "provenance": prov})
+                          "selection": pair["reason"], "fallback": pair["fallback"],
+                          "mean_tol": pair["mean_tol"], "provenance": prov})
             for role, res in results.items():
                 g = f.create_group(role)
                 row = res["row"]
@@ -86,7 +96,8 @@ def landscape_job(stats_csv: str, env_name: str, train_pattern: str, post_update
                     g.create_dataset(k, data=res[k])
             f.attrs["complete"] = True
     rows = [{"role": role, **{k: res["row"][k] for k in ("algo", "seed", "step", "mean", "std", "ltp", "mode")},
-             "return_theta0": res["refs"][0], "criterion": pair["criterion"], "reason": pair["reason"]}
+             "return_theta0": res["refs"][0], "criterion": pair["criterion"], "reason": pair["reason"],
+             "fallback": pair["fallback"]}
             for role, res in results.items()]
     write_csv(pd.DataFrame(rows), out_csv, prov)
     log(f"[landscape] {env_name} done in {time.time() - t_job:.1f}s (renderer: {renderer})")

@@ -18,7 +18,13 @@ from . import Policies, log
 # ---------------------------------------------------------------------------------------
 def rejection_job(env: str, stats_csv: str, train_paths, p: dict, out_csv: str, out_starts: str,
                   config_record: dict | None = None) -> None:
-    """Algorithm 1 and plain TD3 from ``n_starts`` start policies x ``n_runs`` runs of one env."""
+    """Algorithm 1 and plain TD3 from ``n_starts`` start policies x ``n_runs`` runs of one env.
+
+    Start policies must be resolvable at Algorithm 1's N (``analyses.rejection``,
+    ``select_start_policies``: table LTP >= ``min_expected_failures`` / ``n_samples``); with
+    none the job stops with an error naming ``rejection.n_samples`` unless
+    ``allow_unresolvable_starts``. ``out_starts`` records the table LTP and the start LTP at
+    Algorithm 1's N; ``out_csv`` the per-iteration log and the fresh final estimates."""
     from . import sample_key, setup_jax
 
     jax = setup_jax()
@@ -30,12 +36,18 @@ def rejection_job(env: str, stats_csv: str, train_paths, p: dict, out_csv: str, 
     pol = Policies(train_paths)
     agent, cfg, envo = pol.src.agent, pol.src.cfg, pol.src.env
     prov = provenance.record(config_record, backend=pol.src.attrs["backend"], env=env, algo=p["algo"])
-    starts = R.select_start_policies(stats, env, p["algo"], p["n_starts"], p["seed"])
-    write_csv(starts, out_starts, prov)
+    n, chunk = int(p["n_samples"]), int(p["chunk_size"])
+    k_fail = float(p.get("min_expected_failures", R.MIN_EXPECTED_FAILURES))
+    starts = R.select_start_policies(stats, env, p["algo"], p["n_starts"], p["seed"], n_samples=n,
+                                     min_expected_failures=k_fail,
+                                     allow_unresolvable=bool(p.get("allow_unresolvable_starts", False)))
+    if not starts["resolvable"].all():
+        log(f"[rejection] WARNING {env}: {int((~starts['resolvable']).sum())} of {len(starts)} start policies have "
+            f"a table LTP below {k_fail:g} / N = {k_fail / n:.3g} (N = rejection.n_samples = {n}): Algorithm 1's "
+            f"estimates will mostly show LTP 0 for them (starts.csv: resolvable = False)")
     start_state = envo.reference_state()
     est = make_estimator(agent, envo, cfg, p["horizon"])
     propose = R.make_propose(agent, envo, cfg)
-    n, chunk = int(p["n_samples"]), int(p["chunk_size"])
 
     def estimate(state, buffer, key):
         return post_update_returns(agent, envo, cfg, state, buffer.data, buffer.lo, buffer.hi, n, p["horizon"],
@@ -49,8 +61,9 @@ def rejection_job(env: str, stats_csv: str, train_paths, p: dict, out_csv: str, 
         for run in range(p["n_runs"]):
             key = jax.random.fold_in(sample_key(p["seed"], int(s.seed), int(s.step)), run)
             k_env, key = jax.random.split(key)
-            carry = R.Carry(state, buffer, envo.reset(k_env), jax.numpy.int32(0))
-            log(f"[rejection] {env} seed {s.seed} step {s.step} (start LTP {s.ltp:.3f}) run {run}: "
+            carry = R.start_carry(state, buffer, envo.reset(k_env))
+            log(f"[rejection] {env} seed {s.seed} step {s.step} (table LTP {s.ltp:.3f}, resolvable "
+                f"{s.resolvable}) run {run}: "
                 f"{p['n_iterations']} iterations, N={n}, horizon {p['horizon']}, buffer rows [{lo}, {hi})")
             for r in R.run_start_policy(carry, key, p["n_iterations"], propose, estimate, p["cvar_alpha"],
                                         p["delta"], log=log):
@@ -59,9 +72,10 @@ def rejection_job(env: str, stats_csv: str, train_paths, p: dict, out_csv: str, 
             el = time.time() - t_job
             log(f"[rejection] {done}/{total} runs done, ETA {el / done * (total - done):.0f}s")
     df = pd.DataFrame(rows)
-    cols = ["env", "seed", "step", "run_index", "method", "iteration", "accepted", "purd_mean", "purd_ltp",
-            f"purd_cvar_{p['cvar_alpha']:g}"]
+    cols = ["env", "seed", "step", "run_index", "method", "iteration", "final", "accepted", "purd_mean",
+            "purd_ltp", f"purd_cvar_{p['cvar_alpha']:g}"]
     write_csv(df[cols], out_csv, prov)
+    write_csv(R.start_ltps(starts, df, n), out_starts, prov)
     log(f"[rejection] {env} done in {time.time() - t_job:.1f}s")
 
 

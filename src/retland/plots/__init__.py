@@ -164,6 +164,17 @@ def _stat_col(df: pd.DataFrame, stat: str) -> pd.Series:
     raise KeyError(f"statistics table has neither '{stat}_boot_mean' nor '{stat}'")
 
 
+def _labelled_col(df: pd.DataFrame, stat: str, point: bool = False) -> tuple[pd.Series, str]:
+    """``(values, kind)``: the bootstrap mean of ``stat`` (``kind`` "bootstrap mean"), or with
+    ``point=True`` its point estimate (``kind`` "point estimate"), each falling back to the
+    other column when absent, ``kind`` then saying which one it is (for the axis label)."""
+    cols = ((stat, "point estimate"), (f"{stat}_boot_mean", "bootstrap mean"))
+    for col, kind in (cols if point else cols[::-1]):
+        if col in df.columns:
+            return pd.to_numeric(df[col], errors="coerce").astype(float), kind
+    raise KeyError(f"statistics table has neither '{stat}_boot_mean' nor '{stat}'")
+
+
 def _py(v):
     """numpy scalar -> plain Python value (ints stay ints)."""
     if isinstance(v, np.generic):

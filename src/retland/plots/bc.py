@@ -75,6 +75,6 @@ def fig22_ltp(summary: pd.DataFrame, out_png, out_pdf=None, dpi=150) -> None:
     fig, ax = plt.subplots(figsize=(4.2, 3.4))
     ci_bars(ax, [METHOD_LABELS[m] for m in s.index], s["mean"], s["lo"], s["hi"], [colors[m] for m in s.index])
     ax.set_ylabel("Mean LTP")
-    ax.set_title("LTP of TD3 and BC policies (Fig. 22 right)")
+    ax.set_title("Fig. 22 (right): LTP of TD3 and BC policies")
     fig.tight_layout()
     save_figure(fig, out_png, out_pdf, dpi=dpi)

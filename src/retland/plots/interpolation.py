@@ -19,9 +19,32 @@ KIND_COLORS = {"same_run": "#1f77b4", "different_run": "#d62728"}
 
 
 def _pair_label(g: pd.DataFrame) -> str:
+    """``s0@10k (m 1020) <-> s1@5k (m 990)``: the endpoints and, where ``paths`` carries the
+    Tab. 2 selection, their post-update means, with 'NOT similar in mean' for a pair that
+    :func:`retland.analyses.interpolation.select_similar_pairs` had to take outside the
+    tolerance."""
     r = g.iloc[0]
-    return f"s{r.seed_a}@{r.step_a // 1000 if r.step_a >= 1000 else r.step_a}{'k' if r.step_a >= 1000 else ''}" \
-           f" \u2194 s{r.seed_b}@{r.step_b // 1000 if r.step_b >= 1000 else r.step_b}{'k' if r.step_b >= 1000 else ''}"
+
+    def pol(seed, step, m):
+        name = f"s{seed}@{step // 1000 if step >= 1000 else step}{'k' if step >= 1000 else ''}"
+        return name + (f" (m {m:.4g})" if m is not None and np.isfinite(m) else "")
+
+    ma = float(r["mean_a"]) if "mean_a" in g.columns else None
+    mb = float(r["mean_b"]) if "mean_b" in g.columns else None
+    label = f"{pol(r.seed_a, r.step_a, ma)} \u2194 {pol(r.seed_b, r.step_b, mb)}"
+    if not _similar(g):
+        label += "\nNOT similar in mean"
+    return label
+
+
+def _similar(g: pd.DataFrame) -> bool:
+    return bool(g["similar_mean"].astype(bool).all()) if "similar_mean" in g.columns else True
+
+
+def _figure_number(env: str) -> str:
+    """The paper shows the Tab. 2 paths of hopper and walker2d in Fig. 5, those of ant and
+    halfcheetah in Fig. 9 (A.3)."""
+    return "Fig. 9" if env in ("ant", "halfcheetah") else "Fig. 5"
 
 
 def _path_panels(paths: pd.DataFrame, env: str, ylabel: str, draw, title: str):
@@ -40,6 +63,10 @@ def _path_panels(paths: pd.DataFrame, env: str, ylabel: str, draw, title: str):
                   title_fontsize=7)
         ax.grid(alpha=0.3)
     axes[0, 0].set_ylabel(ylabel)
+    n_bad = sum(not _similar(g) for _, g in paths.groupby("pair"))
+    if n_bad:
+        title += (f"\n{n_bad} of {paths['pair'].nunique()} pairs NOT similar in mean "
+                  "(no pair within the tolerance was left; endpoint post-update means m in the legend)")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
@@ -54,7 +81,8 @@ def fig05_interpolation(paths: pd.DataFrame, env: str, out_png, out_pdf=None, dp
         ax.plot(g["alpha"], g["return"], color=color, lw=1.2, label=label)
 
     fig = _path_panels(paths, env, "Return", draw,
-                       r"Linear interpolation between policies of similar mean ($\theta_a$: higher LTP)")
+                       f"{_figure_number(env)}: " +
+                       r"linear interpolation between policies of similar mean ($\theta_a$: higher LTP)")
     save_figure(fig, out_png, out_pdf, dpi=dpi)
 
 
@@ -70,7 +98,7 @@ def fig08_interpolation_purd(paths: pd.DataFrame, env: str, out_png, out_pdf=Non
 
     k = int(paths["n_perturbations"].iloc[0])
     fig = _path_panels(paths, env, "Post-update return (mean \u00b1 std)", draw,
-                       f"Noise-based post-update distribution along the path ({k} Gaussian perturbations)")
+                       f"Fig. 8: noise-based post-update distribution along the path ({k} Gaussian perturbations)")
     save_figure(fig, out_png, out_pdf, dpi=dpi)
 
 

@@ -40,6 +40,13 @@ def _heatmap(ax, axes_vals, returns, fig, title, marks=True):
     fig.colorbar(im, ax=ax, shrink=0.85, label="Return")
 
 
+def policy_stats(d: dict) -> str:
+    """The policy's post-update statistics (the selection's table values): mean, std, LTP."""
+    ltp = float(d["ltp"])
+    return (f"mean {float(d['mean']):.4g}, std {float(d['std']):.3g}, "
+            f"LTP {'undefined' if not np.isfinite(ltp) else format(ltp, '.3g')}")
+
+
 @_styled
 def fig01_landscape(data: dict, env: str, out_png, out_pdf, dpi=150) -> None:
     """Fig. 1: per policy (rows: noisy, smooth) the level-0 landscape map, the
@@ -48,7 +55,7 @@ def fig01_landscape(data: dict, env: str, out_png, out_pdf, dpi=150) -> None:
                              gridspec_kw={"width_ratios": [1.0, 1.0, 1.9]})
     for i, role in enumerate(("noisy", "smooth")):
         d = data[role]
-        label = (f"{ROLE_TITLE[role]}: {str(d['algo']).upper()} seed {d['seed']} step {d['step']}")
+        label = f"{ROLE_TITLE[role]}: {str(d['algo']).upper()} seed {d['seed']} step {d['step']}"
         _heatmap(axes[i, 0], d["axes"][0], d["returns"][0], fig, f"{label}\nreturn landscape")
         axes[i, 0].legend(loc="upper right", fontsize=7, framealpha=0.7)
         ax = axes[i, 1]
@@ -56,8 +63,7 @@ def fig01_landscape(data: dict, env: str, out_png, out_pdf, dpi=150) -> None:
         r = r[np.isfinite(r)]
         ax.hist(r, bins=int(min(50, max(10, r.size // 5))), color="#4c72b0", alpha=0.85)
         ax.axvline(r.mean(), color="#ff7f0e", linewidth=2, label=f"mean {r.mean():.4g}")
-        ax.set_title(f"post-update returns (N={r.size}); std {float(d['std']):.3g}, LTP {float(d['ltp']):.3g}",
-                     fontsize=9)
+        ax.set_title(f"post-update returns (N={r.size})\n{policy_stats(d)}", fontsize=9)
         ax.set_xlabel("Post-update return")
         ax.set_ylabel("Count")
         ax.legend(fontsize=8, frameon=False)
@@ -71,8 +77,13 @@ def fig01_landscape(data: dict, env: str, out_png, out_pdf, dpi=150) -> None:
                      fontsize=9)
     note = (f"Pair: {data['selection']}. Map: R(theta0 + a (theta' - theta0) + b (theta'' - theta0)), "
             f"{data['grid']}x{data['grid']} grid, horizon {data['horizon']}.")
-    fig.suptitle(f"Fig. 1: return landscape around two policies, {env}{_renderer_note(data['renderer'])}\n"
-                 + "\n".join(textwrap.wrap(note, 170)), fontsize=10)
+    fallback = str(data.get("fallback", "") or "")
+    if fallback:
+        note = f"FALLBACK PAIR: {fallback}. " + note
+    title = fig.suptitle(f"Fig. 1: return landscape around two policies, {env}{_renderer_note(data['renderer'])}\n"
+                         + "\n".join(textwrap.wrap(note, 170)), fontsize=10)
+    if fallback:
+        title.set_color("#b00000")
     save_figure(fig, out_png, out_pdf, dpi=dpi)
 
 
@@ -88,6 +99,7 @@ def fig27_multiscale(data: dict, env: str, out_png, out_pdf, dpi=150) -> None:
             _heatmap(axes[i, k], d["axes"][k], d["returns"][k], fig,
                      f"{ROLE_TITLE[role]} ({str(d['algo']).upper()} seed {d['seed']} step {d['step']})\n"
                      f"window $\\pm${e:.3g} (zoom x{float(data['zoom']) ** k:g})")
+    fallback = " [FALLBACK pair, see Fig. 1]" if str(data.get("fallback", "") or "") else ""
     fig.suptitle(f"Fig. 27: multi-scale landscape, {env}: same {data['grid']}x{data['grid']} grid on "
-                 f"windows shrunk by {float(data['zoom']):g} twice")
+                 f"windows shrunk by {float(data['zoom']):g} twice{fallback}")
     save_figure(fig, out_png, out_pdf, dpi=dpi)

@@ -2,7 +2,10 @@
 
 * :func:`fig02_scatter` -- mean post-update return against standard deviation, skewness
   and left-tail probability (LTP), one point per policy, with highlighted policies
-  spanning different distributions.
+  spanning different distributions. Mean, std and skewness are the bootstrapped means (as
+  in the paper); the LTP panel shows POINT estimates: the bootstrap mean of the LTP is a
+  ``nanmean`` over the resamples whose mode is positive, defined even where the LTP of the
+  sample itself is not (mode <= 0), so it would hide undefined LTPs.
 * :func:`fig02_histograms` -- the post-update return distributions of the highlighted
   policies (the inset panels of Fig. 2).
 """
@@ -16,7 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from . import algo_colors, _algo_order, _fig_legend, _py, save_figure, STAR, _stat_col, _styled
+from . import algo_colors, _algo_order, _fig_legend, _labelled_col, _py, save_figure, STAR, _styled
 
 
 _STATS_Y = (
@@ -26,6 +29,10 @@ _STATS_Y = (
 )
 
 
+#: statistics drawn as point estimates rather than bootstrap means (see the module docstring)
+_POINT_STATS = frozenset({"ltp"})
+
+
 _KEY_COLS = ("env", "algo", "seed", "step")
 
 
@@ -33,8 +40,8 @@ def select_highlights(df: pd.DataFrame, k: int = 6) -> list:
     """Deterministic choice of up to ``k`` policies spanning different
     post-update return distributions (the star markers of Fig. 2).
 
-    Candidates are rows with finite bootstrapped mean, std and LTP, sorted by
-    (algo, seed, step).  Each of the three statistics is min-max normalised;
+    Candidates are rows with finite bootstrapped mean and std and a defined (finite)
+    point-estimate LTP -- the values Fig. 2 draws --, sorted by (algo, seed, step).  Each of the three statistics is min-max normalised;
     farthest-point sampling then starts from the highest-LTP policy and
     repeatedly adds the candidate whose nearest already-chosen policy is
     farthest away (ties -> first in sort order).  Returns row indices of ``df``.
@@ -42,7 +49,7 @@ def select_highlights(df: pd.DataFrame, k: int = 6) -> list:
     if k <= 0 or len(df) == 0:
         return []
     feats = pd.DataFrame(
-        {s: _stat_col(df, s) for s in ("mean", "std", "ltp")}, index=df.index
+        {s: _labelled_col(df, s, point=s in _POINT_STATS)[0] for s in ("mean", "std", "ltp")}, index=df.index
     )
     ok = np.isfinite(feats.to_numpy()).all(axis=1)
     cand = df.loc[ok].copy()
@@ -81,10 +88,12 @@ def fig02_scatter(stats, env, out_png, out_pdf, dpi=150, highlight=6, title=None
 
     One row of three panels for the policies of ``env``: x is the
     bootstrapped mean post-update return, y the bootstrapped standard
-    deviation, skewness and left-tail probability.  One point per policy,
+    deviation, skewness and the POINT estimate of the left-tail probability
+    (axis labels say which).  One point per policy,
     coloured by algorithm; up to ``highlight`` policies chosen by
     :func:`select_highlights` are drawn as numbered stars in every panel.
-    Policies with undefined (NaN) LTP appear in the first two panels only.
+    Policies with undefined (NaN) LTP appear in the first two panels only;
+    the LTP panel's title counts them.
 
     Returns the highlighted policies as dicts with keys env, algo, seed,
     step, in star-number order (star 1 first), for :func:`fig02_histograms`.
@@ -95,14 +104,14 @@ def fig02_scatter(stats, env, out_png, out_pdf, dpi=150, highlight=6, title=None
         known = sorted(stats["env"].astype(str).unique()) if "env" in stats else []
         raise ValueError(f"no post-update statistics for env {env!r} (have: {known})")
     df = df.copy()
-    x = _stat_col(df, "mean")
+    x, x_kind = _labelled_col(df, "mean")
     algos = _algo_order(df["algo"].astype(str).unique())
     colors = algo_colors(algos)
     hl_idx = select_highlights(df, highlight)
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), constrained_layout=True)
     for ax, (stat, label) in zip(axes, _STATS_Y):
-        y = _stat_col(df, stat)
+        y, y_kind = _labelled_col(df, stat, point=stat in _POINT_STATS)
         for algo in algos:
             m = (df["algo"].astype(str) == algo) & np.isfinite(x) & np.isfinite(y)
             ax.scatter(
@@ -121,15 +130,15 @@ def fig02_scatter(stats, env, out_png, out_pdf, dpi=150, highlight=6, title=None
                 str(i + 1), (xv, yv), xytext=(6, 5), textcoords="offset points",
                 fontsize=8, fontweight="bold", zorder=5,
             )
-        ax.set_xlabel("Mean post-update return")
-        ax.set_ylabel(label)
+        ax.set_xlabel(f"Mean post-update return ({x_kind})")
+        ax.set_ylabel(f"{label} ({y_kind})")
         ax.grid(True, alpha=0.3, linewidth=0.6)
         if stat == "ltp":
-            n_nan = int((~np.isfinite(y)).sum())
+            n_nan = undefined_ltp_count(df)
             if n_nan:
                 ax.set_title(
-                    f"{n_nan} polic{'y' if n_nan == 1 else 'ies'} with undefined LTP not shown",
-                    fontsize=8, color="0.35",
+                    f"{n_nan} of {len(df)} polic{'y' if len(df) == 1 else 'ies'} with undefined LTP "
+                    f"(mode <= 0) not shown", fontsize=8, color="0.35",
                 )
         ax.margins(x=0.05, y=0.08)
     handles, labels = axes[0].get_legend_handles_labels()
@@ -148,6 +157,13 @@ def fig02_scatter(stats, env, out_png, out_pdf, dpi=150, highlight=6, title=None
     for idx in hl_idx:
         out.append({c: _py(df.at[idx, c]) for c in _KEY_COLS})
     return out
+
+
+def undefined_ltp_count(df: pd.DataFrame) -> int:
+    """Policies of ``df`` whose LTP is undefined: NaN point estimate (mode <= 0, or no finite
+    return). Counted on the point estimate, never on the bootstrap mean, which is a
+    ``nanmean`` over resamples and so finite as soon as one resample has a positive mode."""
+    return int((~np.isfinite(_labelled_col(df, "ltp", point=True)[0].to_numpy(float))).sum())
 
 
 def _hist_bins(n: int) -> int:
@@ -199,5 +215,6 @@ def fig02_histograms(returns_by_policy: Sequence, env, out_png, out_pdf, dpi=150
         ax.xaxis.set_major_locator(plt.MaxNLocator(5))
         ax.ticklabel_format(axis="x", useOffset=False, style="plain")
         ax.grid(True, alpha=0.3, linewidth=0.6)
-    fig.suptitle(f"Post-update return distributions of highlighted policies, {env}")
+    fig.suptitle(f"{PAPER_FIGURE.get(str(env), 'Fig. 2')} (insets): post-update return distributions "
+                 f"of the highlighted policies, {env}")
     save_figure(fig, out_png, out_pdf, dpi=dpi)

@@ -62,5 +62,6 @@ def extra_learning_curves(curves, out_png, out_pdf, dpi=150) -> None:
                 handles.append(h)
                 labels.append(lab)
     _fig_legend(fig, axes[-1], handles, labels)
-    fig.suptitle("Learning curves\n(deterministic return from the reference initial state)", fontsize=11)
+    fig.suptitle("Learning curves (extra: not a paper figure)\n"
+                 "(deterministic return from the reference initial state)", fontsize=11)
     save_figure(fig, out_png, out_pdf, dpi=dpi)
