@@ -350,9 +350,10 @@ def bench_isa(sizes, n, steps, repeats, isas=("AVX2", "native")):
     import subprocess
     import sys
 
-    from .portability import ISA_ENV, ISA_FLAG
+    from .portability import CONSISTENCY_FLAGS, ISA_ENV, ISA_FLAG, ONEDNN_ENV
 
-    base_flags = " ".join(f for f in os.environ.get("XLA_FLAGS", "").split() if f.split("=")[0] != ISA_FLAG)
+    ours = {ISA_FLAG} | {f.split("=")[0] for f in CONSISTENCY_FLAGS}
+    base_flags = " ".join(f for f in os.environ.get("XLA_FLAGS", "").split() if f.split("=")[0] not in ours)
     print(f"\nXLA CPU instruction set: {' vs '.join(isas)} (TD3, hopper without termination, 1 seed; "
           f"alternating fresh processes, median of {repeats})", flush=True)
     print(f"  {'what':34s} " + " ".join(f"{i:>10s}" for i in isas) + f" {'ratio':>7s}")
@@ -361,7 +362,8 @@ def bench_isa(sizes, n, steps, repeats, isas=("AVX2", "native")):
             got = {i: [] for i in isas}
             for _ in range(repeats):
                 for isa in isas:
-                    env = {**os.environ, ISA_ENV: isa, "XLA_FLAGS": base_flags}
+                    env = {k: v for k, v in os.environ.items() if k != ONEDNN_ENV}
+                    env.update({ISA_ENV: isa, "XLA_FLAGS": base_flags})
                     cmd = [sys.executable, "-m", "retland.bench", "--isa-worker", what, "--isa-hidden",
                            *map(str, hidden), "--n", str(n), "--train-steps", str(steps)]
                     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout

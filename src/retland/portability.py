@@ -10,7 +10,8 @@ two parts of XLA:CPU that choose code by the host CPU at run time or by platform
 (:data:`CONSISTENCY_FLAGS`). The setting is
 ``RETLAND_XLA_CPU_ISA``: an XLA level (``SSE4_2``, ``AVX``, ``AVX2``, ``AVX512``, ...), or
 ``native`` to let XLA use everything the host has (faster on some hosts, numbers that
-only hold on the same kind of CPU). An explicit ``--xla_cpu_max_isa`` in ``XLA_FLAGS`` wins
+only hold on the same kind of CPU). The same setting caps oneDNN's run-time dispatch
+(``ONEDNN_MAX_CPU_ISA``, :data:`ONEDNN_ISA`), which runs XLA:CPU's matrix products. An explicit ``--xla_cpu_max_isa`` in ``XLA_FLAGS`` wins
 over both. Where the CPU is not x86-64 the flag is not set (XLA's levels are x86 names).
 
 :func:`machine` is the machine line of every output's provenance; :func:`fingerprint`
@@ -68,13 +69,32 @@ def isa_setting(environ=None) -> str:
 CONSISTENCY_FLAGS = ("--xla_cpu_enable_platform_dependent_math=false", "--xla_cpu_experimental_ynn_fusion_type=")
 
 
+#: oneDNN's name for each XLA level: XLA:CPU's dots run through Eigen, whose contraction
+#: kernel is oneDNN's sgemm, which picks its JIT kernel (AVX-512 or AVX2 ...) from the host's
+#: CPUID at run time, out of ``--xla_cpu_max_isa``'s reach; ``ONEDNN_MAX_CPU_ISA`` caps it
+ONEDNN_ISA = {"SSE4_2": "SSE41", "AVX": "AVX", "AVX2": "AVX2", "AVX512": "AVX512_CORE",
+              "AVX512_VNNI": "AVX512_CORE_VNNI", "AVX512_BF16": "AVX512_CORE_BF16", "AMX": "AVX512_CORE_AMX",
+              "AVX_VNNI": "AVX2_VNNI"}
+ONEDNN_ENV = "ONEDNN_MAX_CPU_ISA"
+
+
+def onednn_env(environ=None) -> dict:
+    """The environment variables this setting adds: ``ONEDNN_MAX_CPU_ISA`` (x86-64, not
+    ``native``); none where the user set it already."""
+    environ = os.environ if environ is None else environ
+    isa = isa_setting(environ)
+    if isa == NATIVE or not is_x86_64() or environ.get(ONEDNN_ENV) or environ.get("DNNL_MAX_CPU_ISA"):
+        return {}
+    return {ONEDNN_ENV: ONEDNN_ISA[isa]}
+
+
 def isa_flags(environ=None) -> tuple[str, ...]:
     """The flags this setting adds: ``--xla_cpu_max_isa=<level>`` (x86-64 only) and
     :data:`CONSISTENCY_FLAGS`; none for ``native``."""
     isa = isa_setting(environ)
     if isa == NATIVE:
         return ()
-    return (f"{ISA_FLAG}={isa}",) if is_x86_64() else ()
+    return ((f"{ISA_FLAG}={isa}",) if is_x86_64() else ()) + CONSISTENCY_FLAGS
 
 
 def effective_isa(environ=None) -> str:
@@ -143,6 +163,7 @@ def machine() -> dict:
         "isa_setting": isa_setting(),
         "xla_cpu_max_isa": effective_isa(),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "onednn_max_cpu_isa": os.environ.get(ONEDNN_ENV) or os.environ.get("DNNL_MAX_CPU_ISA") or "native",
         "jax": version("jax"),
         "jaxlib": version("jaxlib"),
         "threads": cpu_threads(),

@@ -73,9 +73,13 @@ def with_xla_cpu_flags(flags: str, environ=None) -> str:
 
 
 def add_xla_cpu_flags() -> None:
-    """Put :func:`xla_cpu_flags` into this process's XLA_FLAGS (before JAX starts its
-    backend); child processes (Snakemake's jobs, sbatch) inherit them."""
+    """Put :func:`xla_cpu_flags` into this process's XLA_FLAGS and the oneDNN cap
+    (``portability.onednn_env``) into its environment, before JAX starts its backend; child
+    processes (Snakemake's jobs, sbatch) inherit them."""
+    from ..portability import onednn_env
+
     os.environ["XLA_FLAGS"] = with_xla_cpu_flags(os.environ.get("XLA_FLAGS", ""))
+    os.environ.update(onednn_env())
 
 
 def setup_jax(cache_dir: str | None = None, render: bool = False):
