@@ -113,14 +113,16 @@ CLAIMS = {"mean_tolerance": 0.05, "std_ratio": 2.0, "ltp_diff": 0.05, "same_run_
 STATS_CFG = {"n_boot": 200, "ci": 0.95, "seed": 0}
 
 
-def _claims(tmp_path, stats, btp, ltp):
+def _claims(tmp_path, stats, btp, ltp, min_n=2):
     """The claims job on these three tables (post-update statistics, per-pair BTP, LTP-reduction
-    summary): (claims.csv as a frame, claims.md text)."""
+    summary): (claims.csv as a frame, claims.md text). ``min_n`` 2: _log() has 2 (start, run)
+    pairs."""
     from retland.jobs.claims import claims_job
 
     for name, df in (("pu.csv", stats), ("btp.csv", btp), ("ltp.csv", ltp)):
         df.to_csv(tmp_path / name, index=False)
-    claims_job(str(tmp_path / "pu.csv"), str(tmp_path / "btp.csv"), str(tmp_path / "ltp.csv"), CLAIMS, STATS_CFG,
+    claims_job(str(tmp_path / "pu.csv"), str(tmp_path / "btp.csv"), str(tmp_path / "ltp.csv"),
+               {**CLAIMS, "min_n": min_n}, STATS_CFG,
                list(ALGOS), str(tmp_path / "c.md"), str(tmp_path / "c.csv"))
     return pd.read_csv(tmp_path / "c.csv"), (tmp_path / "c.md").read_text()
 
@@ -274,3 +276,15 @@ def test_claims_leave_out_other_suites(tmp_path):
     # and without the algos filter the BC students would be counted among the Brax policies
     no_algos = claim_a(pd.concat([brax, bc]), **kw)
     assert no_algos["n_policies"] == 24 and "bc" in no_algos["algos"]
+
+
+def test_a_claim_cannot_hold_on_too_few_units(tmp_path):
+    """claims.min_n (default 5): Algorithm 1's 2 (start, run) pairs of _log() give an interval,
+    but no verdict."""
+    from retland.jobs.claims import MIN_N
+
+    ltp = R.ltp_reduction_summary(_log(), 200, 0.95, 0)
+    c, md = _claims(tmp_path, _pu(True), _btp(BTP_FLAT, BTP_DROP), ltp, min_n=MIN_N)
+    assert MIN_N == 5 and not c[c["claim"] == "c"]["holds"].any()
+    assert "Too few (start policy, run) pairs for an interval (fewer than claims.min_n = 5)" in md
+    assert c[c["claim"] == "a"]["holds"].all()  # 18 policies with neighbours: enough

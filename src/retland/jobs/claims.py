@@ -21,6 +21,10 @@ from ..provenance import write_csv
 from ..base.atomic import write_text
 from . import log
 
+#: default of claims.min_n: the fewest units (policies with a neighbour, pairs per kind,
+#: (start, run) pairs) on which a claim may hold
+MIN_N = 5
+
 
 def _v(x) -> str:
     x = float(x)
@@ -50,6 +54,16 @@ def claims_job(stats_csv: str, btp_csv: str, ltp_summary_csv: str, p: dict, stat
     b = claim_b(pd.read_csv(btp_csv), p["same_run_btp_max"], n_boot, ci, seed)
     c = claim_c(pd.read_csv(ltp_summary_csv))
     pct = f"{100 * ci:g}%"
+    # a bootstrap interval from a handful of units says nothing: below claims.min_n a claim
+    # is "does not hold (too few ...)", whatever its interval
+    min_n = int(p.get("min_n", MIN_N))
+    few = {"a": a["n_with_neighbour"] < min_n, "b": min(b["n_same"], b["n_different"]) < min_n,
+           "c": c["n"] < min_n}
+    a["holds"], b["holds"], c["holds"] = (h and not few[k] for k, h in zip("abc", (a["holds"], b["holds"],
+                                                                                   c["holds"])))
+
+    def too_few(k: str, what: str) -> str:
+        return f" Too few {what} for an interval (fewer than claims.min_n = {min_n}): cannot hold." if few[k] else ""
 
     rows = [
         dict(claim="a", statistic="median separated std fold among similar-mean policies", value=a["std_fold"],
@@ -83,7 +97,7 @@ def claims_job(stats_csv: str, btp_csv: str, ltp_summary_csv: str, p: dict, stat
         f"the median separated LTP spread {_ci(a['ltp_spread'], a['ltp_spread_lo'], a['ltp_spread_hi'])} and the "
         f"skewness spread {_ci(a['skew_spread'], a['skew_spread_lo'], a['skew_spread_hi'])} (only differences beyond "
         f"each policy's own {pct} interval count; intervals: bootstrap over policies). Criterion: lower bounds "
-        f"> {p['std_ratio']:g} (fold) and > {p['ltp_diff']:g} (LTP).")
+        f"> {p['std_ratio']:g} (fold) and > {p['ltp_diff']:g} (LTP)." + too_few("a", "policies with a neighbour"))
     md.append("")
     md.append(
         f"(b) Sec. 4.1 / Fig. 6, same-run paths show almost no drop and different-run paths drop more: "
@@ -92,7 +106,7 @@ def claims_job(stats_csv: str, btp_csv: str, ltp_summary_csv: str, p: dict, stat
         f"{_ci(b['different'], b['different_lo'], b['different_hi'])} ({b['n_different']} pairs, "
         f"{b['n_different_undefined']} undefined), difference {_ci(b['difference'], b['difference_lo'], b['difference_hi'])}. "
         f"Criterion: same-run upper bound <= {p['same_run_btp_max']:g} and the difference's lower bound > 0"
-        + (f"; failed: {b['why']}." if b.get("why") else "."))
+        + (f"; failed: {b['why']}." if b.get("why") else ".") + too_few("b", "pairs of a kind"))
     md.append("")
     if not c["rows"]:
         md.append("(c) Sec. 4.2 / Fig. 7, Algorithm 1 reduces LTP more than plain TD3: no paired runs to compare.")
@@ -104,6 +118,6 @@ def claims_job(stats_csv: str, btp_csv: str, ltp_summary_csv: str, p: dict, stat
             f"{_ci(r['mean'], r['lo'], r['hi'])}, plain {rejection_algo.upper()} {_ci(t['mean'], t['lo'], t['hi'])}"
             + (f", paired difference {_ci(d['mean'], d['lo'], d['hi'])} over {int(d['n'])} (start policy, run) pairs"
                if d is not None else "")
-            + " (criterion: the difference's lower bound > 0).")
+            + " (criterion: the difference's lower bound > 0)." + too_few("c", "(start policy, run) pairs"))
     write_text(out_md, "\n".join(md) + "\n")
     log("\n".join(md))
