@@ -59,7 +59,7 @@ def _fingerprint(cores: str | None) -> dict:
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
     assert p.returncode == 0, p.stderr[-3000:]
-    return json.loads(p.stdout)
+    return json.loads(p.stdout.strip().splitlines()[-1])  # the last line: imports may print before it
 
 
 @pytest.mark.slow

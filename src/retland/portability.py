@@ -251,7 +251,8 @@ def main(argv=None) -> None:
     import tempfile
 
     ap = argparse.ArgumentParser(description="The portability fingerprint: a tiny TD3 run and one post-update "
-                                             "distribution; prints checksums and statistics as JSON.")
+                                             "distribution; prints checksums and statistics as JSON (the last "
+                                             "line of standard output).")
     ap.add_argument("--steps", type=int, default=FINGERPRINT["total_steps"])
     ap.add_argument("--hidden", type=int, nargs="+", default=list(FINGERPRINT["hidden"]))
     args = ap.parse_args(argv)
@@ -260,8 +261,8 @@ def main(argv=None) -> None:
     add_xla_cpu_flags()
     with tempfile.TemporaryDirectory() as d:
         out = fingerprint(d, total_steps=args.steps, hidden=tuple(args.hidden))
-    json.dump(out, sys.stdout, indent=1, sort_keys=True)
-    print()
+    # one line, last: imports (brax, mujoco) may print to stdout before it
+    print(json.dumps(out, sort_keys=True), flush=True)
 
 
 if __name__ == "__main__":
