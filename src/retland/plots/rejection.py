@@ -147,7 +147,7 @@ def fig26_rejection_frequency(freq: pd.DataFrame, out_png, out_pdf=None, dpi=150
                       zip(freq["env"], freq["n"] if "n" in freq.columns else [np.nan] * len(freq))])
     ax.set_ylim(0, 1)
     ax.set_ylabel("Rejection frequency")
-    ax.set_title("Fig. 26: rejected proposals in Algorithm 1\n(mean and SE over n (start policy, run) pairs)",
+    ax.set_title("Fig. 26: rejected proposals\nin Algorithm 1 (mean and SE\nover n (start policy, run) pairs)",
                  fontsize=9)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
