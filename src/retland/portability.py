@@ -148,14 +148,9 @@ def cpu_threads() -> int:
 
 def machine() -> dict:
     """The machine line of every output's provenance and of the archive's platform.json."""
-    from importlib import metadata
+    from .provenance import versions  # stdlib only, imported here: provenance imports this module
 
-    def version(p):
-        try:
-            return metadata.version(p)
-        except metadata.PackageNotFoundError:
-            return None
-
+    v = versions()
     return {
         "cpu_model": cpu_model(),
         "arch": platform.machine(),
@@ -164,8 +159,8 @@ def machine() -> dict:
         "xla_cpu_max_isa": effective_isa(),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "onednn_max_cpu_isa": os.environ.get(ONEDNN_ENV) or os.environ.get("DNNL_MAX_CPU_ISA") or "native",
-        "jax": version("jax"),
-        "jaxlib": version("jaxlib"),
+        "jax": v.get("jax"),
+        "jaxlib": v.get("jaxlib"),
         "threads": cpu_threads(),
     }
 
