@@ -31,11 +31,14 @@ venv: $(STAMP)
 
 # A JAX job spends much of its time compiling, which is single-threaded: on a laptop, let
 # two simulating jobs share the cores so one compiles while the other simulates (XLA still
-# uses every core). Only for `make run`: a workflow profile would also apply to the SLURM
-# profile, which keeps 2 CPUs per job.
-# The rules that simulate (one list, also read by tests/test_workflow.py).
-JAX_RULES := $(shell cat workflow/jax_rules.txt)
-LOCAL_THREADS ?= --set-threads $(foreach r,$(JAX_RULES),$(r)=1)
+# uses every core). Snakemake's --max-threads 1 gives every job one scheduling slot: the
+# rules that simulate are the only ones that ask for more (`threads:` 2, or
+# resources.host_threads on host-stepped tasks), so no list of rule names is kept, and the
+# rules generated per seed list or checkpoint schedule (train_atari, post_update_ppo_atari)
+# and any new simulating rule are covered. Only for `make run`: a workflow profile would
+# also apply to the SLURM profile, which keeps the rules' threads (2 CPUs per job).
+# `make run LOCAL_THREADS=` keeps them locally too. Also read by tests/test_workflow.py.
+LOCAL_THREADS ?= --max-threads 1
 
 # A run killed with SIGKILL leaves Snakemake's lock behind: remove it when no Snakemake
 # process works in this directory (retland.unlock says so), then carry on where it stopped.

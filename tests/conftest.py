@@ -4,7 +4,7 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 from retland.base.gl import configure_mujoco_gl  # noqa: E402  (before anything imports mujoco)
-from retland.jobs import add_xla_cpu_flags  # noqa: E402  (no JAX import: before any backend starts)
+from retland.runtime import add_xla_cpu_flags  # noqa: E402  (no JAX import: before any backend starts)
 
 add_xla_cpu_flags()
 configure_mujoco_gl(render=True)  # OSMesa frames where libOSMesa loads, else the fallback renderer
@@ -17,7 +17,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(scope="session")
 def jax_cache(tmp_path_factory):
     """One persistent compilation cache for the whole test session."""
-    from retland.jobs import setup_jax
+    from retland.runtime import setup_jax
 
     d = str(tmp_path_factory.mktemp("jax_cache"))
     setup_jax(d)

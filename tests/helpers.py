@@ -46,7 +46,8 @@ def tiny_offpolicy_run(d, algo: str, name: str = "seed") -> dict:
     paths = [str(d / f"{name}{s}.h5") for s in (0, 1)]
     attrs = {"suite": "brax", "env": "hopper", "algo": algo, "backend": "spring", "episode_length": 50,
              "total_steps": 200, "checkpoint_steps": [100, 200], "agent_config": cfg.to_dict()}
-    summary = train(agent, env, cfg, [0, 1], 200, [100, 200], paths, attrs, max_chunk=100, log=lambda m: None)
+    summary = train(agent, env, cfg, [0, 1], total_steps=200, checkpoint_steps=[100, 200], out_paths=paths, attrs=attrs,
+                    max_chunk=100, log=lambda m: None)
     return {"agent": agent, "cfg": cfg, "env": env, "paths": paths, "summary": summary, "attrs": attrs, "dir": d}
 
 

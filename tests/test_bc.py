@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from retland.agents import bc as BC
+from retland.agents.bc import agent as BC
 from retland.analyses import bc as A
 from retland.base.replay import Transition
 
@@ -199,7 +199,7 @@ def students(tiny_training, tmp_path_factory):
     bc = {"total_steps": 60, "checkpoints": [20, 60], "learning_rate": 1e-3, "dropout": 0.1,
           "batch_size": 16, "max_chunk_steps": 20, "seed": 0}
     outs = [str(d / f"teacher{k}.h5") for k in (100, 200)]
-    summary = bc_train_job(tiny_training["paths"][0], [100, 200], bc, outs)
+    summary = bc_train_job(teacher_path=tiny_training["paths"][0], teacher_steps=[100, 200], bc=bc, out_h5=outs)
     return {"bc": bc, "paths": outs, "summary": summary, "dir": d, "teacher": tiny_training["paths"][0]}
 
 
@@ -220,7 +220,7 @@ def test_student_files_follow_the_training_contract(students):
 
 def test_student_holds_its_teacher_and_post_update_job_runs(students, tmp_path):
     from retland.base.checkpoints import TrainFile, read_post_update
-    from retland.jobs import CheckpointSource
+    from retland.jobs.sources import CheckpointSource
     from retland.jobs.post_update import post_update_job
 
     src = CheckpointSource(students["paths"][1])
@@ -230,7 +230,8 @@ def test_student_holds_its_teacher_and_post_update_job_runs(students, tmp_path):
         w = tf.f["checkpoints/step200/actor/params/MLP_0/Dense_0/kernel"][()]
     np.testing.assert_array_equal(np.asarray(state.teacher["params"]["MLP_0"]["Dense_0"]["kernel"]), w)
     outs = [str(tmp_path / "s20.h5"), str(tmp_path / "s60.h5")]
-    post_update_job(students["paths"][1], 0, [20, 60], 4, 30, 4, 0, outs)
+    post_update_job(train_path=students["paths"][1], seed=0, steps=[20, 60],
+                    post_update={"n_samples": 4, "horizon": 30, "chunk_size": 4, "sample_seed": 0}, out_h5=outs)
     r, _, a = read_post_update(outs[1])
     assert a["update_kind"] == "bc_mse_step" and int(a["teacher_step"]) == 200 and r.shape == (4,)
 
@@ -250,11 +251,13 @@ def test_killed_bc_job_resumes_to_identical_files(students, tmp_path):
     J.log = die
     try:
         with pytest.raises(KeyboardInterrupt):
-            bc_train_job(students["teacher"], [100, 200], students["bc"], outs, resume_every_minutes=0)
+            bc_train_job(teacher_path=students["teacher"], teacher_steps=[100, 200], bc=students["bc"], out_h5=outs,
+                         resume_every_minutes=0)
     finally:
         J.log = real_log
     assert not any(os.path.exists(p) for p in outs)
-    s = bc_train_job(students["teacher"], [100, 200], students["bc"], outs, resume_every_minutes=0)
+    s = bc_train_job(teacher_path=students["teacher"], teacher_steps=[100, 200], bc=students["bc"], out_h5=outs,
+                     resume_every_minutes=0)
     assert s["resumed_from"] == 40
     for a, b in zip(students["paths"], outs):
         with TrainFile(a) as fa, TrainFile(b) as fb:

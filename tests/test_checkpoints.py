@@ -81,7 +81,7 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
 
 
 def test_pytree_round_trip_and_shape_check(tmp_path):
-    from retland.agents import td3
+    from retland.agents.td3 import agent as td3
 
     cfg = td3.TD3Config(hidden=(8,))
     state = td3.init(jax.random.PRNGKey(0), 3, 2, cfg)

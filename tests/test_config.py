@@ -130,7 +130,7 @@ def test_bad_config_names_the_key(mutate, match):
 
 def test_xla_cpu_flags_are_added_once_and_respect_the_user(monkeypatch):
     from retland import portability
-    from retland.jobs import XLA_CPU_FLAGS, with_xla_cpu_flags
+    from retland.runtime import XLA_CPU_FLAGS, with_xla_cpu_flags
 
     monkeypatch.setattr(portability, "is_x86_64", lambda: True)
     monkeypatch.delenv("RETLAND_XLA_CPU_ISA", raising=False)
@@ -197,7 +197,7 @@ def test_settable_task_arguments_are_real_brax_arguments():
 
     from brax import envs as brax_envs
 
-    from retland.base.envs import BRAX_KWARGS, BRAX_TASKS
+    from retland.base.brax_env import BRAX_KWARGS, BRAX_TASKS
 
     for name, allowed in BRAX_KWARGS.items():
         cls = brax_envs._envs[BRAX_TASKS[name]]

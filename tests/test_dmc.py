@@ -155,7 +155,7 @@ def test_post_update_job_on_a_host_stepped_training_file(tmp_path, jax_cache):
     from retland.agents import get_agent
     from retland.base.checkpoints import TrainFile, read_post_update
     from retland.base.envs import make_env
-    from retland.jobs import CheckpointSource, sample_key
+    from retland.jobs.sources import CheckpointSource, sample_key
     from retland.jobs.post_update import post_update_job
     from retland.rollout import HostRollout
     from retland.training import train
@@ -167,7 +167,8 @@ def test_post_update_job_on_a_host_stepped_training_file(tmp_path, jax_cache):
     paths = [str(tmp_path / f"seed{s}.h5") for s in (0, 1)]
     attrs = {"suite": "dmc", "env": "quadruped-walk", "algo": "td3", "backend": "mujoco", "episode_length": 60,
              "total_steps": 160, "checkpoint_steps": [80, 160], "agent_config": cfg.to_dict()}
-    summary = train(agent, env, cfg, [0, 1], 160, [80, 160], paths, attrs, max_chunk=80, log=lambda m: None)
+    summary = train(agent, env, cfg, [0, 1], total_steps=160, checkpoint_steps=[80, 160], out_paths=paths,
+                    attrs=attrs, max_chunk=80, log=lambda m: None)
     assert len(summary["final_eval_returns"]) == 2
     with TrainFile(paths[0]) as tf:
         assert tf.checkpoint_steps == [80, 160] and tf.n_replay_rows == 160
@@ -180,7 +181,9 @@ def test_post_update_job_on_a_host_stepped_training_file(tmp_path, jax_cache):
     np.testing.assert_array_equal(rows["next_obs"][58], rows["obs"][59])
 
     outs = [str(tmp_path / "pu" / f"step{k}.h5") for k in (80, 160)]
-    post_update_job(paths[0], 0, [80, 160], 5, 30, 5, 0, outs, workers=2)
+    post_update_job(train_path=paths[0], seed=0, steps=[80, 160],
+                    post_update={"n_samples": 5, "horizon": 30, "chunk_size": 5, "sample_seed": 0}, out_h5=outs,
+                    workers=2)
     returns, lengths, a = read_post_update(outs[1])
     assert a["suite"] == "dmc" and a["backend"] == "mujoco" and a["env"] == "quadruped-walk"
     assert returns.shape == (5,) and (lengths == 30).all() and np.isfinite(returns).all()

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from retland.agents import ppo
+from retland.agents.ppo import agent as ppo_agent, networks as ppo_networks, state as ppo_state
 from retland.config import ConfigError, agent_config, agent_overrides, settings_for, train_settings, validate
 from test_config import merged
 
@@ -41,7 +42,7 @@ def test_patch_convolution_is_flax_convolution(k, s, cin, size):
 
 def test_cnn_width_is_configurable_and_checked():
     cfg = ppo.PPOConfig.from_dict({**ppo.SUITE_DEFAULTS["atari"], "anneal_lr_steps": 0, **TINY})
-    actor, critic = ppo.nets(cfg, 6).init(jax.random.PRNGKey(0), 84 * 84 * 4)
+    actor, critic = ppo_networks.nets(cfg, 6).init(jax.random.PRNGKey(0), 84 * 84 * 4)
     torso = actor["torso"]["params"]
     assert [torso[f"Conv_{i}"]["kernel"].shape[-1] for i in range(3)] == [4, 8, 8]
     assert torso["Dense_0"]["kernel"].shape == (7 * 7 * 8, 16) and critic["params"]["kernel"].shape == (16, 1)
@@ -131,25 +132,27 @@ def test_host_path_evaluator_rolls_out_the_interpolated_policies(atari_env, jax_
     """Endpoints are the policies themselves, the same (alpha, key) gives the same return,
     and each return is the host rollout of perturb(interpolate(alpha), key, sigma)."""
     from retland.analyses import interpolation as I
+    from retland.analyses.source import Source
     from retland.rollout import HostRollout
 
     env = atari_env
     cfg = ppo.PPOConfig.from_dict({**ppo.SUITE_DEFAULTS["atari"], "anneal_lr_steps": 0, **TINY})
-    ta, tb = (ppo.policy_params(ppo.init(jax.random.PRNGKey(i), env.spec.obs_dim, env.spec.act_dim, cfg))
+    ta, tb = (ppo_state.policy_params(ppo_state.init(jax.random.PRNGKey(i), env.spec.obs_dim, env.spec.act_dim, cfg))
               for i in (0, 1))
     horizon, chunk = 40, 4
-    ev = I.make_path_evaluator(ppo, env, cfg, horizon, chunk_size=chunk)
-    ref = HostRollout(env, ppo.make_policy(env.spec.act_dim, cfg), horizon, chunk)
+    ev = I.make_path_evaluator(Source(ppo_agent, env, cfg), horizon, chunk_size=chunk)
+    ref = HostRollout(env, ppo_agent.make_policy(env.spec.act_dim, cfg), horizon, chunk)
     start = env.reference_state()
     try:
         alphas = np.array([1.0, 0.0, 0.3, 0.7])
-        r0 = I.path_returns(ev, ta, tb, alphas, 1, 0.0, jax.random.PRNGKey(0), chunk, start)[:, 0]
+        r0 = I.path_returns(ev, ta, tb, alphas, n_perturbations=1, sigma=0.0, key=jax.random.PRNGKey(0),
+                            chunk_size=chunk, start_state=start)[:, 0]
         stack = lambda ps: jax.tree_util.tree_map(lambda *x: jnp.stack(x), *ps)  # noqa: E731
         want = ref(stack([I.interpolate(ta, tb, a) for a in alphas]), start)[0]
         np.testing.assert_array_equal(r0, want)
         keys = jax.random.split(jax.random.PRNGKey(3), 4)
-        r1 = I.path_returns(ev, ta, tb, alphas, 1, 0.5, jax.random.PRNGKey(3), chunk, start)[:, 0]
-        r2 = I.path_returns(ev, ta, tb, alphas, 1, 0.5, jax.random.PRNGKey(3), chunk, start)[:, 0]
+        r1, r2 = (I.path_returns(ev, ta, tb, alphas, n_perturbations=1, sigma=0.5, key=jax.random.PRNGKey(3),
+                                 chunk_size=chunk, start_state=start)[:, 0] for _ in range(2))
         np.testing.assert_array_equal(r1, r2)
         noisy = stack([I.gaussian_perturbation(I.interpolate(ta, tb, a), k, 0.5) for a, k in zip(alphas, keys)])
         np.testing.assert_array_equal(r1, ref(noisy, start)[0])
@@ -157,7 +160,7 @@ def test_host_path_evaluator_rolls_out_the_interpolated_policies(atari_env, jax_
         ev.rollout.close()
         ref.close()
     with pytest.raises(ValueError, match="chunk size"):
-        I.make_path_evaluator(ppo, env, cfg, horizon)
+        I.make_path_evaluator(Source(ppo_agent, env, cfg), horizon)
 
 
 # --- Fig. 20 / 21 ------------------------------------------------------------------------

@@ -79,18 +79,18 @@ def test_resimulation_with_post_update_keys_matches_stored_returns(tiny_training
 
     from retland.analyses.landscape import make_update
     from retland.analyses.post_update import post_update_returns
-    from retland.jobs import CheckpointSource, sample_key
+    from retland.jobs.sources import CheckpointSource, sample_key
 
     src = CheckpointSource(tiny_training["paths"][1])
     state, (lo, hi) = src.checkpoint(200)
     n, horizon = 8, 40
-    stored, lengths = post_update_returns(src.agent, src.env, src.cfg, state, src.replay, lo, hi, n, horizon, 8,
-                                          sample_key(0, 1, 200), log=lambda m: None)
+    stored, lengths = post_update_returns(src, state, sample_key(0, 1, 200), replay=src.replay, lo=lo, hi=hi,
+                                          n_samples=n, horizon=horizon, chunk_size=8, log=lambda m: None)
     keys = jax.random.split(sample_key(0, 1, 200), n)
-    upd = make_update(src.agent, src.env, src.cfg)
+    upd = make_update(src)
     idx = [5, 2]
     params = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *[upd(state, keys[i], src.replay, lo, hi) for i in idx])
-    resim = F.make_resimulator(src.env, src.agent.make_policy(src.env.spec.act_dim, src.cfg), horizon)
+    resim = F.make_resimulator(src, horizon)
     ret, length, rewards, poses = resim(params, src.env.reference_state())
     np.testing.assert_array_equal(np.asarray(ret, np.float64), stored[idx])
     np.testing.assert_array_equal(np.asarray(length), lengths[idx])

@@ -52,7 +52,7 @@ JOB = """
 import os
 from retland.base.gl import osmesa_status
 assert not osmesa_status()[0], "libOSMesa is still loadable: " + osmesa_status()[1]
-from retland.jobs import setup_jax
+from retland.runtime import setup_jax
 setup_jax(render={render})
 import brax.envs  # imports mujoco with the MUJOCO_GL now in force
 from retland.base import render as R

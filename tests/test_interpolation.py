@@ -96,7 +96,7 @@ def test_interpolation_endpoints_reproduce_endpoint_returns(tiny_training):
     import jax
     import jax.numpy as jnp
 
-    from retland.jobs import CheckpointSource
+    from retland.jobs.sources import CheckpointSource
     from retland.rollout import make_batched_rollout
 
     src = CheckpointSource(tiny_training["paths"][0])
@@ -105,8 +105,9 @@ def test_interpolation_endpoints_reproduce_endpoint_returns(tiny_training):
     tb = src.agent.policy_params(other.checkpoint(200)[0])
     start = src.env.reference_state()
     horizon = 30
-    ev = I.make_path_evaluator(src.agent, src.env, src.cfg, horizon)
-    r = I.path_returns(ev, ta, tb, [1.0, 0.0, 0.5], 1, 0.0, jax.random.PRNGKey(0), 2, start)
+    ev = I.make_path_evaluator(src, horizon)
+    r = I.path_returns(ev, ta, tb, [1.0, 0.0, 0.5], n_perturbations=1, sigma=0.0, key=jax.random.PRNGKey(0),
+                       chunk_size=2, start_state=start)
     roll = make_batched_rollout(src.env, src.agent.make_policy(src.env.spec.act_dim, src.cfg), horizon)
     both = jax.tree_util.tree_map(lambda x, y: jnp.stack([x, y]), ta, tb)
     ref = np.asarray(roll(both, start)[0], np.float64)
@@ -119,7 +120,8 @@ def test_interpolation_endpoints_reproduce_endpoint_returns(tiny_training):
     d = np.concatenate([np.ravel(x - y) for x, y in zip(jax.tree_util.tree_leaves(noisy), jax.tree_util.tree_leaves(ta))])
     assert abs(d.std() - 3e-4) < 3e-5 and abs(d.mean()) < 3e-5
     # perturbed path evaluation: shape [points, perturbations], finite
-    rp = I.path_returns(ev, ta, tb, [1.0, 0.0], 3, 3e-4, jax.random.PRNGKey(2), 4, start)
+    rp = I.path_returns(ev, ta, tb, [1.0, 0.0], n_perturbations=3, sigma=3e-4, key=jax.random.PRNGKey(2),
+                        chunk_size=4, start_state=start)
     assert rp.shape == (2, 3) and np.isfinite(rp).all()
 
 
@@ -213,7 +215,7 @@ def test_fig6_job_draws_the_authors_pairs(monkeypatch):
 
     p = {"algo": "td3", "chunk_size": 64, "horizon": 1000, "btp_pairs": 100, "seed": 0, "btp_points": 3, "btp_perturbations": 2,
          "noise_scale": 3e-4, "btp_fraction": 0.1}
-    tab = J.btp_pairs_table("hopper", stats, Pol(), evaluator, p, None, "test", draw="authors",
+    tab = J.btp_pairs_table("hopper", stats, Pol(), evaluator, section=p, start=None, what="test", draw="authors",
                             shared_perturbations=True)
     pols = {frozenset([_key(r.seed_a, r.step_a), _key(r.seed_b, r.step_b)]) for r in tab.itertuples()}
     assert frozenset([(0, 1), (0, 2)]) in pols and frozenset([(1, 1), (1, 2)]) in pols  # mean 20 / 21 / 22
@@ -230,9 +232,11 @@ def test_shared_perturbations_are_the_same_draws_at_every_point():
         return jax.vmap(lambda k: jax.random.normal(k, ()))(keys) + 0.0 * alphas
 
     key = jax.random.PRNGKey(0)
-    shared = I.path_returns(evaluator, None, None, [1.0, 0.0, 0.5], 4, 3e-4, key, 5, None, shared=True)
+    shared = I.path_returns(evaluator, None, None, [1.0, 0.0, 0.5], n_perturbations=4, sigma=3e-4, key=key,
+                            chunk_size=5, start_state=None, shared=True)
     assert shared.shape == (3, 4) and np.allclose(shared, shared[0]) and len(set(shared[0])) == 4
-    indep = I.path_returns(evaluator, None, None, [1.0, 0.0, 0.5], 4, 3e-4, key, 5, None)
+    indep = I.path_returns(evaluator, None, None, [1.0, 0.0, 0.5], n_perturbations=4, sigma=3e-4, key=key,
+                           chunk_size=5, start_state=None)
     assert not np.allclose(indep, indep[0]) and jnp.size(indep) == 12
 
 

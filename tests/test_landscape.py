@@ -164,21 +164,21 @@ def test_grid_reproduces_theta0_and_theta_prime(tiny_training):
 
     from retland.analyses.landscape import (combine, evaluate_points, make_landscape_evaluator, make_update,
                                             two_updates)
-    from retland.jobs import CheckpointSource
+    from retland.jobs.sources import CheckpointSource
     from retland.rollout import make_batched_rollout
 
     src = CheckpointSource(tiny_training["paths"][0])
     state, (lo, hi) = src.checkpoint(200)
     horizon = 40
-    upd = make_update(src.agent, src.env, src.cfg)
+    upd = make_update(src)
     t0, t1, t2 = two_updates(upd, src.agent, state, src.replay, lo, hi, jax.random.PRNGKey(3))
     diff = max(float(abs(a - b).max()) for a, b in zip(jax.tree_util.tree_leaves(t1), jax.tree_util.tree_leaves(t2)))
     assert diff > 0  # two independent updates
     policy = src.agent.make_policy(src.env.spec.act_dim, src.cfg)
     start = src.env.reference_state()
-    ev = make_landscape_evaluator(src.env, policy, horizon)
+    ev = make_landscape_evaluator(src, horizon)
     pts = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.5, -2.0]])
-    r, _, poses = evaluate_points(ev, t0, t1, t2, pts, start, chunk=4, log=lambda m: None)
+    r, _, poses = evaluate_points(ev, (t0, t1, t2), pts, start, chunk=4, log=lambda m: None)
     assert poses.q.shape == (horizon, src.env.sys.q_size())  # theta0's trajectory (gait frames)
     # the same parameters go through the plain batched rollout
     ref = make_batched_rollout(src.env, policy, horizon)

@@ -121,9 +121,9 @@ def _claims(tmp_path, stats, btp, ltp, min_n=2):
 
     for name, df in (("pu.csv", stats), ("btp.csv", btp), ("ltp.csv", ltp)):
         df.to_csv(tmp_path / name, index=False)
-    claims_job(str(tmp_path / "pu.csv"), str(tmp_path / "btp.csv"), str(tmp_path / "ltp.csv"),
-               {**CLAIMS, "min_n": min_n}, STATS_CFG,
-               list(ALGOS), str(tmp_path / "c.md"), str(tmp_path / "c.csv"))
+    claims_job(stats_csv=str(tmp_path / "pu.csv"), btp_csv=str(tmp_path / "btp.csv"),
+               ltp_summary_csv=str(tmp_path / "ltp.csv"), claims={**CLAIMS, "min_n": min_n}, stats=STATS_CFG,
+               algos=list(ALGOS), out_md=str(tmp_path / "c.md"), out_csv=str(tmp_path / "c.csv"))
     return pd.read_csv(tmp_path / "c.csv"), (tmp_path / "c.md").read_text()
 
 

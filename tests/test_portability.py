@@ -1,4 +1,4 @@
-"""Numbers that travel (issue 21, README "Numbers that travel"): the same config and seed
+"""Numbers that travel (issue 21, docs/numbers-that-travel.md): the same config and seed
 give the same bits on every x86-64 CPU, with 1 thread and with 2.
 
 The literals below were produced on an AMD EPYC with AVX-512 under the default setting
@@ -7,8 +7,8 @@ The literals below were produced on an AMD EPYC with AVX-512 under the default s
 AVX-512: ``qemu-x86_64 -cpu Haswell``) and with 1 and 2 cores. Under ``native`` the same
 AVX-512 machine gives other bits (final return 232 instead of 245), and with only the
 instruction-set flag (no oneDNN cap) the AVX-512 machine and the Haswell disagree (157
-against 243): README "Numbers that travel". If this test fails on your machine, your numbers do
-not match the README's: please report the machine line it prints.
+against 243): docs/numbers-that-travel.md. If this test fails on your machine, your numbers do
+not match that page's: please report the machine line it prints.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import sys
 
 import pytest
 
-from retland import portability
+from retland import fingerprint, portability
 
-#: python -m retland.portability, default setting (AVX2), on every x86-64 machine
+#: python -m retland.fingerprint, default setting (AVX2), on every x86-64 machine
 EXPECTED = {
     "params_sha256": "e304f026d65ef9c44b9896d584144209616ad423728188243c21f319082c0ba8",
     "state_sha256": "75da2bdb70d6834cf873094f1dc1a6b5fdf92b23a7b4b0203a5e2c0c3f0cc6c8",
@@ -51,7 +51,7 @@ def _skip_reason() -> str | None:
 
 
 def _fingerprint(cores: str | None) -> dict:
-    cmd = [sys.executable, "-m", "retland.portability"]
+    cmd = [sys.executable, "-m", "retland.fingerprint"]
     if cores is not None:
         if shutil.which("taskset") is None:
             pytest.skip("taskset (util-linux) not found: cannot restrict the run to one core")
@@ -99,7 +99,7 @@ def test_tree_checksum_sees_one_bit():
 
     a = {"w": np.ones((2, 3), np.float32)}
     b = {"w": np.ones((2, 3), np.float32)}
-    assert portability.tree_sha256(a) == portability.tree_sha256(b)
+    assert fingerprint.tree_sha256(a) == fingerprint.tree_sha256(b)
     b["w"].view(np.uint32)[0, 0] ^= 1
-    assert portability.tree_sha256(a) != portability.tree_sha256(b)
-    assert portability.tree_sha256({"w": np.ones((3, 2), np.float32)}) != portability.tree_sha256(a)
+    assert fingerprint.tree_sha256(a) != fingerprint.tree_sha256(b)
+    assert fingerprint.tree_sha256({"w": np.ones((3, 2), np.float32)}) != fingerprint.tree_sha256(a)

@@ -15,7 +15,10 @@ import numpy as np
 import optax
 import pytest
 
-from retland.agents import get_agent, ppo
+from retland.agents import get_agent
+from retland.agents import ppo
+from retland.agents.ppo import (agent as ppo_agent, collection as ppo_collection, losses as ppo_losses,
+                                networks as ppo_networks, optim as ppo_optim, state as ppo_state, train_loop as ppo_train_loop)
 from retland.training import train
 from retland.base.checkpoints import CheckpointError, TrainFile
 
@@ -60,10 +63,10 @@ TOY_CFG = ppo.PPOConfig(hidden=(8, 8), num_envs=4, unroll_length=6)
 def toy_state():
     """A state a few iterations into training (non-trivial Adam moments and normaliser)."""
     cfg, env = TOY_CFG, TOY
-    env_state, ep_t, ep_ret = ppo.fresh_envs(env, cfg, jax.random.PRNGKey(1))
-    agent = jax.jit(ppo.init, static_argnums=(1, 2, 3))(jax.random.PRNGKey(0), 3, 2, cfg)
-    c = ppo.Carry(agent, env_state, ep_t, ep_ret, jax.random.PRNGKey(2), jnp.zeros(()), jnp.zeros((), jnp.int32))
-    it = jax.jit(lambda c: ppo.iteration(c, env, cfg))
+    env_state, ep_t, ep_ret = ppo_collection.fresh_envs(env, cfg, jax.random.PRNGKey(1))
+    agent = jax.jit(ppo_state.init, static_argnums=(1, 2, 3))(jax.random.PRNGKey(0), 3, 2, cfg)
+    c = ppo_train_loop.Carry(agent, env_state, ep_t, ep_ret, jax.random.PRNGKey(2), jnp.zeros(()), jnp.zeros((), jnp.int32))
+    it = jax.jit(lambda c: ppo_train_loop.iteration(c, env, cfg))
     for _ in range(3):
         c = it(c)
     return c.agent
@@ -82,7 +85,7 @@ def test_table1_defaults():
     with pytest.raises(dataclasses.FrozenInstanceError):
         c.num_envs = 1
     agent = get_agent("ppo")
-    assert agent is ppo and agent.Config is ppo.PPOConfig and agent.UPDATE_KIND == "ppo_update"
+    assert agent is ppo_agent and agent.Config is ppo.PPOConfig and agent.UPDATE_KIND == "ppo_update"
     assert callable(agent.training_setup)
 
 
@@ -114,12 +117,12 @@ def test_gae_hand_example_with_termination_and_truncation():
     v = jnp.array([[0.5], [1.0], [1.5]])
     nv = jnp.array([[1.0], [9.0], [2.0]])  # 9.0 must be ignored (terminal)
     term = jnp.array([[0.0], [1.0], [0.0]])
-    adv, ret = ppo.gae(r, v, nv, term, term, 0.9, 0.8)
+    adv, ret = ppo_losses.gae(r, v, nv, term, term, 0.9, 0.8)
     # t=2: 3 + .9*2 - 1.5 = 3.3; t=1: 2 - 1 = 1.0 (cut); t=0: 1 + .9*1 - .5 + .72*1.0 = 2.12
     np.testing.assert_allclose(adv[:, 0], [2.12, 1.0, 3.3], rtol=1e-6)
     np.testing.assert_allclose(ret[:, 0], [2.62, 2.0, 4.8], rtol=1e-6)
     # a time limit at step 1 instead: bootstraps from V(true next obs) but still cuts the trace
-    adv, _ = ppo.gae(r, v, nv, jnp.zeros_like(term), term, 0.9, 0.8)
+    adv, _ = ppo_losses.gae(r, v, nv, jnp.zeros_like(term), term, 0.9, 0.8)
     np.testing.assert_allclose(adv[:, 0], [1.4 + 0.72 * 9.1, 2 + 0.9 * 9.0 - 1.0, 3.3], rtol=1e-6)
 
 
@@ -127,23 +130,23 @@ def test_clipped_surrogate_hand_case():
     ratio = jnp.array([0.5, 1.5, 1.0, 0.7])
     adv = jnp.array([1.0, 1.0, -1.0, -2.0])
     # max(-A r, -A clip(r, .8, 1.2)): -0.5 | -1.2 | 1.0 | 1.6
-    assert float(ppo.clipped_surrogate(ratio, adv, 0.2)) == pytest.approx((-0.5 - 1.2 + 1.0 + 1.6) / 4)
+    assert float(ppo_losses.clipped_surrogate(ratio, adv, 0.2)) == pytest.approx((-0.5 - 1.2 + 1.0 + 1.6) / 4)
 
 
 def test_ppo_loss_at_the_behaviour_policy():
     """Ratio 1, no entropy bonus: loss = -mean(normalised A) + vf_coef * 0.5 MSE = 2 * 0.5 MSE."""
     cfg = TOY_CFG
-    st = jax.jit(ppo.init, static_argnums=(1, 2, 3))(jax.random.PRNGKey(0), 3, 2, cfg)
+    st = jax.jit(ppo_state.init, static_argnums=(1, 2, 3))(jax.random.PRNGKey(0), 3, 2, cfg)
     k = jax.random.split(jax.random.PRNGKey(5), 3)
     obs, act = jax.random.normal(k[0], (10, 3)), jax.random.normal(k[1], (10, 2))
-    mean, log_std = ppo.GaussianActor(cfg.hidden, 2).apply(st.actor, obs)
-    logp = ppo.gaussian_log_prob(act, mean, log_std)
+    mean, log_std = ppo_networks.GaussianActor(cfg.hidden, 2).apply(st.actor, obs)
+    logp = ppo_networks.gaussian_log_prob(act, mean, log_std)
     ret = jax.random.normal(k[2], (10,))
     adv = jnp.arange(10.0)
     params = {"actor": st.actor, "critic": st.critic}
-    loss, (pg, v_loss, ent) = jax.jit(lambda p, mb: ppo.ppo_loss(p, mb, st.obs_norm, cfg, 2))(
+    loss, (pg, v_loss, ent) = jax.jit(lambda p, mb: ppo_losses.ppo_loss(p, mb, st.obs_norm, cfg, 2))(
         params, (obs, act, logp, adv, ret))
-    v = ppo.ValueNet(cfg.hidden).apply(st.critic, obs)
+    v = ppo_networks.ValueNet(cfg.hidden).apply(st.critic, obs)
     assert float(pg) == pytest.approx(0.0, abs=1e-6)
     assert float(v_loss) == pytest.approx(0.5 * float(((v - ret) ** 2).mean()), rel=1e-5)
     assert float(loss) == pytest.approx(2.0 * float(v_loss), rel=1e-5)
@@ -152,9 +155,9 @@ def test_ppo_loss_at_the_behaviour_policy():
 
 def test_obs_norm_running_moments_match_numpy():
     x = np.random.default_rng(0).normal(2.0, 3.0, size=(300, 4)).astype(np.float32)
-    n = ppo.init_obs_norm(4)
+    n = ppo_state.init_obs_norm(4)
     for part in np.split(x, 3):
-        n = ppo.update_obs_norm(n, jnp.asarray(part))
+        n = ppo_state.update_obs_norm(n, jnp.asarray(part))
     np.testing.assert_allclose(n.mean, x.mean(0), rtol=1e-4)
     np.testing.assert_allclose(n.var, x.var(0), rtol=1e-3)
     assert float(n.count) == pytest.approx(300.0)
@@ -163,17 +166,17 @@ def test_obs_norm_running_moments_match_numpy():
 def test_policy_is_clipped_mean_on_normalised_obs(toy_state):
     cfg = TOY_CFG
     obs = jnp.array([[10.0, -3.0, 2.0]])
-    a = ppo.make_policy(2, cfg)(ppo.policy_params(toy_state), obs)
+    a = ppo_agent.make_policy(2, cfg)(ppo_state.policy_params(toy_state), obs)
     n = toy_state.obs_norm
     z = jnp.clip((obs - n.mean) / jnp.sqrt(n.var + 1e-8), -10, 10)
-    mean, _ = ppo.GaussianActor(cfg.hidden, 2).apply(toy_state.actor, z)
+    mean, _ = ppo_networks.GaussianActor(cfg.hidden, 2).apply(toy_state.actor, z)
     np.testing.assert_allclose(a, jnp.clip(mean, -1, 1), rtol=1e-6)
 
 
 def test_collect_handles_termination_and_time_limit(toy_state):
     cfg = TOY_CFG
-    env_state, ep_t, ep_ret = ppo.fresh_envs(TOY, cfg, jax.random.PRNGKey(3))
-    _, ep_t2, _, b, fin = jax.jit(lambda s, t, r, k: ppo.collect(toy_state, TOY, cfg, s, t, r, k))(
+    env_state, ep_t, ep_ret = ppo_collection.fresh_envs(TOY, cfg, jax.random.PRNGKey(3))
+    _, ep_t2, _, b, fin = jax.jit(lambda s, t, r, k: ppo_collection.collect(toy_state, TOY, cfg, s, t, r, k))(
         env_state, ep_t, ep_ret, jax.random.PRNGKey(4))
     assert b.obs.shape == (6, 4, 3) and b.action.shape == (6, 4, 2) and b.logp.shape == (6, 4)
     end, term = np.asarray(b.end), np.asarray(b.term)
@@ -194,12 +197,13 @@ def toy_run(tmp_path_factory, jax_cache):
     """Two toy seeds trained by ``training.train`` (checkpoints after iterations 2 and 10)."""
     d = tmp_path_factory.mktemp("ppo_toy")
     paths = [str(d / f"ref{s}.h5") for s in (0, 1)]
-    train(ppo, TOY, TOY_CFG, [0, 1], TOY_STEPS, TOY_CKS, paths, {"algo": "ppo"}, max_chunk=48, log=lambda m: None)
+    train(ppo_agent, TOY, TOY_CFG, [0, 1], total_steps=TOY_STEPS, checkpoint_steps=TOY_CKS, out_paths=paths,
+          attrs={"algo": "ppo"}, max_chunk=48, log=lambda m: None)
     return paths
 
 
 def toy_template(cfg=TOY_CFG):
-    return jax.eval_shape(lambda k: ppo.init(k, 3, 2, cfg), jax.random.PRNGKey(0))
+    return jax.eval_shape(lambda k: ppo_state.init(k, 3, 2, cfg), jax.random.PRNGKey(0))
 
 
 def read_toy_checkpoint(path, step):
@@ -219,11 +223,11 @@ def test_checkpoints_hold_the_training_carrys_environments(toy_run):
     """env_state/ of checkpoint step{K} = the training carry's environments (simulator
     states, episode step counters and returns) after the checkpoint's iteration, per seed."""
     cfg, env = TOY_CFG, TOY
-    carry = ppo.init_carry(env, cfg, [0, 1])
-    run = ppo.make_train_chunk(env, cfg)
+    setup = ppo_train_loop.training_setup(env, cfg, [0, 1], TOY_STEPS, TOY_CKS, 48, lambda m: None)
+    carry = setup.carry
     by_hand = {}
     for it in range(2, 11, 2):  # the chunks training.train runs for PPO (learning curve every 2 iterations)
-        carry = run(carry, 2)
+        carry, _ = setup.loop.advance(carry, it - 2, it)
         by_hand[it] = jax.tree_util.tree_map(np.asarray, carry)
     for j, path in enumerate(toy_run):
         for step, it in zip(TOY_CKS, (2, 10)):
@@ -237,7 +241,7 @@ def test_checkpoints_hold_the_training_carrys_environments(toy_run):
             st = read_toy_checkpoint(path, step)
             assert tree_equal(st.actor, c.agent.actor) and tree_equal(st.opt, c.agent.opt)
             # read back through the agent template and rebuilt for collect
-            restored = ppo.saved_envs(st, env, cfg)
+            restored = ppo_collection.saved_envs(st, env, cfg)
             assert tree_equal(restored, (c.env_state, c.ep_t, c.ep_ret))
     assert (np.asarray(by_hand[10].ep_t) > 0).any()  # mid-episode environments were saved
     with TrainFile(toy_run[0]) as tf:
@@ -248,14 +252,14 @@ def one_adam_step_by_hand(st, batch, rows, max_grad_norm, cfg=TOY_CFG, opt=None)
     """Independent u: GAE of the batch with the checkpoint's value net, the minibatch
     ``rows`` of the time-major flattened batch, the PPO loss gradient, one optax Adam step
     continuing the checkpoint's optimizer state (or ``opt``)."""
-    nobs = lambda o: ppo.normalize(st.obs_norm, o, cfg)  # noqa: E731
-    value = ppo.ValueNet(cfg.hidden).apply(st.critic, nobs(batch.obs))
-    next_value = ppo.ValueNet(cfg.hidden).apply(st.critic, nobs(batch.next_obs))
-    adv, ret = ppo.gae(batch.reward, value, next_value, batch.term, batch.end, cfg.discount, cfg.gae_lambda)
+    nobs = lambda o: ppo_state.normalize(st.obs_norm, o, cfg)  # noqa: E731
+    value = ppo_networks.ValueNet(cfg.hidden).apply(st.critic, nobs(batch.obs))
+    next_value = ppo_networks.ValueNet(cfg.hidden).apply(st.critic, nobs(batch.next_obs))
+    adv, ret = ppo_losses.gae(batch.reward, value, next_value, batch.term, batch.end, cfg.discount, cfg.gae_lambda)
     flat = [x.reshape((-1,) + x.shape[2:]) for x in (batch.obs, batch.action, batch.logp, adv, ret)]
     mb = tuple(x[rows] for x in flat)
     params = {"actor": st.actor, "critic": st.critic}
-    grads = jax.grad(lambda p: ppo.ppo_loss(p, mb, st.obs_norm, cfg, 2)[0])(params)
+    grads = jax.grad(lambda p: ppo_losses.ppo_loss(p, mb, st.obs_norm, cfg, 2)[0])(params)
     tx = optax.chain(optax.clip_by_global_norm(max_grad_norm),
                      optax.adam(cfg.learning_rate, b1=cfg.adam_b1, b2=cfg.adam_b2, eps=cfg.adam_eps))
     updates, new_opt = tx.update(grads, st.opt if opt is None else opt, params)
@@ -280,12 +284,12 @@ def test_post_update_is_one_adam_step_on_a_minibatch_from_the_saved_envs(toy_run
     cfg = dataclasses.replace(TOY_CFG, post_update_minibatch=minibatch, post_update_max_grad_norm=max_norm)
     env, path, step = TOY, toy_run[1], 48
     st = read_toy_checkpoint(path, step)
-    new = jax.jit(lambda s, k: ppo.post_update_state(s, k, cfg, env))(st, K1)
-    theta = jax.jit(lambda s, k: ppo.post_update(s, k, None, 0, 0, cfg, env))(st, K1)
+    new = jax.jit(lambda s, k: ppo_agent.post_update_state(s, k, cfg, env))(st, K1)
+    theta = jax.jit(lambda s, k: ppo_agent.post_update(s, k, None, 0, 0, cfg, env))(st, K1)
 
     # by hand: continue from the saved environments with split(K1)[0], the checkpoint's policy
     k_col, k_mb = jax.random.split(K1)
-    batch = jax.jit(lambda *a: ppo.collect(st, env, cfg, *a)[3])(*saved_toy_envs(path, step), k_col)
+    batch = jax.jit(lambda *a: ppo_collection.collect(st, env, cfg, *a)[3])(*saved_toy_envs(path, step), k_col)
     B, n = cfg.batch_size, cfg.minibatch_size
     assert batch.obs.shape == (cfg.unroll_length, cfg.num_envs, 3) and n == B // cfg.num_minibatches == 12
     rows = jax.random.permutation(k_mb, B)[:n] if minibatch == "random" else np.arange(n)
@@ -302,8 +306,8 @@ def test_post_update_is_one_adam_step_on_a_minibatch_from_the_saved_envs(toy_run
     step_by_hand = jax.jit(one_adam_step_by_hand, static_argnums=(3,))
     others = [step_by_hand(st, batch, np.arange(B), norm)[0],  # the whole batch
               step_by_hand(st, batch, np.arange(n, B), norm)[0],  # the other half
-              one_adam_step_by_hand(st, batch, rows, norm, opt=ppo.optimizer(cfg).init(params))[0]]
-    fresh = ppo.collect(st, env, cfg, *ppo.fresh_envs(env, cfg, K2), k_col)[3]
+              one_adam_step_by_hand(st, batch, rows, norm, opt=ppo_optim.optimizer(cfg).init(params))[0]]
+    fresh = ppo_collection.collect(st, env, cfg, *ppo_collection.fresh_envs(env, cfg, K2), k_col)[3]
     others.append(step_by_hand(st, fresh, rows, norm)[0])
     if minibatch == "first":
         others.append(step_by_hand(st, batch, jax.random.permutation(k_mb, B)[:n], norm)[0])
@@ -317,7 +321,7 @@ def test_post_update_is_one_adam_step_on_a_minibatch_from_the_saved_envs(toy_run
 def toy_post(toy_run):
     """post_update of checkpoint step240 vmapped over keys [K1, K1, K2], as the estimator calls it."""
     st = read_toy_checkpoint(toy_run[0], 240)
-    return st, jax.jit(jax.vmap(lambda k: ppo.post_update(st, k, None, 0, 0, TOY_CFG, TOY)))(
+    return st, jax.jit(jax.vmap(lambda k: ppo_agent.post_update(st, k, None, 0, 0, TOY_CFG, TOY)))(
         jnp.stack([K1, K1, K2]))
 
 
@@ -328,7 +332,7 @@ def test_post_update_same_key_reproduces_different_keys_differ(toy_post):
     assert not tree_equal(row(0)["actor"], row(2)["actor"])  # different key -> different params
     assert params_differ(row(0)["actor"], row(2)["actor"])
     # the vmapped estimator's u equals the unbatched one
-    one = jax.jit(lambda k: ppo.post_update(st, k, None, 0, 0, TOY_CFG, TOY))(K2)
+    one = jax.jit(lambda k: ppo_agent.post_update(st, k, None, 0, 0, TOY_CFG, TOY))(K2)
     assert_params_close(one, row(2))
 
 
@@ -349,11 +353,11 @@ def test_checkpoint_without_saved_envs_is_refused_by_name(toy_run, tmp_path):
         del f["checkpoints/step48/env_state"]
     st = read_toy_checkpoint(old, 48)
     assert not st.env_state.arrays
-    assert tree_equal(ppo.policy_params(st), ppo.policy_params(read_toy_checkpoint(toy_run[0], 48)))
+    assert tree_equal(ppo_state.policy_params(st), ppo_state.policy_params(read_toy_checkpoint(toy_run[0], 48)))
     with pytest.raises(CheckpointError, match=r"old\.h5: group /checkpoints/step48/env_state is missing"):
-        ppo.post_update(st, K1, None, 0, 0, TOY_CFG, TOY)
+        ppo_agent.post_update(st, K1, None, 0, 0, TOY_CFG, TOY)
     with pytest.raises(CheckpointError, match="not read from a checkpoint"):  # a live training state
-        ppo.post_update(ppo.init(K1, 3, 2, TOY_CFG), K1, None, 0, 0, TOY_CFG, TOY)
+        ppo_agent.post_update(ppo_state.init(K1, 3, 2, TOY_CFG), K1, None, 0, 0, TOY_CFG, TOY)
 
 
 def test_full_update_protocol_keeps_the_former_post_update(toy_state):
@@ -361,20 +365,20 @@ def test_full_update_protocol_keeps_the_former_post_update(toy_state):
     PPO update (epochs x minibatches Adam steps; the first k with post_update_grad_steps)."""
     cfg, env = dataclasses.replace(TOY_CFG, post_update_protocol="full_update"), TOY
     cfg1 = dataclasses.replace(cfg, post_update_grad_steps=1)
-    post = jax.jit(lambda k: (ppo.post_update_state(toy_state, k, cfg, env),
-                              ppo.post_update_state(toy_state, k, cfg1, env)))
+    post = jax.jit(lambda k: (ppo_agent.post_update_state(toy_state, k, cfg, env),
+                              ppo_agent.post_update_state(toy_state, k, cfg1, env)))
     (full, first), (full2, _) = post(K1), post(K2)
     assert not tree_equal(full.actor, full2.actor)
 
     @jax.jit
     def by_hand(key):
         k_reset, k_col, k_upd = jax.random.split(key, 3)
-        bt = ppo.collect(toy_state, env, cfg, *ppo.fresh_envs(env, cfg, k_reset), k_col)[3]
-        return ppo.ppo_update(toy_state, bt, k_upd, cfg, 2), ppo.ppo_update(toy_state, bt, k_upd, cfg, 2, 1)
+        bt = ppo_collection.collect(toy_state, env, cfg, *ppo_collection.fresh_envs(env, cfg, k_reset), k_col)[3]
+        return ppo_losses.ppo_update(toy_state, bt, k_upd, cfg, 2), ppo_losses.ppo_update(toy_state, bt, k_upd, cfg, 2, 1)
 
     new, one = by_hand(K1)
-    assert_params_close(ppo.policy_params(new), ppo.policy_params(full))
-    assert_params_close(ppo.policy_params(one), ppo.policy_params(first))
+    assert_params_close(ppo_state.policy_params(new), ppo_state.policy_params(full))
+    assert_params_close(ppo_state.policy_params(one), ppo_state.policy_params(first))
     assert adam_count(full.opt) - adam_count(toy_state.opt) == cfg.epochs * cfg.num_minibatches
     assert adam_count(first.opt) - adam_count(toy_state.opt) == 1
     assert not tree_equal(first.actor, full.actor)
@@ -382,17 +386,16 @@ def test_full_update_protocol_keeps_the_former_post_update(toy_state):
 
 def test_checkpoint_rounding_schedule():
     # paper: B = 32768, 60M steps, checkpoints every 6M
-    n, ck, bounds = ppo.schedule(60_000_000, [6_000_000 * i for i in range(1, 11)], 32768, 30)
+    n, ck, bounds = ppo_train_loop.schedule(60_000_000, [6_000_000 * i for i in range(1, 11)], 32768, 30)
     assert n == 1831 and ck[6_000_000] == 183 and ck[60_000_000] == 1831
-    assert ppo.iterations_for(16384, 32768) == 1 and ppo.iterations_for(16383, 32768) == 1
-    assert ppo.iterations_for(49152, 32768) == 2 and ppo.iterations_for(49151, 32768) == 1
+    assert ppo_train_loop.iterations_for(16384, 32768) == 1 and ppo_train_loop.iterations_for(16383, 32768) == 1
+    assert ppo_train_loop.iterations_for(49152, 32768) == 2 and ppo_train_loop.iterations_for(49151, 32768) == 1
     assert set(ck.values()) <= set(bounds) and bounds[-1] == n and bounds[0] == 30
 
 
 def test_toy_training_resumes_bit_identically(toy_run, tmp_path):
     cfg, env = TOY_CFG, TOY
-    args = (env, cfg, [0, 1], TOY_STEPS, TOY_CKS)
-    attrs = {"algo": "ppo"}
+    kw = dict(total_steps=TOY_STEPS, checkpoint_steps=TOY_CKS, attrs={"algo": "ppo"}, max_chunk=48, resume_every=0.0)
     ref = toy_run
     out = [str(tmp_path / f"res{s}.h5") for s in (0, 1)]
 
@@ -401,8 +404,8 @@ def test_toy_training_resumes_bit_identically(toy_run, tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train(ppo, *args, out, attrs, max_chunk=48, log=die, resume_every=0.0)
-    s = train(ppo, *args, out, attrs, max_chunk=48, log=lambda m: None, resume_every=0.0)
+        train(ppo_agent, env, cfg, [0, 1], out_paths=out, log=die, **kw)
+    s = train(ppo_agent, env, cfg, [0, 1], out_paths=out, log=lambda m: None, **kw)
     assert s["resumed_from"] == 6 * cfg.batch_size
     for a, b in zip(ref, out):
         with TrainFile(a) as fa, TrainFile(b) as fb:
@@ -430,7 +433,8 @@ def hopper_runs(tmp_path_factory, jax_cache):
     for r in range(2):
         d = tmp_path_factory.mktemp(f"ppo_hopper{r}")
         paths = [str(d / f"seed{s}.h5") for s in (0, 1)]
-        summary = train(ppo, env, cfg, [0, 1], 320, [128, 300], paths, attrs, max_chunk=128, log=lambda m: None)
+        summary = train(ppo_agent, env, cfg, [0, 1], total_steps=320, checkpoint_steps=[128, 300], out_paths=paths,
+                        attrs=attrs, max_chunk=128, log=lambda m: None)
         runs.append((paths, summary))
     return cfg, env, runs
 
@@ -440,7 +444,7 @@ def test_hopper_training_files(hopper_runs):
     paths, summary = runs[0]
     assert len(summary["final_eval_returns"]) == 2 and summary["resumed_from"] == 0
     spec = env.spec
-    tmpl = jax.eval_shape(lambda k: ppo.init(k, spec.obs_dim, spec.act_dim, cfg), jax.random.PRNGKey(0))
+    tmpl = jax.eval_shape(lambda k: ppo_state.init(k, spec.obs_dim, spec.act_dim, cfg), jax.random.PRNGKey(0))
     for p in paths:
         with TrainFile(p) as tf:
             assert tf.checkpoint_steps == [128, 300] and tf.n_replay_rows == 0
@@ -481,15 +485,15 @@ def test_hopper_post_update_continues_the_saved_brax_states(hopper_runs):
     vmapped post-update runs from them (one Adam step, same key reproduces)."""
     cfg, env, runs = hopper_runs
     spec = env.spec
-    tmpl = jax.eval_shape(lambda k: ppo.init(k, spec.obs_dim, spec.act_dim, cfg), jax.random.PRNGKey(0))
+    tmpl = jax.eval_shape(lambda k: ppo_state.init(k, spec.obs_dim, spec.act_dim, cfg), jax.random.PRNGKey(0))
     with TrainFile(runs[0][0][0]) as tf:
         st, _ = tf.checkpoint(128, tmpl)
         stored_obs = tf.f["checkpoints/step128/env_state/state/obs"][()]
-    env_state, ep_t, ep_ret = ppo.saved_envs(st, env, cfg)
-    fresh = jax.eval_shape(lambda k: ppo.fresh_envs(env, cfg, k), jax.random.PRNGKey(0))
+    env_state, ep_t, ep_ret = ppo_collection.saved_envs(st, env, cfg)
+    fresh = jax.eval_shape(lambda k: ppo_collection.fresh_envs(env, cfg, k), jax.random.PRNGKey(0))
     assert jax.tree_util.tree_structure(env_state) == jax.tree_util.tree_structure(fresh[0])
     np.testing.assert_array_equal(env.obs(env_state), stored_obs)
-    post = jax.jit(jax.vmap(lambda k: ppo.post_update_state(st, k, cfg, env)))
+    post = jax.jit(jax.vmap(lambda k: ppo_agent.post_update_state(st, k, cfg, env)))
     out = post(jnp.stack([K1, K1, K2]))
     row = lambda i: jax.tree_util.tree_map(lambda x: x[i], out)  # noqa: E731
     assert tree_equal(row(0).actor, row(1).actor) and not tree_equal(row(0).actor, row(2).actor)

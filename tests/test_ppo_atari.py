@@ -1,8 +1,8 @@
 """PPO with discrete actions and the Nature CNN on Atari (paper A.6): the categorical
 distribution and the CNN behind the one PPO implementation, host-stepped training
-(``training.HostOnPolicyLoop``: deterministic, resumable after SIGKILL to identical files,
+(``training.onpolicy.HostOnPolicyLoop``: deterministic, resumable after SIGKILL to identical files,
 checkpoints holding the training environments' snapshots) and the authors' Atari
-post-update (``ppo.host_update`` through ``rollout.HostUpdateEstimator``) with greedy
+post-update (``ppo_agent.host_update`` through ``rollout.HostUpdateEstimator``) with greedy
 evaluation."""
 
 import os
@@ -17,8 +17,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from retland.agents import ppo, runs_in
+from retland.agents import runs_in
+from retland.agents import ppo
+from retland.agents.ppo import (agent as ppo_agent, collection as ppo_collection, config as ppo_config,
+                                losses as ppo_losses, networks as ppo_networks, state as ppo_state, train_loop as ppo_train_loop)
 from retland.analyses.post_update import make_estimator
+from retland.analyses.source import Source
 from retland.base.atari import SNAPSHOT_SIZE, AtariEnv
 from retland.base.checkpoints import CheckpointError, TrainFile
 from retland.base.host import HostBatch
@@ -64,10 +68,10 @@ def test_categorical_log_prob_entropy_and_mode():
     logits = jnp.array([[0.0, 1.0, -1.0], [2.0, 2.0, 0.0]])
     p = np.exp(np.asarray(logits)) / np.exp(np.asarray(logits)).sum(-1, keepdims=True)
     a = jnp.array([1, 2])
-    np.testing.assert_allclose(ppo.Categorical.log_prob(logits, a), np.log(p[[0, 1], [1, 2]]), rtol=1e-6)
-    np.testing.assert_allclose(ppo.Categorical.entropy(logits), -(p * np.log(p)).sum(-1), rtol=1e-6)
-    assert ppo.Categorical.mode(logits).tolist() == [1, 0]
-    draws = jax.vmap(lambda k: ppo.Categorical.sample(logits[0], k))(jax.random.split(jax.random.PRNGKey(0), 4000))
+    np.testing.assert_allclose(ppo_networks.Categorical.log_prob(logits, a), np.log(p[[0, 1], [1, 2]]), rtol=1e-6)
+    np.testing.assert_allclose(ppo_networks.Categorical.entropy(logits), -(p * np.log(p)).sum(-1), rtol=1e-6)
+    assert ppo_networks.Categorical.mode(logits).tolist() == [1, 0]
+    draws = jax.vmap(lambda k: ppo_networks.Categorical.sample(logits[0], k))(jax.random.split(jax.random.PRNGKey(0), 4000))
     np.testing.assert_allclose(np.bincount(np.asarray(draws), minlength=3) / 4000, p[0], atol=0.03)
 
 
@@ -79,12 +83,12 @@ def test_config_refuses_mismatched_network_choices(env):
     with pytest.raises(ValueError, match="actions must be"):
         ppo.PPOConfig(actions="box")
     with pytest.raises(ValueError, match="has discrete actions: PPO needs actions: discrete"):
-        ppo.check_env(env, ppo.PPOConfig())
+        ppo_config.check_env(env, ppo.PPOConfig())
 
 
 def test_nature_cnn_shapes_init_and_greedy_policy(env):
     n_act = env.spec.act_dim
-    st = ppo.init(jax.random.PRNGKey(0), env.spec.obs_dim, n_act, CFG)
+    st = ppo_state.init(jax.random.PRNGKey(0), env.spec.obs_dim, n_act, CFG)
     shapes = jax.tree_util.tree_map(jnp.shape, st.actor)
     conv = shapes["torso"]["params"]
     assert [conv[f"Conv_{i}"]["kernel"] for i in range(3)] == [(8, 8, 4, 32), (4, 4, 32, 64), (3, 3, 64, 64)]
@@ -93,27 +97,27 @@ def test_nature_cnn_shapes_init_and_greedy_policy(env):
     assert jax.tree_util.tree_map(jnp.shape, st.critic)["params"]["kernel"] == (512, 1)
     # policy head at orthogonal 0.01: near-uniform initial policy
     frames = jax.random.randint(jax.random.PRNGKey(1), (5, 84, 84, 4), 0, 256).astype(jnp.uint8)
-    net = ppo.nets(CFG, n_act)
+    net = ppo_networks.nets(CFG, n_act)
     logits = net.actor(st.actor, frames)
     assert logits.shape == (5, n_act) and float(jnp.abs(logits).max()) < 0.1
     # flat or shaped observations, uint8 or float: the same numbers
     np.testing.assert_allclose(net.actor(st.actor, frames.reshape(5, -1).astype(jnp.float32)), logits, rtol=1e-5)
-    greedy = ppo.make_policy(n_act, CFG)(ppo.policy_params(st), frames)
+    greedy = ppo_agent.make_policy(n_act, CFG)(ppo_state.policy_params(st), frames)
     assert greedy.dtype == jnp.int32 and greedy.tolist() == jnp.argmax(logits, -1).tolist()
 
 
 def test_discrete_loss_at_the_behaviour_policy_and_clipped_value_loss(env):
     n_act = env.spec.act_dim
-    st = ppo.init(jax.random.PRNGKey(0), env.spec.obs_dim, n_act, CFG)
+    st = ppo_state.init(jax.random.PRNGKey(0), env.spec.obs_dim, n_act, CFG)
     k = jax.random.split(jax.random.PRNGKey(3), 3)
     obs = jax.random.randint(k[0], (6, 84, 84, 4), 0, 256).astype(jnp.uint8)
-    act, logp = ppo.sample_actions(st, obs, k[1], CFG, n_act)
-    net = ppo.nets(CFG, n_act)
+    act, logp = ppo_collection.sample_actions(st, obs, k[1], CFG, n_act)
+    net = ppo_networks.nets(CFG, n_act)
     v = net.value(st.actor, st.critic, obs)
     ret = v + jnp.array([0.0, 0.05, -0.05, 1.0, -1.0, 0.3])  # beyond clip_coef 0.1 for the last three
     params = {"actor": st.actor, "critic": st.critic}
     mb = (obs, act, logp, jnp.arange(6.0), ret, v)
-    _, (pg, v_loss, ent) = ppo.ppo_loss(params, mb, st.obs_norm, CFG, n_act)
+    _, (pg, v_loss, ent) = ppo_losses.ppo_loss(params, mb, st.obs_norm, CFG, n_act)
     assert float(pg) == pytest.approx(0.0, abs=1e-6)  # ratio 1, normalised advantages
     # at V = V_old the clipped term equals the unclipped one
     assert float(v_loss) == pytest.approx(0.5 * float(((v - ret) ** 2).mean()), rel=1e-5)
@@ -129,13 +133,14 @@ def runs(tmp_path_factory, jax_cache, env):
     out = []
     for name in ("a", "b"):
         p = str(d / f"{name}.h5")
-        train(ppo, env, CFG, [3], STEPS, CKS, [p], attrs(), max_chunk=32, log=lambda m: None)
+        train(ppo_agent, env, CFG, [3], total_steps=STEPS, checkpoint_steps=CKS, out_paths=[p], attrs=attrs(), max_chunk=32,
+              log=lambda m: None)
         out.append(p)
     return out
 
 
 def read_checkpoint(path, step, env):
-    template = jax.eval_shape(lambda k: ppo.init(k, env.spec.obs_dim, env.spec.act_dim, CFG), jax.random.PRNGKey(0))
+    template = jax.eval_shape(lambda k: ppo_state.init(k, env.spec.obs_dim, env.spec.act_dim, CFG), jax.random.PRNGKey(0))
     with TrainFile(path) as tf:
         return tf.checkpoint(step, template)[0]
 
@@ -159,15 +164,15 @@ def test_same_seed_gives_identical_files_with_the_training_envs_in_checkpoints(r
 
 RESUME_SCRIPT = r"""
 import sys
-from retland.jobs import setup_jax
+from retland.runtime import setup_jax
 setup_jax(sys.argv[2])
-from retland.agents import ppo
 from retland.base.atari import AtariEnv
 from retland.training import train
 from test_ppo_atari import CFG, STEPS, CKS, EP_LEN, GAME, attrs
 out = sys.argv[1]
 env = AtariEnv(GAME, episode_length=EP_LEN)
-s = train(ppo, env, CFG, [0, 1], STEPS, CKS, [f"{out}/seed0.h5", f"{out}/seed1.h5"], attrs(), max_chunk=16,
+s = train(ppo_agent, env, CFG, [0, 1], total_steps=STEPS, checkpoint_steps=CKS,
+          out_paths=[f"{out}/seed0.h5", f"{out}/seed1.h5"], attrs=attrs(), max_chunk=16,
           log=lambda m: print(m, flush=True), resume_every=0.0)
 print("RESUMED_FROM", s["resumed_from"], flush=True)
 """
@@ -212,8 +217,8 @@ def test_killed_training_resumes_to_identical_files(tmp_path, jax_cache):
 
 def test_greedy_evaluation_never_samples(runs, env):
     st = read_checkpoint(runs[0], 96, env)
-    params = jax.tree_util.tree_map(lambda x: jnp.stack([x, x, x]), ppo.policy_params(st))
-    rollout = HostRollout(env, ppo.make_policy(env.spec.act_dim, CFG), 200, 3)
+    params = jax.tree_util.tree_map(lambda x: jnp.stack([x, x, x]), ppo_state.policy_params(st))
+    rollout = HostRollout(env, ppo_agent.make_policy(env.spec.act_dim, CFG), 200, 3)
     r1, l1 = rollout(params, env.reference_state())
     r2, l2 = rollout(params, env.reference_state())
     rollout.close()
@@ -226,10 +231,10 @@ def test_host_collection_continues_the_saved_training_envs(runs, env):
     """The post-update's data start where training left its environments: the first
     observations are the saved snapshots' observations and the first actions are drawn."""
     st = read_checkpoint(runs[0], 96, env)
-    snaps, ep_t, ep_ret = ppo.saved_host_envs(st, CFG)
+    snaps, ep_t, ep_ret = ppo_collection.saved_host_envs(st, CFG)
     batch = HostBatch(env.host_env_factory([0] * CFG.num_envs), CFG.num_envs)
     obs0 = batch.restore(snaps)
-    sample = jax.jit(ppo.host_fns(CFG, env.spec.act_dim)[0])
+    sample = jax.jit(ppo_train_loop.host_fns(CFG, env.spec.act_dim)[0])
     cur = {"key": jax.random.PRNGKey(0)}
 
     def policy(o):
@@ -246,7 +251,7 @@ def test_host_collection_continues_the_saved_training_envs(runs, env):
 
 @pytest.fixture(scope="module")
 def estimator(env):
-    est = make_estimator(ppo, env, CFG, 200, chunk_size=3)
+    est = make_estimator(Source(ppo_agent, env, CFG), 200, chunk_size=3)
     yield est
     est.close()
 
@@ -257,7 +262,7 @@ def test_post_update_changes_policy_and_keys_give_different_updates(runs, env, e
     p1 = estimator.update_params(keys, st)
     p2 = estimator.update_params(keys, st)
     assert tree_equal(p1, p2)  # the saved envs are restored for every call: same key, same update
-    theta = ppo.policy_params(st)
+    theta = ppo_state.policy_params(st)
     one = [jax.tree_util.tree_map(lambda x, i=i: x[i], p1) for i in range(3)]
     for p in one:
         assert not tree_equal(p["actor"], theta["actor"])
@@ -272,10 +277,10 @@ def test_authors_atari_update_is_a_full_ppo_update_continuing_adam(runs, env):
     T, N = CFG.unroll_length, CFG.num_envs
     k = jax.random.split(jax.random.PRNGKey(0), 3)
     obs = jax.random.randint(k[0], (T, N, 84, 84, 4), 0, 256).astype(jnp.uint8)
-    action, logp = ppo.sample_actions(st, obs, k[1], CFG, env.spec.act_dim)
+    action, logp = ppo_collection.sample_actions(st, obs, k[1], CFG, env.spec.act_dim)
     z = jnp.zeros((T, N))
-    batch = ppo.Batch(obs, action, logp, jax.random.normal(k[2], (T, N)), z, z, obs)
-    new = jax.jit(lambda s, b: ppo.update_from_saved(s, b, jax.random.PRNGKey(1), CFG, env.spec.act_dim))(st, batch)
+    batch = ppo_losses.Batch(obs, action, logp, jax.random.normal(k[2], (T, N)), z, z, obs)
+    new = jax.jit(lambda s, b: ppo_agent.update_from_saved(s, b, jax.random.PRNGKey(1), CFG, env.spec.act_dim))(st, batch)
     assert int(new.opt[1][0].count) == int(st.opt[1][0].count) + CFG.epochs * CFG.num_minibatches
 
 
@@ -283,9 +288,9 @@ def test_full_update_protocol_is_refused_on_host_suites(env):
     cfg = ppo.PPOConfig(actions="discrete", torso="nature_cnn", normalize_observations=False,
                         post_update_protocol="full_update")
     with pytest.raises(ValueError, match="no host-stepped version"):
-        ppo.host_update(cfg, env)
-    st = ppo.init(jax.random.PRNGKey(0), env.spec.obs_dim, env.spec.act_dim, CFG)
+        ppo_agent.host_update(cfg, env)
+    st = ppo_state.init(jax.random.PRNGKey(0), env.spec.obs_dim, env.spec.act_dim, CFG)
     with pytest.raises(CheckpointError, match="no saved training environments"):
-        ppo.saved_host_envs(st, CFG)
+        ppo_collection.saved_host_envs(st, CFG)
     with pytest.raises(ValueError, match="use host_update"):
-        ppo.post_update(st, jax.random.PRNGKey(0), None, 0, 0, CFG, env)
+        ppo_agent.post_update(st, jax.random.PRNGKey(0), None, 0, 0, CFG, env)

@@ -6,12 +6,13 @@ import types
 import pytest
 
 from retland import agents
-from retland.base import envs
+from retland.base import brax_env, envs
 
 
 def test_registered_agents_provide_the_protocol():
-    for name, m in agents.AGENTS.items():
-        assert m.NAME == name and isinstance(m.UPDATE_KIND, str)
+    for name, decl in agents.AGENTS.items():
+        m = agents.get_agent(name)  # the implementation, checked against its declaration
+        assert m.NAME == decl.NAME == name and isinstance(m.UPDATE_KIND, str)
         for member in ("init", "make_policy", "policy_params", "post_update"):
             assert callable(getattr(m, member)), (name, member)
         if getattr(m, "TRAINS_IN_ENV", True):
@@ -30,7 +31,7 @@ def test_agent_missing_members_is_refused_naming_them():
 
 def test_agent_name_registered_twice_is_refused():
     with pytest.raises(ValueError, match="'td3' is registered twice"):
-        agents.register(agents.AGENTS["td3"])
+        agents.register(agents.get_agent("td3"))
 
 
 def test_suite_missing_members_is_refused_naming_them():
@@ -42,7 +43,7 @@ def test_suite_missing_members_is_refused_naming_them():
 
     with pytest.raises(TypeError, match=r"lacks \['reference_state', 'step', 'obs', 'reward', 'done'\]"):
         envs.register_suite(Half)
-    assert "half" not in envs.SUITES and envs.SUITES["brax"] is envs.BraxEnv
+    assert "half" not in envs.SUITES and envs.SUITES["brax"] is brax_env.BraxEnv
 
 
 def test_host_stepped_suite_is_checked_against_its_own_protocol():
@@ -53,7 +54,7 @@ def test_host_stepped_suite_is_checked_against_its_own_protocol():
         def reference_state(self):
             return None
 
-    with pytest.raises(TypeError, match=r"lacks \['host_env_factory'\] \(see retland.base.envs.HostSuite\)"):
+    with pytest.raises(TypeError, match=r"lacks \['host_env_factory'\] \(see retland.base.suites.HostSuite\)"):
         envs.register_suite(Host)
     assert "host_half" not in envs.SUITES
     assert envs.SUITES["dmc"].host_stepped and callable(envs.SUITES["dmc"].host_env_factory)

@@ -64,19 +64,19 @@ def test_rejected_step_restores_networks_optimizer_and_buffer(tiny_training):
     import jax
 
     from retland.analyses.post_update import make_estimator, post_update_returns
-    from retland.jobs import CheckpointSource
+    from retland.jobs.sources import CheckpointSource
 
     src = CheckpointSource(tiny_training["paths"][0])
     state, (lo, hi) = src.checkpoint(100)
-    env, cfg, agent = src.env, src.cfg, src.agent
+    env = src.env
     start_state = env.reference_state()
-    est = make_estimator(agent, env, cfg, 20)
+    est = make_estimator(src, 20)
 
     def estimate(st, buf, key):
-        return post_update_returns(agent, env, cfg, st, buf.data, buf.lo, buf.hi, 4, 20, 4, key,
-                                   start_state=start_state, log=lambda m: None, estimator=est)[0]
+        return post_update_returns(src, st, key, replay=buf.data, lo=buf.lo, hi=buf.hi, n_samples=4, horizon=20,
+                                   chunk_size=4, start_state=start_state, log=lambda m: None, estimator=est)[0]
 
-    propose = R.make_propose(agent, env, cfg)
+    propose = R.make_propose(src)
     buf = R.working_buffer(src.replay, lo, hi, 3)
     carry = R.start_carry(state, buf, env.reset(jax.random.PRNGKey(5)))
     pre_agent = jax.tree_util.tree_map(np.array, carry.agent)
@@ -129,7 +129,7 @@ def test_td3_full_update_updates_the_actor_every_second_learner_step():
     import jax
 
     from helpers import ACT, OBS, make_replay
-    from retland.agents import td3
+    from retland.agents.td3 import agent as td3
 
     cfg = td3.TD3Config(hidden=(8, 8), batch_size=8)
     state = td3.init(jax.random.PRNGKey(0), OBS, ACT, cfg)
@@ -172,10 +172,11 @@ def test_learner_counter_starts_at_1_counts_kept_proposals_and_is_restored_on_re
     import jax
     import jax.numpy as jnp
 
+    from retland.analyses.source import Source
     from retland.base.replay import Transition
 
     env = _toy_env()
-    propose = R.make_propose(_counting_agent(), env, SimpleNamespace(buffer_size=1000))
+    propose = R.make_propose(Source(_counting_agent(), env, SimpleNamespace(buffer_size=1000)))
     replay = Transition(jnp.zeros((10, 3)), jnp.zeros((10, 2)), jnp.zeros(10), jnp.zeros((10, 3)), jnp.zeros(10))
     start = R.start_carry({"critic": jnp.int32(0), "actor": jnp.int32(0)}, R.working_buffer(replay, 0, 10, 8),
                           env.reset(None))
@@ -398,7 +399,9 @@ def test_rejection_job_writes_final_rows_and_start_ltps(tiny_training, tmp_path)
     p = dict(algo="td3", n_starts=1, n_runs=1, n_iterations=2, n_samples=4, cvar_alpha=0.1, delta=0.0,
              horizon=20, chunk_size=4, seed=0, min_expected_failures=2, allow_unresolvable_starts=False)
     out, starts = str(tmp_path / "rejection.csv"), str(tmp_path / "starts.csv")
-    rejection_job("hopper", str(tmp_path / "pu.csv"), tiny_training["paths"], p, out, starts)
+    job = dict(env="hopper", stats_csv=str(tmp_path / "pu.csv"), train_paths=tiny_training["paths"], out_csv=out,
+               out_starts=starts)
+    rejection_job(rejection=p, **job)
     df = pd.read_csv(out)
     assert list(df.columns) == ["env", "seed", "step", "run_index", "method", "iteration", "final", "accepted",
                                 "purd_mean", "purd_ltp", "purd_cvar_0.1"]
@@ -412,4 +415,4 @@ def test_rejection_job_writes_final_rows_and_start_ltps(tiny_training, tmp_path)
     assert R.ltp_reductions(df).end_estimate.eq("final").all()
     # N = 2 cannot resolve LTP 0.5 with k = 2 (needs 1.0): refused, naming the key
     with pytest.raises(ValueError, match="'rejection.n_samples'"):
-        rejection_job("hopper", str(tmp_path / "pu.csv"), tiny_training["paths"], dict(p, n_samples=2), out, starts)
+        rejection_job(rejection=dict(p, n_samples=2), **job)

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 SCRIPT = r"""
 import sys
-from retland.jobs import setup_jax
+from retland.runtime import setup_jax
 setup_jax(sys.argv[2])
 from retland.agents import get_agent
 from retland.base.envs import make_env
@@ -28,8 +28,9 @@ cfg = agent.Config(hidden=(16, 16), batch_size=32, learning_starts=60)
 env = make_env(name, "spring", episode_length=50)
 attrs = {"suite": env.spec.suite, "env": name, "algo": "td3", "backend": env.spec.backend, "episode_length": 50,
          "agent_config": cfg.to_dict()}
-s = train(agent, env, cfg, [0, 1], 600, [200, 400, 600], [f"{out}/seed0.h5", f"{out}/seed1.h5"],
-                    attrs, max_chunk=100, log=lambda m: print(m, flush=True), resume_every=0.0)
+s = train(agent, env, cfg, [0, 1], total_steps=600, checkpoint_steps=[200, 400, 600],
+          out_paths=[f"{out}/seed0.h5", f"{out}/seed1.h5"], attrs=attrs, max_chunk=100,
+          log=lambda m: print(m, flush=True), resume_every=0.0)
 print("RESUMED_FROM", s["resumed_from"], flush=True)
 """
 

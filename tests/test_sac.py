@@ -9,7 +9,8 @@ import numpy as np
 import optax
 import pytest
 
-from retland.agents import get_agent, sac
+from retland.agents import get_agent
+from retland.agents.sac import agent as sac
 from retland.base.replay import sample_batch
 
 import helpers
@@ -267,7 +268,7 @@ def test_sac_training_is_deterministic(sac_training):
 
 def test_sac_checkpoint_loads_and_post_updates(sac_training):
     """The checkpoint reads back into the agent state and u(theta, X) runs on it."""
-    from retland.jobs import CheckpointSource
+    from retland.jobs.sources import CheckpointSource
 
     t, _ = sac_training
     src = CheckpointSource(t["paths"][0])

@@ -91,6 +91,22 @@ def test_site_example_is_valid(monkeypatch, tmp_path):
     assert res["slurm_partition"] == "'gpu'" and res["slurm_account"] == "'my_project'"
 
 
+def test_profiles_keep_the_rules_threads(monkeypatch, tmp_path):
+    """Only `make run` caps every job at one thread (Makefile LOCAL_THREADS): neither this
+    profile nor profiles/default (loaded with it as the workflow profile) touches threads, so
+    a SLURM job asks for its rule's threads as CPUs (train, post_update: 2)."""
+    parsed, res = read_profile(monkeypatch, tmp_path)
+    with open(os.path.join(REPO, "profiles", "default", "config.yaml")) as f:
+        default = yaml.safe_load(f)
+    for profile in (parsed, default):
+        assert not {"max-threads", "set-threads", "max_threads", "set_threads"} & set(profile), profile
+    assert res["cpus_per_task"] == "threads"
+    with open(os.path.join(REPO, "Makefile")) as f:
+        makefile = f.read()
+    assert re.search(r"^LOCAL_THREADS \?= --max-threads 1$", makefile, re.M)
+    assert re.search(r"^run:.*\n(\t.*\n)*\t.*snakemake \$\(LOCAL_THREADS\)", makefile, re.M)  # make run only
+
+
 # ---- a real cluster ---------------------------------------------------------------------
 
 def cluster(cmd, timeout):

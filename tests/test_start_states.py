@@ -67,11 +67,11 @@ def test_state_from_obs_rebuilds_the_state():
 def test_start_state_estimator_runs(tiny_training):
     import jax
 
-    from retland.jobs import CheckpointSource
+    from retland.jobs.sources import CheckpointSource
 
     src = CheckpointSource(tiny_training["paths"][0])
     state, (lo, hi) = src.checkpoint(200)
-    est = SS.make_start_state_estimator(src.agent, src.env, src.cfg, 20)
+    est = SS.make_start_state_estimator(src, 20)
     idx = SS.buffer_indices(lo, hi, 2)
     keys = jax.random.split(jax.random.PRNGKey(0), 6).reshape(2, 3, -1)
     r, l = est(state, keys, src.replay, lo, hi, src.replay.obs[idx])

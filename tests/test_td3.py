@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from retland.agents import get_agent, td3
+from retland.agents import get_agent
+from retland.agents.td3 import agent as td3
 from retland.base.replay import sample_batch
 
 from helpers import ACT, ENV, OBS, make_replay, tree_equal
@@ -197,7 +198,7 @@ def test_critic_target_smoothing_clip_and_clipped_double_q(setup, terminal):
 def test_post_update_draws_only_the_rows_of_an_earlier_checkpoint(tiny_training):
     """At checkpoint 100 of a 200-step run the buffer is rows [0, 100): poison every later
     row with NaN; the post-update stays finite there and turns NaN at the last checkpoint."""
-    from retland.jobs import CheckpointSource
+    from retland.jobs.sources import CheckpointSource
 
     src = CheckpointSource(tiny_training["paths"][0])
     state, (lo, hi) = src.checkpoint(100)

@@ -52,8 +52,8 @@ def test_training_is_deterministic(tiny_training, tmp_path):
     """Same config (same seed set, so the same vmapped batch) -> bit-identical files on CPU."""
     t = tiny_training
     path = str(tmp_path / "again.h5")
-    train(t["agent"], t["env"], t["cfg"], [0, 1], 200, [100, 200], [path, str(tmp_path / "s1.h5")],
-                    t["attrs"], max_chunk=100, log=lambda m: None)
+    train(t["agent"], t["env"], t["cfg"], [0, 1], total_steps=200, checkpoint_steps=[100, 200],
+          out_paths=[path, str(tmp_path / "s1.h5")], attrs=t["attrs"], max_chunk=100, log=lambda m: None)
     with TrainFile(path) as a, TrainFile(t["paths"][0]) as b:
         np.testing.assert_array_equal(a.replay(0, 200)["obs"], b.replay(0, 200)["obs"])
         np.testing.assert_array_equal(a.learning_curve()["return"], b.learning_curve()["return"])
@@ -71,8 +71,8 @@ def test_killed_training_leaves_no_file(tiny_training, tmp_path):
             raise KeyboardInterrupt("SIGINT")
 
     with pytest.raises(KeyboardInterrupt):
-        train(t["agent"], t["env"], t["cfg"], [0], 200, [100, 200], [path], t["attrs"],
-                        max_chunk=100, log=die)
+        train(t["agent"], t["env"], t["cfg"], [0], total_steps=200, checkpoint_steps=[100, 200], out_paths=[path],
+              attrs=t["attrs"], max_chunk=100, log=die)
     assert os.listdir(tmp_path) == []
 
 
@@ -81,7 +81,8 @@ def test_post_update_job_outputs(tiny_training, tmp_path):
     from retland.jobs.post_update import post_update_job
 
     outs = [str(tmp_path / "step100.h5"), str(tmp_path / "step200.h5")]
-    post_update_job(tiny_training["paths"][0], 0, [100, 200], 12, 30, 5, 0, outs)
+    post_update_job(train_path=tiny_training["paths"][0], seed=0, steps=[100, 200],
+                    post_update={"n_samples": 12, "horizon": 30, "chunk_size": 5, "sample_seed": 0}, out_h5=outs)
     r, l, a = read_post_update(outs[1])
     assert r.shape == (12,) and np.all(np.isfinite(r)) and np.all((l >= 1) & (l <= 30))
     assert a["update_kind"] == "td3_actor_step" and a["learning_rate"] == 3e-4
@@ -91,20 +92,21 @@ def test_post_update_job_outputs(tiny_training, tmp_path):
     assert {"versions", "git_commit", "jax_platform"} <= set(prov)
     # same key -> same numbers (chunking does not matter either)
     outs2 = [str(tmp_path / "b100.h5"), str(tmp_path / "b200.h5")]
-    post_update_job(tiny_training["paths"][0], 0, [100, 200], 12, 30, 12, 0, outs2)
+    post_update_job(train_path=tiny_training["paths"][0], seed=0, steps=[100, 200],
+                    post_update={"n_samples": 12, "horizon": 30, "chunk_size": 12, "sample_seed": 0}, out_h5=outs2)
     np.testing.assert_array_equal(read_post_update(outs2[1])[0], r)
 
 
 def test_estimator_reproduces_single_rollouts(tiny_training):
     """Each post-update return equals a plain rollout of the updated parameters."""
     from retland.analyses.post_update import make_estimator
-    from retland.jobs import CheckpointSource
+    from retland.jobs.sources import CheckpointSource
     from retland.rollout import make_rollout
 
     src = CheckpointSource(tiny_training["paths"][0])
     state, (lo, hi) = src.checkpoint(200)
     keys = jax.random.split(jax.random.PRNGKey(0), 3)
-    est = make_estimator(src.agent, src.env, src.cfg, 40)
+    est = make_estimator(src, 40)
     ref = src.env.reference_state()
     r, _ = est(keys, state, src.replay, lo, hi, ref)
     roll = jax.jit(make_rollout(src.env, src.agent.make_policy(src.env.spec.act_dim, src.cfg), 40))

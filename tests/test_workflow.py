@@ -1,5 +1,7 @@
 """End to end: config/ci.yaml through Snakemake in a temporary copy of the repository,
-then incremental re-runs planned by dry runs, and bad configs refused before any job.
+then incremental re-runs planned by dry runs, and bad configs refused before any job (slow:
+every test that uses the ``workdir`` run). Fast: parsing the workflow imports no JAX, and
+`make run`'s thread cap reaches every simulating job.
 
 The run happens as on a new user's machine at its worst: libOSMesa cannot be loaded
 (hidden where it is installed: tests/no_osmesa.py) while MUJOCO_GL=osmesa is set; every
@@ -23,8 +25,9 @@ from retland.base.gl import osmesa_status
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SNAKEMAKE = os.path.join(os.path.dirname(sys.executable), "snakemake")
-pytestmark = pytest.mark.slow
-JAX_RULES = open(os.path.join(REPO, "workflow", "jax_rules.txt")).read().split()  # as the Makefile
+slow = pytest.mark.slow  # the tests of the end-to-end run (the workdir fixture)
+# `make run`'s thread cap, as the Makefile passes it (its LOCAL_THREADS line)
+LOCAL_THREADS = re.search(r"^LOCAL_THREADS \?= (.*)$", open(os.path.join(REPO, "Makefile")).read(), re.M).group(1).split()
 
 
 # Without libOSMesa where it can be hidden; else (installed, not root) as the machine is.
@@ -36,8 +39,7 @@ def snake(cwd, *args, check=True):
     env = dict(os.environ, JAX_PLATFORMS="cpu", RETLAND_JAX_CACHE=os.path.join(cwd, "results", ".jax_cache"),
                MUJOCO_GL="osmesa")
     # as `make run` does: one scheduling slot per JAX job, so compilation overlaps simulation
-    threads = ["--set-threads", *(f"{r}=1" for r in JAX_RULES)]
-    cmd = [SNAKEMAKE, *threads, "--cores", "2", *args]
+    cmd = [SNAKEMAKE, *LOCAL_THREADS, "--cores", "2", *args]
     p = subprocess.run(without_osmesa(cmd) or cmd, cwd=cwd, env=env, capture_output=True, text=True,
                        timeout=1500)
     if check and p.returncode != 0:
@@ -58,16 +60,105 @@ def planned(cwd, *args):
     return jobs
 
 
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("wf")
+def copy_workflow(d):
+    """What a Snakemake run of the repository reads, copied to directory ``d``."""
     for item in ("Snakefile", "workflow", "config", "profiles", "src", "envs"):
         src = os.path.join(REPO, item)
         (shutil.copytree if os.path.isdir(src) else shutil.copy)(
             src, os.path.join(d, item), **({"ignore": shutil.ignore_patterns("__pycache__")} if os.path.isdir(src) else {})
         )
-    snake(str(d), "--configfile", "config/ci.yaml")
     return str(d)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    d = copy_workflow(tmp_path_factory.mktemp("wf"))
+    snake(d, "--configfile", "config/ci.yaml")
+    return d
+
+
+# ---- parsing the workflow (fast: dry runs, nothing runs) ----------------------------------
+
+# What parsing the workflow must never load: JAX (seconds to import, a GPU runtime probing
+# devices) and the package's simulating modules, which only the job scripts import.
+NOT_AT_PARSE = ("jax", "jaxlib", "retland.jobs", "retland.rollout", "retland.training")
+IMPORTTIME = re.compile(r"^import time:\s+\d+ \|\s+\d+ \| ( *)(\S+)\s*$", re.M)
+
+
+def import_chains(stderr, banned):
+    """{banned module: the import chain that first loaded it, outermost first} from the
+    stderr of `python -X importtime`, which lists a module after everything it imported,
+    indented two spaces per level."""
+    rows = [(len(m.group(1)), m.group(2)) for m in IMPORTTIME.finditer(stderr)]
+    chains = {}
+    for i, (depth, name) in enumerate(rows):
+        hit = next((b for b in banned if name == b or name.startswith(b + ".")), None)
+        if hit is None or hit in chains:
+            continue
+        chain = [name]
+        for d, parent in rows[i + 1:]:
+            if d < depth:
+                chain.append(parent)
+                depth = d
+        chain.reverse()
+        first = next(k for k, n in enumerate(chain) if any(n == b or n.startswith(b + ".") for b in banned))
+        chains[hit] = " -> ".join(chain[: first + 1])
+    return chains
+
+
+@pytest.mark.parametrize("configfile", [None, "config/ci.yaml"], ids=["default", "ci"])
+def test_parsing_the_workflow_imports_no_jax(tmp_path, configfile):
+    """A dry run (config checks, every rule file, the DAG with every job's params) imports
+    neither JAX nor the package's simulating modules: common.smk imports only JAX-free ones
+    (config, the agent and suite registries, runtime flags). The default config, and ci.yaml
+    for the tasks of every suite (Brax, DMC, Atari). `python -X importtime` lists every
+    module the process imports and who imported it."""
+    d = copy_workflow(tmp_path)
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    cmd = [sys.executable, "-X", "importtime", "-m", "snakemake", "-n", "--cores", "2", "--quiet", "rules",
+           *(["--configfile", configfile] if configfile else [])]
+    p = subprocess.run(cmd, cwd=d, env=env, capture_output=True, text=True, timeout=600)
+    log = "\n".join(line for line in (p.stdout + p.stderr).splitlines() if not line.startswith("import time:"))
+    assert p.returncode == 0, f"dry run failed:\n{log[-4000:]}"
+    assert re.search(r"^total\s+\d+\s*$", log, re.M), log[-4000:]  # the jobs were planned
+    modules = {name for _, name in IMPORTTIME.findall(p.stderr)}
+    assert {"snakemake", "retland.config", "retland.agents", "retland.base.envs"} <= modules  # importtime works
+    chains = import_chains(p.stderr, NOT_AT_PARSE)
+    assert not chains, "parsing the workflow imported:\n  " + "\n  ".join(sorted(set(chains.values())))
+
+
+def planned_threads(cwd, *args):
+    """{rule: set of the thread counts of its jobs} of a dry run (a job shows `threads:`
+    when it has more than one)."""
+    p = subprocess.run([SNAKEMAKE, "-n", "--cores", "2", *args], cwd=cwd, env=dict(os.environ, JAX_PLATFORMS="cpu"),
+                       capture_output=True, text=True, timeout=600)
+    out = p.stdout + p.stderr
+    assert p.returncode == 0, out[-4000:]
+    threads = {}
+    for block in re.split(r"^(?=(?:local)?rule \w+:$)", out, flags=re.M)[1:]:
+        rule = re.match(r"(?:local)?rule (\w+):", block).group(1)
+        m = re.search(r"^\s+threads: (\d+)$", block, re.M)
+        threads.setdefault(rule, set()).add(int(m.group(1)) if m else 1)
+    return threads
+
+
+def test_make_run_gives_every_job_one_thread(tmp_path):
+    """`make run` lets two simulating jobs share 2 cores: with the Makefile's LOCAL_THREADS
+    every job has one thread, those of the rules generated per seed list or checkpoint
+    schedule (train_atari, post_update_ppo_atari) included; without it (the SLURM profile)
+    the simulating jobs keep the threads their rules ask for. ci.yaml with the Atari game's
+    own seeds: every rule of the workflow, train_atari too."""
+    d = copy_workflow(tmp_path)
+    with open(os.path.join(d, "config", "atari_seeds.yaml"), "w") as f:
+        yaml.safe_dump({"suites": {"atari": {"seeds": [0, 2]}}}, f)
+    cfg = ["--configfile", "config/ci.yaml", "config/atari_seeds.yaml"]
+    own = planned_threads(d, *cfg)
+    simulating = {r for r, t in own.items() if max(t) > 1}
+    assert {"train", "train_atari", "post_update_td3", "post_update_sac", "post_update_ppo", "post_update_ppo_atari",
+            "landscape", "failures", "start_states", "interpolation", "rejection", "bc_train", "bc_post_update",
+            "atari_below_threshold"} <= simulating, own
+    local = planned_threads(d, *cfg, *LOCAL_THREADS)
+    assert set(local) == set(own) and all(t == {1} for t in local.values()), local
 
 
 def write_cfg(workdir, name, **changes):
@@ -83,6 +174,7 @@ def write_cfg(workdir, name, **changes):
     return os.path.join("config", name)
 
 
+@slow
 def test_outputs_follow_the_contracts(workdir):
     res = os.path.join(workdir, "results", "ci")
     with h5py.File(os.path.join(res, "train", "hopper", "td3", "seed1.h5")) as f:
@@ -119,6 +211,7 @@ def test_outputs_follow_the_contracts(workdir):
     assert leftovers == []
 
 
+@slow
 def test_atari_outputs(workdir):
     """E11: PPO trained host-stepped on pong with its suite's own schedule, the authors'
     Atari post-update, Fig. 19's per-pair table (E7 code) and its rliable summary, and the
@@ -149,6 +242,7 @@ def test_atari_outputs(workdir):
     assert not os.path.exists(os.path.join(res, "interpolation", "pong"))
 
 
+@slow
 def test_dmc_outputs(workdir):
     """E10: TD3 and SAC trained host-stepped on quadruped-walk (the simulator recorded as its
     backend), their post-update files, and no E3-E9 analysis of the DMC task."""
@@ -166,12 +260,14 @@ def test_dmc_outputs(workdir):
     assert "host-stepped" in log
 
 
+@slow
 def test_changing_the_brax_backend_retrains_only_brax_tasks(workdir):
     cfg = write_cfg(workdir, "ci_backend.yaml", backend="positional")
     jobs = planned(workdir, "--configfile", cfg)
     assert jobs.get("train") == 3, jobs  # hopper x 3 algos; quadruped-walk runs on MuJoCo
 
 
+@slow
 def test_frames_without_libosmesa_come_from_the_fallback(workdir):
     """MUJOCO_GL=osmesa with no loadable libOSMesa: the geometry jobs ran, said why, and drew
     their frames with the fallback renderer (MuJoCo frames where the library is there)."""
@@ -184,6 +280,7 @@ def test_frames_without_libosmesa_come_from_the_fallback(workdir):
         assert "MUJOCO_GL=osmesa, but libOSMesa" in log and "FALLBACK renderer" in log
 
 
+@slow
 def test_a_killed_run_continues_with_the_same_command(workdir):
     """A run killed with SIGKILL leaves Snakemake's lock: `make run` (retland.unlock, then
     snakemake) removes it, saying so, and finishes the work; a live run's lock is kept."""
@@ -214,6 +311,7 @@ def test_a_killed_run_continues_with_the_same_command(workdir):
     assert os.path.getsize(target) > 5000 and planned(workdir, "--configfile", "config/ci.yaml") == {}
 
 
+@slow
 def test_bc_outputs(workdir):
     """E12 (Fig. 22): 2 runs x 2 teachers x 2 student checkpoints, paired with their teachers."""
     res = os.path.join(workdir, "results", "ci")
@@ -234,6 +332,7 @@ def test_bc_outputs(workdir):
             assert os.path.getsize(os.path.join(figs, f"{name}.{ext}")) > 5000
 
 
+@slow
 def test_changing_bc_reruns_bc_not_td3(workdir):
     cfg = write_cfg(workdir, "ci_bc.yaml", bc__dropout=0.2)
     jobs = planned(workdir, "--configfile", cfg)
@@ -245,16 +344,12 @@ def test_changing_bc_reruns_bc_not_td3(workdir):
     assert "bc_train" not in jobs and jobs.get("bc_post_update") == 2
 
 
-def test_jax_rule_list_names_rules(workdir):
-    p = snake(workdir, "--list-rules", "--configfile", "config/paper.yaml")
-    rules = set(p.stdout.split())
-    assert set(JAX_RULES) <= rules, set(JAX_RULES) - rules
-
-
+@slow
 def test_nothing_to_do_after_a_full_run(workdir):
     assert planned(workdir, "--configfile", "config/ci.yaml") == {}
 
 
+@slow
 def test_changing_n_samples_reruns_post_update_not_training(workdir):
     cfg = write_cfg(workdir, "ci_n.yaml", post_update__n_samples=20)
     jobs = planned(workdir, "--configfile", cfg)
@@ -264,6 +359,7 @@ def test_changing_n_samples_reruns_post_update_not_training(workdir):
     assert "train" not in jobs and "learning_curves" not in jobs and "extra_learning_curves" not in jobs
 
 
+@slow
 def test_changing_a_figure_setting_reruns_only_figures(workdir):
     cfg = write_cfg(workdir, "ci_dpi.yaml", figures__dpi=61)
     jobs = planned(workdir, "--configfile", cfg)
@@ -273,6 +369,7 @@ def test_changing_a_figure_setting_reruns_only_figures(workdir):
     assert all(j.startswith(("fig", "extra_")) for j in figs), figs
 
 
+@slow
 def test_changing_training_reruns_everything_downstream(workdir):
     cfg = write_cfg(workdir, "ci_t.yaml", agents__td3__batch_size=32)
     jobs = planned(workdir, "--configfile", cfg)
@@ -281,12 +378,14 @@ def test_changing_training_reruns_everything_downstream(workdir):
     assert jobs["train"] == 2 and "post_update_sac" not in jobs and "post_update_ppo" not in jobs
 
 
+@slow
 def test_changing_a_task_variant_retrains_that_task(workdir):
     cfg = write_cfg(workdir, "ci_kw.yaml", env_kwargs={"hopper": {"n_frames": 10}})
     jobs = planned(workdir, "--configfile", cfg)
     assert jobs.get("train") == 3 and all(jobs.get(f"post_update_{a}") == 2 for a in ("td3", "sac", "ppo"))
 
 
+@slow
 def test_task_variant_is_recorded(workdir):
     res = os.path.join(workdir, "results", "ci")
     ci = yaml.safe_load(open(os.path.join(REPO, "config", "ci.yaml")))
@@ -297,6 +396,7 @@ def test_task_variant_is_recorded(workdir):
         assert json.loads(f.attrs["env_kwargs"]) == want
 
 
+@slow
 def test_ppo_training_length_is_its_own(workdir):
     cfg = write_cfg(workdir, "ci_ppo.yaml", train__ppo__total_steps=8192, train__ppo__checkpoints=[4096, 8192])
     jobs = planned(workdir, "--configfile", cfg)
@@ -304,6 +404,7 @@ def test_ppo_training_length_is_its_own(workdir):
     assert "post_update_td3" not in jobs and "post_update_sac" not in jobs
 
 
+@slow
 def test_paper_config_plans_every_training_run(workdir):
     """config/paper.yaml: TD3, SAC and PPO on the four Brax tasks, TD3 and SAC on the five
     DMC tasks of A.5 (E1, E10), 20 seeds x 10 checkpoints; PPO on the four Atari games of
@@ -317,6 +418,7 @@ def test_paper_config_plans_every_training_run(workdir):
     assert jobs["fig19_below_threshold_atari"] == jobs["fig20_fig21_atari"] == 1
 
 
+@slow
 def test_appendix_config_plans_the_five_dmc_tasks_and_the_four_atari_games(workdir):
     jobs = planned(workdir, "--configfile", "config/appendix.yaml")
     assert jobs["train"] == 10 + 4 and jobs["post_update_td3"] == jobs["post_update_sac"] == 10
@@ -326,6 +428,7 @@ def test_appendix_config_plans_the_five_dmc_tasks_and_the_four_atari_games(workd
     assert jobs["fig02_scatter"] == 5 and not {"landscape", "interpolation", "bc_train", "claims"} & set(jobs)
 
 
+@slow
 @pytest.mark.parametrize("change, message", [
     ({"post_update__horizon": 0}, "post_update.horizon"),
     ({"seeds": []}, "seeds"),
@@ -348,6 +451,7 @@ def test_bad_config_refused_before_any_job(workdir, change, message):
     assert message in p.stdout + p.stderr
 
 
+@slow
 def test_corrupt_training_file_is_named(workdir, tmp_path):
     from retland.base.checkpoints import CheckpointError
     from retland.jobs.post_update import post_update_job
@@ -357,20 +461,25 @@ def test_corrupt_training_file_is_named(workdir, tmp_path):
     data = open(src, "rb").read()
     open(bad, "wb").write(data[: len(data) // 3])
     with pytest.raises(CheckpointError, match="seed0.h5"):
-        post_update_job(bad, 0, [600], 4, 10, 4, 0, [str(tmp_path / "out.h5")])
+        post_update_job(train_path=bad, seed=0, steps=[600],
+                        post_update={"n_samples": 4, "horizon": 10, "chunk_size": 4, "sample_seed": 0},
+                        out_h5=[str(tmp_path / "out.h5")])
     assert not os.path.exists(tmp_path / "out.h5")
 
 
+@slow
 def test_highlight_reruns_only_fig02(workdir):
     cfg = write_cfg(workdir, "ci_hl.yaml", figures__highlight=2)
     assert set(planned(workdir, "--configfile", cfg)) - {"all"} == {"fig02_scatter"}
 
 
+@slow
 def test_resume_frequency_never_reruns(workdir):
     cfg = write_cfg(workdir, "ci_resume.yaml", train__resume_every_minutes=3)
     assert planned(workdir, "--configfile", cfg) == {}
 
 
+@slow
 def test_every_table_carries_its_provenance(workdir):
     stats = os.path.join(workdir, "results", "ci", "stats")
     for name in os.listdir(stats):

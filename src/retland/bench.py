@@ -25,7 +25,7 @@ import statistics
 import time
 
 from .base.gl import configure_mujoco_gl
-from .jobs import add_xla_cpu_flags
+from .runtime import add_xla_cpu_flags
 
 add_xla_cpu_flags()
 configure_mujoco_gl()  # a MUJOCO_GL=osmesa that cannot load must not break `import brax`
@@ -70,7 +70,7 @@ def _fake_replay(spec, rows):
     )
 
 
-def bench_post_update(algo, env_name, backend, n, horizon, repeats, replay_rows=20_000, overrides=None,
+def bench_post_update(algo, env_name, backend, n, *, horizon, repeats, replay_rows=20_000, overrides=None,
                       env_kwargs=None):
     """(estimator policies/s, bare-rollout policies/s, mean episode length) for ``algo``.
 
@@ -78,6 +78,7 @@ def bench_post_update(algo, env_name, backend, n, horizon, repeats, replay_rows=
     episode lengths (rollouts stop once every episode of the batch has ended)."""
     from .agents import get_agent
     from .analyses.post_update import make_estimator
+    from .analyses.source import Source
     from .base.envs import make_env
     from .rollout import make_batched_rollout
 
@@ -91,7 +92,7 @@ def bench_post_update(algo, env_name, backend, n, horizon, repeats, replay_rows=
         state = agent.with_fresh_saved_envs(state, env, cfg, jax.random.PRNGKey(3))
     start = env.reference_state()
     keys = jax.random.split(jax.random.PRNGKey(2), n)
-    est = make_estimator(agent, env, cfg, horizon)
+    est = make_estimator(Source(agent, env, cfg), horizon)
     params = jax.jit(jax.vmap(lambda kk: agent.post_update(state, kk, replay, 0, replay_rows, cfg, env)))(keys)
     bare = make_batched_rollout(env, agent.make_policy(spec.act_dim, cfg), horizon)
     return _side_by_side(lambda: est(keys, state, replay, 0, replay_rows, start), lambda: bare(params, start),
@@ -103,7 +104,7 @@ def bench_checkpoint(train_path, step, n, horizon, repeats, workers=2):
     replay buffer and real episode lengths): (estimator policies/s, bare policies/s, mean
     episode length). ``workers``: processes stepping a host-stepped task (DMC)."""
     from .analyses.post_update import make_estimator
-    from .jobs import CheckpointSource
+    from .jobs.sources import CheckpointSource
     from .rollout import make_evaluator
 
     src = CheckpointSource(train_path)
@@ -111,43 +112,46 @@ def bench_checkpoint(train_path, step, n, horizon, repeats, workers=2):
     agent, env, cfg, replay = src.agent, src.env, src.cfg, src.replay
     start = env.reference_state()
     keys = jax.random.split(jax.random.PRNGKey(2), n)
-    est = make_estimator(agent, env, cfg, horizon, n, workers)
+    est = make_estimator(src, horizon, n, workers)
     params = jax.jit(jax.vmap(lambda kk: agent.post_update(state, kk, replay, lo, hi, cfg, env)))(keys)
     bare = make_evaluator(env, agent.make_policy(env.spec.act_dim, cfg), horizon, n, workers)
     return _side_by_side(lambda: est(keys, state, replay, lo, hi, start), lambda: bare(params, start), n, repeats)
 
 
+def train_chunks(agent, env, cfg, seeds, steps: int):
+    """``(advance, env_steps)``: ``advance()`` runs the next training chunk of ``agent`` (its
+    ``training_setup``, the path ``training.train`` takes for every agent) and waits for it;
+    a chunk is ``env_steps`` environment steps per seed: ``steps`` (TD3/SAC, whose ring
+    buffer holds 10 x ``steps`` rows) or PPO's whole iterations within them (at least one)."""
+    setup = agent.training_setup(env, cfg, list(seeds), 10 * steps, [10 * steps], steps, lambda m: None)
+    units = setup.loop.schedule.bounds[0]  # the first chunk: its length in the loop's units
+    state = {"carry": setup.carry, "u": 0}
+
+    def advance():
+        u0 = state["u"]
+        carry, _ = setup.loop.advance(state["carry"], u0, u0 + units)
+        state["carry"], state["u"] = jax.block_until_ready(carry), u0 + units
+
+    return advance, units * setup.loop.schedule.unit_steps
+
+
 def bench_train(algo, env_name, backend, seeds_list, steps, overrides=None, env_kwargs=None):
-    """{n_seeds: env-steps/s per seed} of ``algo``'s jitted training after a warm-up chunk."""
+    """{n_seeds: env-steps/s per seed} of ``algo``'s jitted training after a warm-up chunk
+    (learning from the first step for TD3/SAC)."""
     from .agents import get_agent
     from .base.envs import make_env
 
     agent = get_agent(algo)
     env = make_env(env_name, backend, env_kwargs=env_kwargs) if env_kwargs else make_env(env_name, backend)
+    learns_late = "learning_starts" in agent.Config.__dataclass_fields__
+    cfg = agent.Config.from_dict({**(overrides or {}), **({"learning_starts": 1} if learns_late else {})})
     out = {}
     for n_seeds in seeds_list:
-        seeds = list(range(n_seeds))
-        if algo == "ppo":
-            cfg = agent.Config.from_dict(overrides or {})
-            iters = max(1, steps // cfg.batch_size)
-            carry = agent.init_carry(env, cfg, seeds)
-            run = agent.make_train_chunk(env, cfg)
-            carry = run(carry, iters)
-            jax.block_until_ready(carry)
-            t = time.perf_counter()
-            carry = run(carry, iters)
-            jax.block_until_ready(carry)
-            out[n_seeds] = iters * cfg.batch_size / (time.perf_counter() - t)
-            continue
-        cfg = agent.Config.from_dict({**(overrides or {}), "learning_starts": 1})
-        carry = agent.init_carry(env, cfg, seeds, 10 * steps)
-        chunk = agent.make_train_chunk(env, cfg, 10 * steps, steps)
-        carry, _ = chunk(carry, 0)
-        jax.block_until_ready(carry)
+        advance, env_steps = train_chunks(agent, env, cfg, range(n_seeds), steps)
+        advance()  # warm-up (compilation)
         t = time.perf_counter()
-        carry, _ = chunk(carry, steps)
-        jax.block_until_ready(carry)
-        out[n_seeds] = steps / (time.perf_counter() - t)
+        advance()
+        out[n_seeds] = env_steps / (time.perf_counter() - t)
     return out
 
 
@@ -160,10 +164,10 @@ def bench_dmc(task, algos, n, horizon, repeats, workers, seeds_list, train_steps
 
     from .agents import get_agent
     from .analyses.post_update import make_estimator
+    from .analyses.source import Source
     from .base.dmc import DMCTaskEnv
     from .base.envs import make_env
     from .rollout import HostRollout
-    from .training import offpolicy_setup
 
     env = make_env(task)
     spec = env.spec
@@ -185,7 +189,7 @@ def bench_dmc(task, algos, n, horizon, repeats, workers, seeds_list, train_steps
         state = agent.init(jax.random.PRNGKey(0), spec.obs_dim, spec.act_dim, cfg)
         replay = _fake_replay(spec, 20_000)
         keys = jax.random.split(jax.random.PRNGKey(2), n)
-        est = make_estimator(agent, env, cfg, horizon, n, workers)
+        est = make_estimator(Source(agent, env, cfg), horizon, n, workers)
         params = jax.jit(jax.vmap(lambda kk: agent.post_update(state, kk, replay, 0, 20_000, cfg, env)))(keys)
         bare = HostRollout(env, agent.make_policy(spec.act_dim, cfg), horizon, n, workers)
         e, b, length = _side_by_side(lambda: est(keys, state, replay, 0, 20_000, start), lambda: bare(params, start),
@@ -202,8 +206,8 @@ def bench_dmc(task, algos, n, horizon, repeats, workers, seeds_list, train_steps
         agent = get_agent(algo)
         cfg = agent.Config.from_dict({"learning_starts": 1})
         for s in seeds_list:
-            setup = offpolicy_setup(agent, env, cfg, list(range(s)), 10 * train_steps, [10 * train_steps],
-                                    train_steps, lambda m: None)
+            setup = agent.training_setup(env, cfg, list(range(s)), 10 * train_steps, [10 * train_steps],
+                                         train_steps, lambda m: None)
             carry, _ = setup.loop.advance(setup.carry, 0, 20)
             t = time.perf_counter()
             setup.loop.advance(carry, 20, 20 + train_steps)
@@ -225,13 +229,16 @@ def bench_atari(game, n, horizon, repeats, workers, seeds_list, train_iters, ove
     import jax.numpy as jnp
     import numpy as np
 
-    from .agents import ppo
+    from .agents import get_agent
     from .agents.ppo.networks import NatureCNN, PatchConv
+    from .agents.ppo.state import SavedEnvs
     from .analyses.post_update import make_estimator
+    from .analyses.source import Source
     from .base.atari import FRAME_SKIP
     from .base.envs import make_env
     from .rollout import HostRollout
 
+    ppo = get_agent("ppo")
     cfg = ppo.Config.from_dict({**ppo.SUITE_DEFAULTS["atari"], "anneal_lr_steps": 0, **(overrides or {})})
     env = make_env(game, episode_length=27_000)
     spec = env.spec
@@ -269,12 +276,11 @@ def bench_atari(game, n, horizon, repeats, workers, seeds_list, train_iters, ove
     carry, _ = setup.loop.advance(setup.carry, 0, 2)
     agent = jax.tree_util.tree_map(lambda x: x[0], carry.agent)
     h = carry.host
-    state = agent._replace(env_state=ppo.SavedEnvs({"state": h.snapshot[0], "ep_t": h.ep_t[0],
-                                                    "ep_ret": h.ep_ret[0]}))
+    state = agent._replace(env_state=SavedEnvs({"state": h.snapshot[0], "ep_t": h.ep_t[0], "ep_ret": h.ep_ret[0]}))
     setup.loop.batch.close()
     start = env.reference_state()
     keys = jax.random.split(jax.random.PRNGKey(2), n)
-    est = make_estimator(ppo, env, cfg, horizon, n, workers)
+    est = make_estimator(Source(ppo, env, cfg), horizon, n, workers)
     updated = est.update_params(keys, state)
     bare = HostRollout(env, ppo.make_policy(spec.act_dim, cfg), horizon, n, workers)
     e, b, length = _side_by_side(lambda: est(keys, state, None, 0, 0, start), lambda: bare(updated, start), n, repeats)
@@ -338,7 +344,8 @@ def isa_worker(what: str, hidden, n: int, steps: int) -> float:
     ov = {"hidden": list(hidden)}
     if what == "train":
         return bench_train("td3", "hopper", "spring", [1], steps, overrides=ov, env_kwargs=NO_TERM)[1]
-    return bench_post_update("td3", "hopper", "spring", n, 1000, 1, overrides=ov, env_kwargs=NO_TERM)[0]
+    return bench_post_update("td3", "hopper", "spring", n, horizon=1000, repeats=1, overrides=ov,
+                             env_kwargs=NO_TERM)[0]
 
 
 def bench_isa(sizes, n, steps, repeats, isas=("AVX2", "native")):
@@ -435,7 +442,8 @@ def main(argv=None):
     for algo in algos:
         ov = {"num_envs": a.ppo_envs} if algo == "ppo" else {}
         n = a.ppo_n if algo == "ppo" else a.n
-        est, ceil, length = bench_post_update(algo, a.env, a.backend, n, a.horizon, a.repeats, overrides=ov)
+        est, ceil, length = bench_post_update(algo, a.env, a.backend, n, horizon=a.horizon, repeats=a.repeats,
+                                              overrides=ov)
         print(f"  {algo:5s} {n:5d} {est:12,.1f} {ceil:14,.1f} {est / ceil:7.3f} {length:16.1f}", flush=True)
     print("  (ratio target >= 0.9 for TD3/SAC, whose update is one actor step; a PPO update collects "
           "and learns from a whole batch, so its ratio is far lower by design)")

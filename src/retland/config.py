@@ -51,7 +51,8 @@ def check_schema(config: dict, schema: dict) -> None:
 def check_semantics(config: dict) -> None:
     """Checks across keys that the schema cannot express."""
     from .agents import AGENTS
-    from .base.envs import check_env_kwargs, known_envs
+    from .base.brax_env import check_env_kwargs
+    from .base.envs import known_envs
 
     problems = []
     run = config["run"]
@@ -204,7 +205,7 @@ def settings_for(config: dict, env: str) -> dict:
 
 def brax_envs(config: dict) -> list[str]:
     """The config's Brax tasks: the ones E3-E9 and E12 analyse (the others get E1-E2)."""
-    from .base.envs import BRAX_TASKS
+    from .base.brax_env import BRAX_TASKS
 
     return [e for e in config["envs"] if e in BRAX_TASKS]
 
@@ -302,21 +303,21 @@ def agent_overrides(config: dict, algo: str, env: str | None = None) -> dict:
     own defaults for the task's suite (``SUITE_DEFAULTS``: PPO on Atari takes CleanRL's
     Atari settings, paper A.6) under the config's ``agents.<algo>`` (``suites.<suite>``'s
     where given, :func:`settings_for`)."""
-    from .agents import get_agent
+    from .agents import declaration
     from .base.envs import suite_of
 
     if env is None:
         return dict((config.get("agents") or {}).get(algo) or {})
-    agent = get_agent(algo)
-    preset = getattr(agent, "SUITE_DEFAULTS", {}).get(suite_of(env), {})
+    agent = declaration(algo)
+    preset = agent.SUITE_DEFAULTS.get(suite_of(env), {})
     out = {**preset, **(settings_for(config, env)["agents"].get(algo) or {})}
-    whole_run = getattr(agent, "ANNEAL_OVER_TRAINING", None)
+    whole_run = agent.ANNEAL_OVER_TRAINING
     if whole_run is not None and out.get("anneal_lr_steps") == whole_run:
         out["anneal_lr_steps"] = train_settings(config, algo, env)["total_steps"]
     return out
 
 
 def agent_config(config: dict, algo: str, env: str | None = None):
-    from .agents import get_agent
+    from .agents import declaration
 
-    return get_agent(algo).Config.from_dict(agent_overrides(config, algo, env))
+    return declaration(algo).Config.from_dict(agent_overrides(config, algo, env))

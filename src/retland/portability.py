@@ -1,12 +1,12 @@
-"""Same config and seed, same numbers on every x86-64 CPU (README "Numbers that travel").
+"""Same config and seed, same numbers on every x86-64 CPU (docs/numbers-that-travel.md).
 
 XLA compiles its CPU code for the host's instruction set: an AVX-512 machine and an AVX2
 machine round differently (other vector widths, other fused multiply-adds, other
 reduction orders), and RL training turns a last-bit difference into another policy within
 a few thousand steps. Every job, test and benchmark therefore caps XLA's CPU instruction set
 at one level that every x86-64 CPU a researcher uses has: ``--xla_cpu_max_isa=AVX2``
-(:data:`DEFAULT_ISA`; measured against the other levels in the README), and turns off the
-two parts of XLA:CPU that choose code by the host CPU at run time or by platform
+(:data:`DEFAULT_ISA`; measured against the other levels in docs/numbers-that-travel.md), and
+turns off the two parts of XLA:CPU that choose code by the host CPU at run time or by platform
 (:data:`CONSISTENCY_FLAGS`). The setting is
 ``RETLAND_XLA_CPU_ISA``: an XLA level (``SSE4_2``, ``AVX``, ``AVX2``, ``AVX512``, ...), or
 ``native`` to let XLA use everything the host has (faster on some hosts, numbers that
@@ -14,26 +14,27 @@ only hold on the same kind of CPU). The same setting caps oneDNN's run-time disp
 (``ONEDNN_MAX_CPU_ISA``, :data:`ONEDNN_ISA`), which runs XLA:CPU's matrix products. An explicit ``--xla_cpu_max_isa`` in ``XLA_FLAGS`` wins
 over both. Where the CPU is not x86-64 the flag is not set (XLA's levels are x86 names).
 
-:func:`machine` is the machine line of every output's provenance; :func:`fingerprint`
-(``python -m retland.portability``) is the tiny TD3 run whose checksums
-``tests/test_portability.py`` pins as literals.
+:func:`machine` is the machine line of every output's provenance; the tiny TD3 run whose
+checksums ``tests/test_portability.py`` pins as literals is :mod:`retland.fingerprint`
+(``python -m retland.fingerprint``).
 
-No JAX import at module level: the flags must be in the environment before JAX starts.
+No JAX import (jax/jaxlib versions are read from the installed packages' metadata): the flags
+must be in the environment before JAX starts. Imports nothing of ``retland``: provenance,
+runtime and the tools import it.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import os
 import platform
-import sys
+from importlib import metadata
 
-#: the environment variable that chooses XLA's CPU instruction set (README "Numbers that travel")
+#: the environment variable that chooses XLA's CPU instruction set (docs/numbers-that-travel.md)
 ISA_ENV = "RETLAND_XLA_CPU_ISA"
 #: AVX2 (with FMA): every x86-64 CPU sold for desktops, laptops and servers since 2013-2015
-#: (Intel Haswell, AMD Zen/Excavator) has it; measured to cost nothing here (README)
+#: (Intel Haswell, AMD Zen/Excavator) has it; measured to cost nothing here
+#: (docs/numbers-that-travel.md)
 DEFAULT_ISA = "AVX2"
 #: XLA's names for ``--xla_cpu_max_isa`` on x86-64 (xla/service/cpu/cpu_options / tsl cpu_info)
 X86_ISAS = ("SSE4_2", "AVX", "AVX2", "AVX512", "AVX512_VNNI", "AVX512_BF16", "AMX", "AVX_VNNI")
@@ -61,7 +62,7 @@ def isa_setting(environ=None) -> str:
     return isa
 
 
-#: the other two sources of CPU-dependent bits found (README "Numbers that travel"), pinned
+#: the other two sources of CPU-dependent bits found (docs/numbers-that-travel.md), pinned
 #: with the instruction set: XLA's platform-dependent math (its own help: "faster code at the
 #: expense of consistent results across CPUs") and YNNPACK fusions (dots and elementwise ops
 #: run by XNNPACK's YNNPACK, whose kernels are chosen at run time from the host's CPUID, so
@@ -146,11 +147,22 @@ def cpu_threads() -> int:
         return os.cpu_count() or 1
 
 
+@functools.lru_cache(maxsize=1)
+def jax_versions() -> dict:
+    """The installed ``jax`` and ``jaxlib`` versions (package metadata; no JAX import), each
+    absent where not installed: the entries of ``provenance.versions()`` for them."""
+    out = {}
+    for p in ("jax", "jaxlib"):
+        try:
+            out[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
 def machine() -> dict:
     """The machine line of every output's provenance and of the archive's platform.json."""
-    from .provenance import versions  # stdlib only, imported here: provenance imports this module
-
-    v = versions()
+    v = jax_versions()
     return {
         "cpu_model": cpu_model(),
         "arch": platform.machine(),
@@ -170,95 +182,3 @@ def machine_line(m: dict | None = None) -> str:
     m = m or machine()
     return (f"{m['cpu_model']} ({m['arch']}, {m['threads']} threads), XLA CPU ISA {m['xla_cpu_max_isa']} "
             f"(setting {m['isa_setting']}), jax {m['jax']} / jaxlib {m['jaxlib']}")
-
-
-# ---------------------------------------------------------------------------------------
-# the fingerprint run (tests/test_portability.py, make bench)
-# ---------------------------------------------------------------------------------------
-#: the tiny TD3 run whose bits the portability test pins: hopper (spring, no termination),
-#: 32x32 networks, 2,000 environment steps (1,500 updates), then N = 16 post-update returns
-FINGERPRINT = dict(env="hopper", hidden=(32, 32), batch_size=64, learning_starts=500, total_steps=2000,
-                   episode_length=200, n_samples=16, horizon=200, seed=0, sample_seed=0)
-
-
-def tree_sha256(tree) -> str:
-    """sha256 of every leaf's bytes (little-endian, in tree order), shapes and dtypes included."""
-    import jax
-    import numpy as np
-
-    h = hashlib.sha256()
-    for x in jax.tree_util.tree_leaves(tree):
-        a = np.ascontiguousarray(np.asarray(x))
-        h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
-
-
-def fingerprint(out_dir: str, **overrides) -> dict:
-    """Train :data:`FINGERPRINT` (a tiny TD3 run), estimate one post-update distribution of
-    its last checkpoint, and return the checksums of its parameters and returns, a few
-    statistics and the machine. Same bits on every x86-64 CPU under the pinned ISA."""
-    from .jobs import setup_jax
-
-    jax = setup_jax()
-    import numpy as np
-
-    from . import stats as S
-    from .agents import get_agent
-    from .analyses.post_update import post_update_returns
-    from .base.envs import make_env
-    from .jobs import CheckpointSource, sample_key
-    from .training import train
-
-    p = {**FINGERPRINT, **overrides}
-    agent = get_agent("td3")
-    cfg = agent.Config(hidden=tuple(p["hidden"]), batch_size=p["batch_size"], learning_starts=p["learning_starts"])
-    env_kwargs = {"terminate_when_unhealthy": False}
-    env = make_env(p["env"], "spring", p["episode_length"], env_kwargs)
-    path = os.path.join(out_dir, "seed0.h5")
-    attrs = {"suite": "brax", "env": p["env"], "algo": "td3", "backend": "spring",
-             "episode_length": p["episode_length"], "env_kwargs": json.dumps(env_kwargs),
-             "total_steps": p["total_steps"], "checkpoint_steps": [p["total_steps"]],
-             "agent_config": cfg.to_dict()}
-    summary = train(agent, env, cfg, [p["seed"]], p["total_steps"], [p["total_steps"]], [path], attrs,
-                    max_chunk=p["total_steps"], log=lambda m: None)
-    src = CheckpointSource(path)
-    state, (lo, hi) = src.checkpoint(p["total_steps"])
-    returns, _ = post_update_returns(src.agent, src.env, src.cfg, state, src.replay, lo, hi, p["n_samples"],
-                                     p["horizon"], p["n_samples"], sample_key(p["sample_seed"], p["seed"],
-                                                                              p["total_steps"]),
-                                     log=lambda m: None)
-    return {
-        "params_sha256": tree_sha256(agent.policy_params(state)),
-        "state_sha256": tree_sha256(state),
-        "returns_sha256": hashlib.sha256(np.asarray(returns, "<f8").tobytes()).hexdigest(),
-        "final_return": float(summary["final_eval_returns"][0]),
-        "mean": float(S.mean(returns)),
-        "std": float(S.std(returns)),
-        "ltp": float(S.ltp(returns)),
-        "min": float(np.min(returns)),
-        "machine": machine(),
-    }
-
-
-def main(argv=None) -> None:
-    import argparse
-    import tempfile
-
-    ap = argparse.ArgumentParser(description="The portability fingerprint: a tiny TD3 run and one post-update "
-                                             "distribution; prints checksums and statistics as JSON (the last "
-                                             "line of standard output).")
-    ap.add_argument("--steps", type=int, default=FINGERPRINT["total_steps"])
-    ap.add_argument("--hidden", type=int, nargs="+", default=list(FINGERPRINT["hidden"]))
-    args = ap.parse_args(argv)
-    from .jobs import add_xla_cpu_flags
-
-    add_xla_cpu_flags()
-    with tempfile.TemporaryDirectory() as d:
-        out = fingerprint(d, total_steps=args.steps, hidden=tuple(args.hidden))
-    # one line, last: imports (brax, mujoco) may print to stdout before it
-    print(json.dumps(out, sort_keys=True), flush=True)
-
-
-if __name__ == "__main__":
-    main()

@@ -312,3 +312,17 @@ def make_update_estimator(env, policy_apply, horizon: int, update, chunk_size: i
         return one(update(key, state, replay, lo, hi), start)
 
     return jax.jit(jax.vmap(fused, in_axes=(0, None, None, None, None, None)))
+
+
+def make_recording_rollout(env, policy_apply, horizon: int):
+    """``rollout(params, start) -> (return, length, rewards[T], Pose of every step[T])``:
+    :func:`make_rollout` (rewards masked after termination) also recording the pose
+    (:class:`retland.base.render.Pose`) after every step, what the renderers of
+    ``base.render`` need. Not jitted; vmap/jit at the caller."""
+    from .base.render import Pose
+
+    def pose(state):
+        ps = state.pipeline_state
+        return Pose(ps.q, ps.qd, ps.x.pos, ps.x.rot)
+
+    return make_rollout(env, policy_apply, horizon, record=pose)

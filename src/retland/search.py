@@ -43,15 +43,17 @@ def variant_kwargs(env: str, variant: str) -> dict:
     return kw
 
 
-def run_candidate(env: str, variant: str, backend: str, hidden: list[int], steps: int, n_ckpt: int,
+def run_candidate(env: str, variant: str, backend: str, *, hidden: list[int], steps: int, n_ckpt: int,
                   seeds: list[int], n: int, horizon: int, out: str, learning_starts: int) -> list[dict]:
+    """Train one candidate's seeds and estimate its post-update distributions (files under
+    ``<out>/<candidate>/``, reused when there); one row per policy."""
     import numpy as np
 
     from . import stats as S
     from .base.checkpoints import TrainFile, read_post_update
-    from .jobs import log
     from .jobs.post_update import post_update_job
     from .jobs.train import train_job
+    from .runtime import log
 
     name = f"{env}-{variant}-{backend}-{'x'.join(map(str, hidden))}-{steps // 1000}k"
     d = os.path.join(out, name)
@@ -60,15 +62,17 @@ def run_candidate(env: str, variant: str, backend: str, hidden: list[int], steps
     kw = variant_kwargs(env, variant)
     t0 = time.time()
     if not all(os.path.exists(p) for p in train_paths):
-        train_job(env, "td3", seeds, backend, 1000,
-                  {"total_steps": steps, "checkpoints": ckpts, "max_chunk_steps": min(5000, steps)},
-                  {"hidden": hidden, "learning_starts": learning_starts}, train_paths,
+        train_job(env=env, algo="td3", seeds=seeds, backend=backend, episode_length=1000,
+                  train={"total_steps": steps, "checkpoints": ckpts, "max_chunk_steps": min(5000, steps)},
+                  agent_overrides={"hidden": hidden, "learning_starts": learning_starts}, out_h5=train_paths,
                   config_record={"search": name}, env_kwargs=kw)
     rows = []
     for s, tp in zip(seeds, train_paths):
         pu = [os.path.join(d, f"pu_seed{s}_step{k}.h5") for k in ckpts]
         if not all(os.path.exists(p) for p in pu):
-            post_update_job(tp, s, ckpts, n, horizon, n, 0, pu, config_record={"search": name})
+            post_update_job(train_path=tp, seed=s, steps=ckpts,
+                            post_update={"n_samples": n, "horizon": horizon, "chunk_size": n, "sample_seed": 0},
+                            out_h5=pu, config_record={"search": name})
         with TrainFile(tp) as tf:
             lc = {k: np.asarray(tf.f["learning_curve"][k]) for k in ("step", "return", "length")}
         for k, p in zip(ckpts, pu):
@@ -120,7 +124,7 @@ def main(argv=None) -> None:
     ap.add_argument("--learning-starts", type=int, default=1000)
     ap.add_argument("--out", default="results/search")
     a = ap.parse_args(argv)
-    from .jobs import setup_jax
+    from .runtime import setup_jax
 
     setup_jax()
     import pandas as pd
@@ -133,8 +137,9 @@ def main(argv=None) -> None:
     for env in a.env:
         for variant in a.variant or ["default"]:
             for steps in a.steps:
-                rows = run_candidate(env, variant, a.backend, a.hidden, steps, a.checkpoints, a.seeds, a.n,
-                                     a.horizon, a.out, a.learning_starts)
+                rows = run_candidate(env, variant, a.backend, hidden=a.hidden, steps=steps, n_ckpt=a.checkpoints,
+                                     seeds=a.seeds, n=a.n, horizon=a.horizon, out=a.out,
+                                     learning_starts=a.learning_starts)
                 new = pd.DataFrame(rows)
                 if len(old):
                     old = old[old.candidate != new.candidate.iloc[0]]

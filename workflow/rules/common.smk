@@ -3,7 +3,14 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
-from retland.config import (ConfigError, agent_overrides, brax_envs, load_schema, settings_for, train_settings,
+# Parsing the workflow (dry runs, --lint, every job's params) imports only JAX-free modules
+# of the package: the config checks, the agent and suite registries (which algorithm runs in
+# which suite, a task's simulator) and, below, retland.runtime's environment flags. The job
+# scripts import the rest (tests/test_workflow.py: a dry run never loads jax).
+from retland.agents import runs_in as _runs_in
+from retland.base.envs import simulator, suite_of
+from retland.config import (ConfigError, agent_overrides, bc_seeds, bc_teacher_steps, brax_envs,
+                            landscape_algo as _landscape_algo, load_schema, settings_for, train_settings,
                             validate as _validate)
 
 try:
@@ -13,9 +20,6 @@ except ConfigError as _e:
 
 RUN = config["run"]
 SEEDS = [int(s) for s in config["seeds"]]
-
-from retland.agents import runs_in as _runs_in
-from retland.base.envs import simulator, suite_of
 
 # The (env, algo) pairs trained and analysed by E1-E2: an algorithm runs in the suites it
 # supports (TD3/SAC: Brax and DMC, PPO: Brax and Atari). E3-E9 and E12 analyse the Brax
@@ -53,8 +57,8 @@ os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")
 os.environ.setdefault("MPLBACKEND", "Agg")
 # XLA's CPU concurrency-optimized scheduler deadlocks on PPO's vmapped update at 64-wide
 # layers and up (measured here with jax 0.10: every run hung with all worker threads idle;
-# none did with this flag); see retland.jobs.XLA_CPU_FLAGS.
-from retland.jobs import add_xla_cpu_flags as _add_xla_cpu_flags
+# none did with this flag); see retland.runtime.XLA_CPU_FLAGS.
+from retland.runtime import add_xla_cpu_flags as _add_xla_cpu_flags
 
 _add_xla_cpu_flags()
 if not config["resources"]["gpu"]:
@@ -119,14 +123,10 @@ DPI = config["figures"]["dpi"]
 RESUME_EVERY_S = int(round(60 * config["train"].get("resume_every_minutes", 10)))
 TRAIN_PATTERN = f"{RES}/train/{{env}}/{{{{algo}}}}/seed{{{{seed}}}}.h5"
 POST_UPDATE_PATTERN = f"{RES}/post_update/{{env}}/{{{{algo}}}}/seed{{{{seed}}}}/step{{{{step}}}}.h5"
-from retland.config import landscape_algo as _landscape_algo  # "auto": SAC where trained (Fig. 1), else TD3
-
-LAND_ALGO = _landscape_algo(config["landscape"]["algo"], config["algos"])
+LAND_ALGO = _landscape_algo(config["landscape"]["algo"], config["algos"])  # "auto": SAC where trained (Fig. 1), else TD3
 START_SEEDS = [s for s in config["start_states"]["seeds"] if s in SEEDS]
 BC = config.get("bc") if BRAX_ENVS else None  # E12 clones Brax TD3 runs
 if BC:
-    from retland.config import bc_seeds, bc_teacher_steps
-
     BC_SEEDS = bc_seeds(config)
     BC_TEACHERS = bc_teacher_steps(config)
     BC_STEPS = sorted(int(s) for s in BC["checkpoints"])

@@ -2,7 +2,8 @@
 # distributions of every checkpoint of one training run (one job per training file: the
 # estimator is traced once per job). One rule per algorithm and checkpoint schedule
 # (post_update_td3, post_update_sac, post_update_ppo; post_update_ppo_atari where a suite
-# section gives the Atari games their own schedule): a rule's outputs are fixed patterns.
+# section gives the Atari games their own schedule, post_update_<algo>_<suite> in general;
+# common.smk post_update_schedules): a rule's outputs are fixed patterns. Threads: see train.smk.
 for _algo in config["algos"]:
     for _name, (_envs, _steps) in post_update_schedules(_algo).items():
 

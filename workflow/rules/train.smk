@@ -1,5 +1,9 @@
 # E1 (paper A.1, Table 1): train every seed of one (env, algo) in one vmapped job; the
-# learning curves as a table, and their figure.
+# learning curves as a table, and their figure. One rule per seed list (common.smk
+# seed_groups: `train` for the tasks with the config's seeds; `train_atari`, `train_dmc` for a
+# suite with its own suites.<suite>.seeds), since a rule's outputs are fixed patterns. Like
+# every simulating rule it asks for 2 threads; `make run` caps all jobs at 1 (Makefile
+# LOCAL_THREADS), so no list of these rule names is kept.
 for _name, (_envs, _seeds) in seed_groups().items():
 
     rule:

@@ -1,5 +1,5 @@
 # E12 (paper A.7, Fig. 22 and its table): teacher/student pairs, correlations, mean LTP.
-from retland.jobs import log_to
+from retland.runtime import log_to
 from retland.jobs.bc import bc_stats_job
 
 with log_to(snakemake.log[0]):

@@ -1,5 +1,5 @@
 # E1: learning curves per environment (not a paper figure).
-from retland.jobs import log_to
+from retland.runtime import log_to
 from retland.jobs.train import learning_curves_figure_job
 
 with log_to(snakemake.log[0]):

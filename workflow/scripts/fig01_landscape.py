@@ -1,5 +1,5 @@
 # Paper Fig. 1 (landscape map, histograms, gait frames) and Fig. 27 (maps at three scales).
-from retland.jobs import log_to
+from retland.runtime import log_to
 from retland.jobs.landscape import fig01_job
 
 with log_to(snakemake.log[0]):

@@ -1,5 +1,5 @@
 # Paper Fig. 2 / 11-13: mean vs std / skewness / LTP, and the highlighted policies' histograms.
-from retland.jobs import log_to
+from retland.runtime import log_to
 from retland.jobs.post_update import fig02_job
 
 with log_to(snakemake.log[0]):

@@ -1,5 +1,5 @@
 # Paper Fig. 3 / 23 (reward per step, race curves) and Fig. 4 (frames before the misstep).
-from retland.jobs import log_to
+from retland.runtime import log_to
 from retland.jobs.failures import fig03_job
 
 with log_to(snakemake.log[0]):

@@ -1,5 +1,5 @@
 # Paper Fig. 5 / 9 (returns along the Tab. 2 paths) and Fig. 8 (noise-based distribution along them).
-from retland.jobs import log_to
+from retland.runtime import log_to
 from retland.jobs.interpolation import fig05_job
 
 with log_to(snakemake.log[0]):

@@ -1,5 +1,5 @@
 # Paper Fig. 6: mean below-threshold proportion, same vs different runs, rliable 95% CI.
-from retland.jobs import log_to
+from retland.runtime import log_to
 from retland.jobs.interpolation import fig06_job
 
 with log_to(snakemake.log[0]):

@@ -1,5 +1,5 @@
 # Paper Fig. 7 (LTP reduction with and without rejection) and Fig. 26 (rejection frequency).
-from retland.jobs import log_to
+from retland.runtime import log_to
 from retland.jobs.rejection import fig07_fig26_job
 
 with log_to(snakemake.log[0]):

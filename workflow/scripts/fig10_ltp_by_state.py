@@ -1,5 +1,5 @@
 # Paper Fig. 10 (A.4): LTP from buffer start states against their collection time.
-from retland.jobs import log_to
+from retland.runtime import log_to
 from retland.jobs.start_states import fig10_job
 
 with log_to(snakemake.log[0]):

@@ -1,5 +1,5 @@
 # Paper Fig. 22 (A.7): behaviour cloning, teacher vs student (left) and mean LTP (right).
-from retland.jobs import log_to
+from retland.runtime import log_to
 from retland.jobs.bc import fig22_job
 
 with log_to(snakemake.log[0]):

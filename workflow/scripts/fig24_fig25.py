@@ -1,5 +1,5 @@
 # Paper Fig. 24 (Algorithm 1 start -> end on the mean/LTP plane) and Fig. 25 (alpha-CVaR ranks).
-from retland.jobs import log_to
+from retland.runtime import log_to
 from retland.jobs.rejection import fig24_fig25_job
 
 with log_to(snakemake.log[0]):

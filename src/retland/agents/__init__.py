@@ -1,26 +1,46 @@
 """Agent registry. An analysis never names an algorithm: it asks ``get_agent(name)``.
 
-What an agent module provides is the :class:`Agent` protocol below, checked when the
-module is registered (:func:`register`): a module that lacks a member is refused with
-the names of what it lacks. Adding an algorithm = one module here plus one
-``register(module)`` line.
+Importing this package imports no JAX (the workflow's parse and the config validation read
+it). Each algorithm is a package here whose ``__init__`` is its JAX-free *declaration*
+(:class:`Declaration`: name, update kind, suites, frozen ``Config``, per-suite defaults,
+the anneal-over-training marker, whether it trains in an environment, and the dotted path
+of its implementation); :data:`AGENTS` maps names to them. :func:`get_agent` imports the
+implementation (a module, JAX) on first use and checks it against the :class:`Agent`
+protocol: a module that lacks a member is refused with the names of what it lacks. Adding
+an algorithm = one package here (declaration + implementation) plus one line in
+``_BUILT_IN``.
 """
 
 from __future__ import annotations
 
+import importlib
 from types import ModuleType
 from typing import Any, Callable, Protocol
 
 from . import bc, ppo, sac, td3
 
 
-class Agent(Protocol):
-    """The members of an agent module (functions are jittable and pure)."""
+class Declaration(Protocol):
+    """What an agent's JAX-free package declares (``retland.agents.td3`` ...)."""
 
-    NAME: str          # the name used in configs, file paths and outputs
-    UPDATE_KIND: str   # names the post-update function u(theta, X) in post-update files
-    SUITES: tuple      # the environment suites it runs in (base.envs.SUITES names)
-    Config: type       # frozen dataclass of hyperparameters: from_dict (unknown keys refused), to_dict
+    NAME: str                   # the name used in configs, file paths and outputs
+    UPDATE_KIND: str            # names the post-update function u(theta, X) in post-update files
+    SUITES: tuple               # the environment suites it runs in (base.envs.SUITES names)
+    Config: type                # frozen dataclass of hyperparameters: from_dict (unknown keys refused), to_dict
+    SUITE_DEFAULTS: dict        # suite -> hyperparameters beneath the config's (config.agent_overrides)
+    ANNEAL_OVER_TRAINING: Any   # the ``anneal_lr_steps`` value meaning "the whole run" (None: none)
+    TRAINS_IN_ENV: bool         # trained by training.train in an environment (else: its own entry, as bc)
+    IMPLEMENTATION: str         # dotted module path of the implementation (an Agent)
+
+
+class Agent(Protocol):
+    """The members of an agent's implementation module (functions are jittable and pure);
+    it re-exports its declaration's constants and ``Config``."""
+
+    NAME: str
+    UPDATE_KIND: str
+    SUITES: tuple
+    Config: type
 
     def init(self, key, obs_dim: int, act_dim: int, cfg) -> Any:
         """A fresh agent state: the pytree a checkpoint holds."""
@@ -40,32 +60,84 @@ class EnvTrainedAgent(Agent, Protocol):
     def training_setup(self, env, cfg, seeds, total_steps: int, checkpoint_steps, max_chunk: int,
                        log) -> Any:
         """E1: a ``training.Setup`` (its TrainingLoop and the initial carry of all seeds) for
-        ``training.train``, the one driver."""
+        ``training.train``, the one driver. An off-policy agent hands
+        ``training.offpolicy.offpolicy_setup`` its functions (an ``OffPolicyAgent``)."""
 
 
+_DECLARED = ("NAME", "UPDATE_KIND", "SUITES", "Config", "SUITE_DEFAULTS", "ANNEAL_OVER_TRAINING", "TRAINS_IN_ENV",
+             "IMPLEMENTATION")
 _MEMBERS = ("NAME", "UPDATE_KIND", "SUITES", "Config", "init", "make_policy", "policy_params", "post_update")
+_CONSTANTS = ("NAME", "UPDATE_KIND", "SUITES")
 
+#: name -> the agent's declaration (JAX-free)
 AGENTS: dict[str, ModuleType] = {}
+_IMPLEMENTATIONS: dict[str, ModuleType] = {}  # name -> implementation checked by get_agent
 
 
-def register(module: ModuleType) -> ModuleType:
-    """Check ``module`` against :class:`Agent` (and :class:`EnvTrainedAgent` unless it sets
-    ``TRAINS_IN_ENV = False``) and add it to :data:`AGENTS` under its ``NAME``."""
+def check_agent(module: ModuleType) -> ModuleType:
+    """``module`` if it has the members of :class:`Agent` (and of :class:`EnvTrainedAgent`
+    unless it sets ``TRAINS_IN_ENV = False``), else ``TypeError`` naming what it lacks."""
     need = _MEMBERS + (("training_setup",) if getattr(module, "TRAINS_IN_ENV", True) else ())
     missing = [m for m in need if not hasattr(module, m)]
     if missing:
         raise TypeError(f"agent module {module.__name__} lacks {missing} (see retland.agents.Agent)")
-    not_callable = [m for m in need if m not in ("NAME", "UPDATE_KIND", "SUITES") and not callable(getattr(module, m))]
+    not_callable = [m for m in need if m not in _CONSTANTS and not callable(getattr(module, m))]
     if not_callable or not hasattr(module.Config, "from_dict"):
         raise TypeError(f"agent module {module.__name__}: {not_callable or ['Config.from_dict']} must be callable")
-    if module.NAME in AGENTS:
-        raise ValueError(f"agent name {module.NAME!r} is registered twice")
-    AGENTS[module.NAME] = module
     return module
 
 
-for _m in (td3, sac, ppo, bc):
-    register(_m)
+def declare(package: ModuleType) -> ModuleType:
+    """Add an agent's JAX-free declaration (:class:`Declaration`) to :data:`AGENTS`, checking
+    its members without importing the implementation."""
+    missing = [m for m in _DECLARED if m not in vars(package)]
+    if missing:
+        raise TypeError(f"agent package {package.__name__} declares no {missing} (see retland.agents.Declaration)")
+    if not hasattr(package.Config, "from_dict"):
+        raise TypeError(f"agent package {package.__name__}: its Config has no from_dict")
+    if package.NAME in AGENTS:
+        raise ValueError(f"agent name {package.NAME!r} is registered twice")
+    AGENTS[package.NAME] = package
+    return package
+
+
+def register(module: ModuleType) -> ModuleType:
+    """Add an agent given whole (declaration and implementation in one module, e.g. a plug-in
+    or a test's): checked against :class:`Agent` now and added to :data:`AGENTS` under its
+    ``NAME``; ``get_agent`` returns the module itself."""
+    check_agent(module)
+    if module.NAME in AGENTS:
+        raise ValueError(f"agent name {module.NAME!r} is registered twice")
+    AGENTS[module.NAME] = module
+    _IMPLEMENTATIONS[module.NAME] = module
+    return module
+
+
+_BUILT_IN = (td3, sac, ppo, bc)
+for _p in _BUILT_IN:
+    declare(_p)
+
+
+def declaration(name: str) -> ModuleType:
+    """The JAX-free declaration of agent ``name`` (``ValueError`` naming the known ones)."""
+    try:
+        return AGENTS[name]
+    except KeyError:
+        raise ValueError(f"unknown algorithm {name!r}; known: {sorted(AGENTS)}") from None
+
+
+def get_agent(name: str) -> ModuleType:
+    """The implementation of agent ``name`` (imported on first use, JAX), checked against
+    :class:`Agent` and against its declaration's name, update kind and suites."""
+    if name in _IMPLEMENTATIONS:
+        return _IMPLEMENTATIONS[name]
+    decl = declaration(name)
+    impl = check_agent(importlib.import_module(decl.IMPLEMENTATION))
+    differ = [m for m in _CONSTANTS + ("Config",) if getattr(impl, m) != getattr(decl, m)]
+    if differ:
+        raise TypeError(f"agent module {impl.__name__}: {differ} differ from its declaration {decl.__name__}")
+    _IMPLEMENTATIONS[name] = impl
+    return impl
 
 
 def runs_in(algo: str, env_name: str) -> bool:
@@ -73,11 +145,4 @@ def runs_in(algo: str, env_name: str) -> bool:
     ``SUITES``): a config's (env, algo) pairs are those where this holds."""
     from ..base.envs import suite_of
 
-    return suite_of(env_name) in get_agent(algo).SUITES
-
-
-def get_agent(name: str) -> ModuleType:
-    try:
-        return AGENTS[name]
-    except KeyError:
-        raise ValueError(f"unknown algorithm {name!r}; known: {sorted(AGENTS)}") from None
+    return suite_of(env_name) in declaration(algo).SUITES

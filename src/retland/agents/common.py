@@ -1,8 +1,10 @@
-"""Shared by the agents: the frozen hyperparameter config mixin, the twin-critic step."""
+"""Shared by the agents: the frozen hyperparameter config mixin and the
+twin-critic step."""
 
 from __future__ import annotations
 
 import dataclasses
+
 
 
 class HyperparamsMixin:

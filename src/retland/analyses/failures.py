@@ -27,15 +27,17 @@ SUCCESS_TOL = 0.1   # |R - mean| <= 0.1 |mean| (Sec. 3.2)
 FAIL_FRACTION = 0.5  # 0 <= R < 0.5 mode (the LTP's tail, Sec. 3.1)
 
 
-def make_resimulator(env, policy_apply, horizon: int):
+def make_resimulator(src, horizon: int):
     """``f(params[B], start) -> (returns[B], lengths[B], rewards[B, T], poses)``, jitted: the
     rollout of ``rollout.make_rollout`` (same arithmetic, so the returns equal the
-    post-update job's) also recording per-step rewards and poses for the frames."""
+    post-update job's) of the deterministic policy of ``src`` (agent, config, environment:
+    :mod:`retland.analyses.source`), also recording per-step rewards and poses for the frames."""
     import jax
 
-    from ..base.render import make_recording_rollout
+    from ..rollout import make_recording_rollout
+    from .source import policy_of
 
-    return jax.jit(jax.vmap(make_recording_rollout(env, policy_apply, horizon), in_axes=(0, None)))
+    return jax.jit(jax.vmap(make_recording_rollout(src.env, policy_of(src), horizon), in_axes=(0, None)))
 
 
 def select_policies(stats: pd.DataFrame, env: str, algo: str, max_policies: int, seed: int = 0):

@@ -254,9 +254,10 @@ def gaussian_perturbation(theta, key, sigma):
         tree, [x + sigma * jax.random.normal(k, x.shape, x.dtype) for x, k in zip(leaves, keys)])
 
 
-def make_path_evaluator(agent, env, cfg, horizon: int, chunk_size: int | None = None, workers: int = 1):
+def make_path_evaluator(src, horizon: int, chunk_size: int | None = None, workers: int = 1):
     """``f(theta_a, theta_b, alphas[C], keys[C], sigma, start) -> returns[C]``: the return
-    from ``start`` of the deterministic policy perturb(interpolate(a_i), key_i, sigma). One
+    from ``start`` of the deterministic policy perturb(interpolate(a_i), key_i, sigma) of
+    ``src`` (agent, config, environment: :mod:`retland.analyses.source`). One
     jitted, vmapped function for a JAX-stepped suite; for a host-stepped one (Atari, Fig. 19)
     the C perturbed policies are one jitted call and their rollouts a
     :class:`retland.rollout.HostRollout` of ``chunk_size`` copies over ``workers`` processes."""
@@ -264,8 +265,10 @@ def make_path_evaluator(agent, env, cfg, horizon: int, chunk_size: int | None = 
 
     from ..base.envs import is_host_stepped
     from ..rollout import make_rollout
+    from .source import policy_of
 
-    policy = agent.make_policy(env.spec.act_dim, cfg)
+    env = src.env
+    policy = policy_of(src)
     if is_host_stepped(env):
         from ..rollout import HostRollout
 
@@ -288,7 +291,7 @@ def make_path_evaluator(agent, env, cfg, horizon: int, chunk_size: int | None = 
     return jax.jit(jax.vmap(one, in_axes=(None, None, 0, 0, None, None)))
 
 
-def path_returns(evaluator, theta_a, theta_b, alphas, n_perturbations: int, sigma: float, key,
+def path_returns(evaluator, theta_a, theta_b, alphas, *, n_perturbations: int, sigma: float, key,
                  chunk_size: int, start_state, shared: bool = False) -> np.ndarray:
     """Returns [len(alphas), n_perturbations] along the path (float64); with ``sigma = 0``
     and ``n_perturbations = 1`` the single deterministic simulation of Fig. 5.

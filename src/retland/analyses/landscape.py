@@ -143,16 +143,19 @@ def combine(theta0, theta1, theta2, ab):
     return jax.tree_util.tree_map(leaf, theta0, theta1, theta2)
 
 
-def make_landscape_evaluator(env, policy_apply, horizon: int):
-    """``f(theta0, theta1, theta2, ab[C, 2], start) -> (returns[C], lengths[C], poses)``, jitted:
+def make_landscape_evaluator(src, horizon: int):
+    """``f(theta0, theta1, theta2, ab[C, 2], start) -> (returns[C], lengths[C], poses)``, jitted,
+    for the deterministic policy of ``src`` (agent, config, environment:
+    :mod:`retland.analyses.source`) on its environment:
     builds the C parameter points with jnp ops and rolls them out as one vmapped batch
-    (``render.make_recording_rollout``: the poses of the origin give the gait frames, so
+    (``rollout.make_recording_rollout``: the poses of the origin give the gait frames, so
     one compiled function serves the maps and the frames)."""
     import jax
 
-    from ..base.render import make_recording_rollout
+    from ..rollout import make_recording_rollout
+    from .source import policy_of
 
-    rollout = jax.vmap(make_recording_rollout(env, policy_apply, horizon), in_axes=(0, None))
+    rollout = jax.vmap(make_recording_rollout(src.env, policy_of(src), horizon), in_axes=(0, None))
 
     def f(theta0, theta1, theta2, ab, start):
         ret, length, _, poses = rollout(combine(theta0, theta1, theta2, ab), start)
@@ -161,10 +164,11 @@ def make_landscape_evaluator(env, policy_apply, horizon: int):
     return jax.jit(f)
 
 
-def evaluate_points(evaluator, theta0, theta1, theta2, ab: np.ndarray, start, chunk: int,
+def evaluate_points(evaluator, thetas, ab: np.ndarray, start, chunk: int,
                     log: Callable[[str], None] = print, what: str = "landscape"):
-    """Returns and lengths at the points ``ab[P, 2]`` in fixed-shape chunks of ``chunk``,
-    and the recorded poses (``render.Pose`` of numpy arrays [T, ...]) of the first point."""
+    """Returns and lengths at the points ``ab[P, 2]`` around ``thetas`` = (theta0, theta',
+    theta'') (:func:`two_updates`) in fixed-shape chunks of ``chunk``, and the recorded poses
+    (``render.Pose`` of numpy arrays [T, ...]) of the first point."""
     import jax
 
     from ..rollout import chunked, pad_to
@@ -172,6 +176,7 @@ def evaluate_points(evaluator, theta0, theta1, theta2, ab: np.ndarray, start, ch
     ab = np.asarray(ab, np.float32)
     n = ab.shape[0]
     chunk = min(chunk, n)
+    theta0, theta1, theta2 = thetas
     rets, lens, first = [], [], None
     t0 = time.time()
     for s, e in chunked(n, chunk):
@@ -191,10 +196,12 @@ def grid_points(alphas: np.ndarray, betas: np.ndarray) -> np.ndarray:
     return np.stack([A.ravel(), B.ravel()], axis=1)
 
 
-def make_update(agent, env, cfg):
-    """``upd(state, key, replay, lo, hi) -> policy params``: the agent's post-update u(theta, X), jitted."""
+def make_update(src):
+    """``upd(state, key, replay, lo, hi) -> policy params``: the post-update u(theta, X) of
+    ``src``'s agent (its config and environment: :mod:`retland.analyses.source`), jitted."""
     import jax
 
+    agent, env, cfg = src.agent, src.env, src.cfg
     return jax.jit(lambda st, k, rep, lo, hi: agent.post_update(st, k, rep, lo, hi, cfg, env))
 
 

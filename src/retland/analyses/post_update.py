@@ -20,12 +20,14 @@ from ..base.envs import is_host_stepped
 from ..rollout import chunked, make_update_estimator, pad_to
 
 
-def make_estimator(agent, env, cfg, horizon: int, chunk_size: int = 1, workers: int = 1):
-    """``f(keys[C], state, replay, lo, hi, start_state) -> (returns[C], lengths[C])``
-    (``rollout.make_update_estimator``: fused and jitted for JAX-stepped suites; for
-    host-stepped ones ``chunk_size`` environment copies over ``workers`` processes). An
-    agent whose update steps host environments itself (on-policy: PPO) gives it as
-    ``host_update(cfg, env)``, a ``rollout.HostUpdate``."""
+def make_estimator(src, horizon: int, chunk_size: int = 1, workers: int = 1):
+    """``f(keys[C], state, replay, lo, hi, start_state) -> (returns[C], lengths[C])`` for the
+    agent, config and environment of ``src`` (:class:`retland.analyses.source.Source` or a
+    training file opened for analysis) (``rollout.make_update_estimator``: fused and jitted
+    for JAX-stepped suites; for host-stepped ones ``chunk_size`` environment copies over
+    ``workers`` processes). An agent whose update steps host environments itself
+    (on-policy: PPO) gives it as ``host_update(cfg, env)``, a ``rollout.HostUpdate``."""
+    agent, env, cfg = src.agent, src.env, src.cfg
     if is_host_stepped(env) and hasattr(agent, "host_update"):
         update = agent.host_update(cfg, env)
     else:
@@ -37,28 +39,29 @@ def make_estimator(agent, env, cfg, horizon: int, chunk_size: int = 1, workers: 
 
 
 def post_update_returns(
-    agent,
-    env,
-    cfg,
+    src,
     state,
+    key: jax.Array,
+    *,
     replay,
     lo: int,
     hi: int,
     n_samples: int,
     horizon: int,
     chunk_size: int,
-    key: jax.Array,
     start_state=None,
     log: Callable[[str], None] = print,
     estimator=None,
     workers: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """N post-update returns and episode lengths of one checkpoint (float64, int32)."""
+    """N post-update returns and episode lengths of one checkpoint (float64, int32): agent
+    state ``state`` of ``src`` (its agent, config, environment), the buffer rows [lo, hi)
+    of ``replay``, the N update keys split from ``key``."""
     if n_samples < 1 or horizon < 1:
         raise ValueError(f"n_samples and horizon must be >= 1, got {n_samples}, {horizon}")
-    start_state = env.reference_state() if start_state is None else start_state
+    start_state = src.env.reference_state() if start_state is None else start_state
     chunk_size = min(chunk_size, n_samples)
-    estimator = estimator or make_estimator(agent, env, cfg, horizon, chunk_size, workers)
+    estimator = estimator or make_estimator(src, horizon, chunk_size, workers)
     keys = jax.random.split(key, n_samples)
     rets, lens = [], []
     t0 = time.time()

@@ -361,8 +361,9 @@ def working_buffer(replay, lo: int, hi: int, n_new: int) -> Buffer:
     return Buffer(data, jnp.int32(lo), jnp.int32(hi))
 
 
-def make_propose(agent, env, cfg):
-    """Jitted ``propose(carry, key) -> carry``: one environment step of the behaviour
+def make_propose(src):
+    """Jitted ``propose(carry, key) -> carry`` of ``src``'s agent on its environment (with its
+    config: :mod:`retland.analyses.source`): one environment step of the behaviour
     policy (stored in the buffer; the episode restarts on termination or time limit), then
     one learner update on a fresh minibatch of the buffer, ``full_update(..., carry.step)``
     (TD3: critic always, actor and targets at even counters), counter + 1."""
@@ -371,6 +372,7 @@ def make_propose(agent, env, cfg):
 
     from ..base.replay import Transition
 
+    agent, env, cfg = src.agent, src.env, src.cfg
     for fn in ("explore", "full_update"):
         if not hasattr(agent, fn):
             raise ValueError(f"agent {agent.NAME!r} has no {fn}(): Algorithm 1 needs its full training step")

@@ -42,13 +42,15 @@ def states_in_buffer(idx, lo: int, hi: int) -> np.ndarray:
     return np.flatnonzero((idx >= lo) & (idx < hi))
 
 
-def make_start_state_estimator(agent, env, cfg, horizon: int):
+def make_start_state_estimator(src, horizon: int):
     """``f(state, keys[K, N], replay, lo, hi, obs[K]) -> (returns[K, N], lengths[K, N])``, jitted:
-    N post-updates rolled out from each of K states rebuilt from observations."""
+    N post-updates of ``src``'s agent (its config and environment:
+    :mod:`retland.analyses.source`) rolled out from each of K states rebuilt from observations."""
     import jax
 
     from ..rollout import make_rollout
 
+    agent, env, cfg = src.agent, src.env, src.cfg
     rollout = make_rollout(env, agent.make_policy(env.spec.act_dim, cfg), horizon)
 
     def one(state, key, replay, lo, hi, start):

@@ -78,6 +78,8 @@ import sys
 
 import numpy as np
 
+from .suites import EnvSpec
+
 #: config name -> ALE ROM id. The paper's four (A.6); pong only for tests and tiny configs.
 ATARI_GAMES = {
     "qbert": "Qbert",
@@ -345,12 +347,11 @@ class AtariEnv:
 
     suite = "atari"
     host_stepped = True
+    default_backend = "ale"  # the simulator recorded as ``backend`` (the constructor's default)
     discrete_actions = True  # agents check it: an action is an index, not a vector in [-1, 1]
 
-    def __init__(self, name: str, backend: str = "ale", episode_length: int = EPISODE_LENGTH,
+    def __init__(self, name: str, backend: str = default_backend, episode_length: int = EPISODE_LENGTH,
                  env_kwargs: dict | None = None):
-        from .envs import EnvSpec
-
         if name not in ATARI_GAMES:
             raise ValueError(f"unknown Atari game {name!r}; known: {sorted(ATARI_GAMES)}")
         if backend != "ale":

@@ -25,6 +25,8 @@ import functools
 
 import numpy as np
 
+from .suites import EnvSpec
+
 #: task name -> (domain, task). The paper's five (A.5); names use the suite's spelling.
 DMC_TASKS = {
     "quadruped-walk": ("quadruped", "walk"),
@@ -117,11 +119,10 @@ class DMCEnv:
 
     suite = "dmc"
     host_stepped = True
+    default_backend = "mujoco"  # the simulator recorded as ``backend`` (the constructor's default)
 
-    def __init__(self, name: str, backend: str = "mujoco", episode_length: int = 1000,
+    def __init__(self, name: str, backend: str = default_backend, episode_length: int = 1000,
                  env_kwargs: dict | None = None):
-        from .envs import EnvSpec
-
         if name not in DMC_TASKS:
             raise ValueError(f"unknown DMC task {name!r}; known: {sorted(DMC_TASKS)}")
         if backend != "mujoco":

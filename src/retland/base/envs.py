@@ -1,249 +1,30 @@
-"""Environment adapters: one per suite, behind one small interface.
+"""The environment registry: one adapter class per suite, behind one small interface.
 
-The analyses need two things from an environment (paper Sec. 2):
-
-* a *training* environment whose initial states are drawn from rho_0 (reset noise),
-* the *reference* initial state s_I (no reset noise) from which every return of the
-  return landscape R(theta) = G_theta(s_I) is measured.
-
-Both are pure-JAX for Brax, so rollouts and training can be jitted and vmapped.
-Adding a suite means one adapter class plus one line in ``SUITES``.
+The interface (the spec and the ``Suite``/``JaxSuite``/``HostSuite`` protocols) is
+``base/suites.py``; the adapters are ``base/brax_env.py`` (Brax), ``base/dmc.py`` (DeepMind
+Control) and ``base/atari.py`` (ALE). This module imports the adapters and registers them;
+they never import it. Adding a suite means one adapter module, plus its import, one
+``register_suite`` line and its task names in :func:`known_envs` here. No JAX import (the workflow parse reads :func:`suite_of` and :func:`simulator`).
 """
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
-import jax
-
-# Brax task names of the paper (Sec. 3.1, A.1) -> brax registry names.
-BRAX_TASKS = {
-    "ant": "ant",
-    "halfcheetah": "halfcheetah",
-    "hopper": "hopper",
-    "walker2d": "walker2d",
-}
-BRAX_BACKENDS = ("spring", "positional", "generalized", "mjx")
-
-# Task variants (config ``env_kwargs``): the Brax 0.14 constructor keyword arguments a config
-# may set, by task, and their kind. Arguments that change the observation (positions in it,
-# contact forces) are left out: the analyses rebuild states from observations.
-_LOCOMOTION = {"forward_reward_weight": "float", "ctrl_cost_weight": "float", "healthy_reward": "float",
-               "terminate_when_unhealthy": "bool", "healthy_z_range": "range",
-               "healthy_angle_range": "range", "reset_noise_scale": "nonneg", "n_frames": "posint"}
-BRAX_KWARGS = {
-    "hopper": {**_LOCOMOTION, "healthy_state_range": "range"},
-    "walker2d": dict(_LOCOMOTION),
-    "halfcheetah": {k: _LOCOMOTION[k] for k in ("forward_reward_weight", "ctrl_cost_weight",
-                                                 "reset_noise_scale", "n_frames")},
-    "ant": {"ctrl_cost_weight": "float", "contact_cost_weight": "float", "healthy_reward": "float",
-            "terminate_when_unhealthy": "bool", "healthy_z_range": "range", "contact_force_range": "range",
-            "reset_noise_scale": "nonneg", "n_frames": "posint"},
-}
-
-
-def check_env_kwargs(env_name: str, kwargs: dict, where: str = "env_kwargs") -> dict:
-    """``kwargs`` checked against :data:`BRAX_KWARGS` (errors name ``where.<env>.<key>``);
-    returns them with ranges as tuples, ready for the Brax constructor."""
-    if env_name not in BRAX_KWARGS:
-        raise ValueError(f"'{where}.{env_name}': unknown Brax task; known: {sorted(BRAX_KWARGS)}")
-    if not isinstance(kwargs, dict):
-        raise ValueError(f"'{where}.{env_name}' must be a mapping of constructor arguments, got {kwargs!r}")
-    allowed = BRAX_KWARGS[env_name]
-    out = {}
-    for k, v in kwargs.items():
-        key = f"'{where}.{env_name}.{k}'"
-        kind = allowed.get(k)
-        if kind is None:
-            raise ValueError(f"{key}: not a settable argument of Brax {env_name}; settable: {sorted(allowed)}")
-        num = isinstance(v, (int, float)) and not isinstance(v, bool)
-        if kind == "bool" and not isinstance(v, bool):
-            raise ValueError(f"{key} must be true or false, got {v!r}")
-        if kind == "posint" and not (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
-            raise ValueError(f"{key} must be an integer >= 1, got {v!r}")
-        if kind in ("float", "nonneg") and not (num and v == v and abs(v) != float("inf")):
-            raise ValueError(f"{key} must be a finite number, got {v!r}")
-        if kind == "nonneg" and v < 0:
-            raise ValueError(f"{key} must be >= 0, got {v!r}")
-        if kind == "range":
-            if not (isinstance(v, (list, tuple)) and len(v) == 2
-                    and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v) and v[0] <= v[1]):
-                raise ValueError(f"{key} must be [low, high] with low <= high (.inf allowed), got {v!r}")
-            v = (float(v[0]), float(v[1]))
-        out[k] = v
-    return out
-
-
-@dataclasses.dataclass(frozen=True)
-class EnvSpec:
-    suite: str
-    name: str
-    obs_dim: int
-    act_dim: int
-    episode_length: int
-    backend: str
-
-
-class BraxEnv:
-    """A Brax task with raw (unwrapped) dynamics; episodes are handled by the caller.
-
-    ``step`` returns the brax ``State`` whose ``done`` is the *termination* flag only;
-    time limits (``episode_length``) are the caller's business, so a truncated
-    transition keeps its true next observation.
-    """
-
-    suite = "brax"
-    host_stepped = False
-
-    def __init__(self, name: str, backend: str = "spring", episode_length: int = 1000,
-                 env_kwargs: dict | None = None):
-        if name not in BRAX_TASKS:
-            raise ValueError(f"unknown Brax task {name!r}; known: {sorted(BRAX_TASKS)}")
-        if backend not in BRAX_BACKENDS:
-            raise ValueError(f"unknown Brax backend {backend!r}; known: {list(BRAX_BACKENDS)}")
-        from brax import envs as brax_envs  # imported lazily: heavy
-
-        self.name = name
-        self.backend = backend
-        self.episode_length = int(episode_length)
-        #: the task variant: Brax constructor arguments beyond the task's defaults (JSON-able)
-        kw = check_env_kwargs(name, dict(env_kwargs or {}))
-        self.env_kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(kw.items())}
-        self._train = brax_envs.get_environment(BRAX_TASKS[name], backend=backend, **kw)
-        self._terminates = bool(kw.get("terminate_when_unhealthy", True))
-        self._ref = brax_envs.get_environment(
-            BRAX_TASKS[name], backend=backend, **{**kw, "reset_noise_scale": 0.0}
-        )
-        self.spec = EnvSpec(
-            suite=self.suite,
-            name=name,
-            # eval_shape traces reset once instead of running it op by op (seconds)
-            obs_dim=int(jax.eval_shape(self._train.reset, jax.random.PRNGKey(0)).obs.shape[-1]),
-            act_dim=int(self._train.action_size),
-            episode_length=self.episode_length,
-            backend=backend,
-        )
-
-    # --- the interface used by agents, rollouts and analyses -------------------
-    def reset(self, key: jax.Array):
-        """A training initial state drawn from rho_0 (with the task's reset noise)."""
-        return self._train.reset(key)
-
-    def reference_state(self):
-        """The reference initial state s_I: the task's init pose, no reset noise."""
-        return jax.jit(self._ref.reset)(jax.random.PRNGKey(0))
-
-    def step(self, state, action: jax.Array):
-        nxt = self._train.step(state, action)
-        if not self._terminates:  # brax then sets done to the Python float 0.0
-            nxt = nxt.replace(done=jax.numpy.zeros_like(state.done))
-        return nxt
-
-    def state_from_obs(self, obs: jax.Array):
-        """Rebuild a simulator state from an observation (paper A.4, Fig. 10 start states).
-
-        Brax locomotion observations are (q without the root's horizontal position, qd)
-        (ant drops x and y, the others x; hopper and walker2d observe the torso's world
-        height in place of the root slide joint, which differs from it by a constant
-        offset). The state is rebuilt with the horizontal root position at 0 through the
-        pipeline init; dynamics and rewards do not depend on it. hopper and walker2d
-        clip the observed velocities to [-10, 10]: a clipped velocity cannot be undone
-        and is taken as observed. Pure jnp: jit/vmap over observations.
-        """
-        import jax.numpy as jnp
-
-        env, sys = self._train, self._train.sys
-        nq, nqd = sys.q_size(), sys.qd_size()
-        n_drop = nq + nqd - obs.shape[-1]
-        if n_drop not in (1, 2):
-            raise ValueError(f"{self.name}: observation of size {obs.shape[-1]} does not match "
-                             f"q ({nq}) + qd ({nqd}) minus the horizontal root position")
-        q = jnp.concatenate([jnp.zeros(n_drop, obs.dtype), obs[: nq - n_drop]])
-        qd = obs[nq - n_drop:]
-        if self.name in ("hopper", "walker2d"):
-            ps0 = env.pipeline_init(sys.init_q, jnp.zeros(nqd))
-            q = q.at[1].add(-(ps0.x.pos[0, 2] - ps0.q[1]))  # observed torso z -> rootz joint
-        ps = env.pipeline_init(q, qd)
-        template = self._ref.reset(jax.random.PRNGKey(0))
-        return template.replace(pipeline_state=ps, obs=env._get_obs(ps))
-
-    @property
-    def sys(self):
-        return self._train.sys
-
-    # A brax State is a pytree with obs, reward, done.
-    @staticmethod
-    def obs(state) -> jax.Array:
-        return state.obs
-
-    @staticmethod
-    def reward(state) -> jax.Array:
-        return state.reward
-
-    @staticmethod
-    def done(state) -> jax.Array:
-        return state.done
-
-
-class Suite(Protocol):
-    """What an environment adapter provides (docs/design.md, section 3). Two kinds:
-
-    * JAX-stepped (``host_stepped = False``, Brax): ``reset``/``step``/``obs``/``reward``/
-      ``done`` are pure JAX, so training runs under ``lax.scan`` and rollouts are vmapped;
-      ``step``'s ``done`` is termination only (time limits are the caller's);
-    * host-stepped (``host_stepped = True``, DeepMind Control, ALE): ``host_env_factory(seeds)``
-      builds the copies a :class:`retland.base.host.HostBatch` steps on the host, and
-      ``reference_state()`` is a snapshot vector every rollout copy is restored to.
-
-    The shared code (``retland.rollout``, ``retland.training``) serves both; analyses never ask
-    which kind they have."""
-
-    suite: str
-    spec: EnvSpec
-    episode_length: int
-    host_stepped: bool
-
-    def reference_state(self) -> Any:
-        """The reference initial state s_I (no reset noise)."""
-
-
-class JaxSuite(Suite, Protocol):
-    def reset(self, key: jax.Array) -> Any:
-        """A training initial state drawn from rho_0."""
-
-    def step(self, state, action: jax.Array) -> Any: ...
-
-    def obs(self, state) -> jax.Array: ...
-
-    def reward(self, state) -> jax.Array: ...
-
-    def done(self, state) -> jax.Array: ...
-
-
-class HostSuite(Suite, Protocol):
-    def host_env_factory(self, seeds) -> Callable[[int], Any]:
-        """``make(i)``: copy i (a :class:`retland.base.host.HostEnv`) whose training resets
-        draw from seed ``seeds[i]``; picklable."""
-
-
-_SUITE_MEMBERS = ("suite", "reference_state")
-_JAX_MEMBERS = ("reset", "step", "obs", "reward", "done")
-_HOST_MEMBERS = ("host_env_factory",)
+from .atari import ATARI_GAMES, AtariEnv
+from .brax_env import BRAX_BACKENDS, BRAX_TASKS, BraxEnv
+from .dmc import DMC_TASKS, DMCEnv
+from .suites import check_suite
 
 SUITES: dict[str, Callable[..., Any]] = {}
 
 
 def register_suite(cls):
-    """Check an adapter class against :class:`JaxSuite` or :class:`HostSuite` (by its
-    ``host_stepped``) and add it to :data:`SUITES` under its ``suite`` name (``spec`` and
-    ``episode_length`` are set by its constructor)."""
-    host = bool(getattr(cls, "host_stepped", False))
-    need = _SUITE_MEMBERS + (_HOST_MEMBERS if host else _JAX_MEMBERS)
-    missing = [m for m in need if not hasattr(cls, m)]
-    if missing:
-        raise TypeError(f"suite adapter {cls.__name__} lacks {missing} (see retland.base.envs."
-                        f"{'HostSuite' if host else 'JaxSuite'})")
+    """Check an adapter class against :class:`~retland.base.suites.JaxSuite` or
+    :class:`~retland.base.suites.HostSuite` (by its ``host_stepped``;
+    :func:`retland.base.suites.check_suite`) and add it to :data:`SUITES` under its ``suite``
+    name (``spec`` and ``episode_length`` are set by its constructor)."""
+    check_suite(cls)
     if cls.suite in SUITES:
         raise ValueError(f"suite {cls.suite!r} is registered twice")
     SUITES[cls.suite] = cls
@@ -251,31 +32,12 @@ def register_suite(cls):
 
 
 register_suite(BraxEnv)
-
-
-def _register_dmc():
-    from .dmc import DMCEnv
-
-    register_suite(DMCEnv)
-
-
-_register_dmc()
-
-
-def _register_atari():
-    from .atari import AtariEnv
-
-    register_suite(AtariEnv)
-
-
-_register_atari()
+register_suite(DMCEnv)
+register_suite(AtariEnv)
 
 
 def known_envs() -> dict[str, str]:
     """Every environment name a config may use -> its suite."""
-    from .atari import ATARI_GAMES
-    from .dmc import DMC_TASKS
-
     return {**{n: "brax" for n in BRAX_TASKS}, **{n: "dmc" for n in DMC_TASKS}, **{n: "atari" for n in ATARI_GAMES}}
 
 
@@ -288,7 +50,7 @@ def suite_of(env_name: str) -> str:
 
 
 def is_host_stepped(env) -> bool:
-    """Whether ``env`` is stepped on the host (a :class:`HostSuite`): the one test the shared
+    """Whether ``env`` is stepped on the host (a :class:`~retland.base.suites.HostSuite`): the one test the shared
     rollout and training code make to choose their path."""
     return bool(getattr(env, "host_stepped", False))
 
@@ -296,20 +58,18 @@ def is_host_stepped(env) -> bool:
 def simulator(env_name: str, brax_backend: str) -> str:
     """The simulator a task runs on, as its files record it (attribute ``backend``): the
     Brax backend for Brax tasks, the suite's own for the others (DMC ``mujoco``, Atari
-    ``ale``: the default ``backend`` of the suite's adapter)."""
-    import inspect
-
+    ``ale``: the ``default_backend`` of the suite's adapter)."""
     suite = suite_of(env_name)
     if suite == "brax":
         return brax_backend
-    return inspect.signature(SUITES[suite].__init__).parameters["backend"].default
+    return SUITES[suite].default_backend
 
 
 def make_env(env_name: str, backend: str = "spring", episode_length: int = 1000, env_kwargs: dict | None = None):
     """Build the adapter for ``env_name`` (suite inferred from the name); ``backend`` is the
     Brax physics backend (other suites have their own simulator and record it as their
     backend); ``env_kwargs``: the task variant (Brax constructor arguments, see
-    :data:`BRAX_KWARGS`)."""
+    :data:`retland.base.brax_env.BRAX_KWARGS`)."""
     suite = suite_of(env_name)
     if suite == "brax":
         return SUITES[suite](env_name, backend=backend, episode_length=episode_length, env_kwargs=env_kwargs)

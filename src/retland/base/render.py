@@ -12,9 +12,9 @@ Two renderers, chosen once per process:
   context can be created (e.g. a CI machine without libosmesa6). It is logged and its
   name is written into every output that holds frames (attribute ``renderer``).
 
-Frames are ``uint8`` arrays ``[F, H, W, 3]``. ``make_recording_rollout`` records what
-the renderers need (q, qd, link positions and rotations) at every step, which is
-much smaller than whole pipeline states.
+Frames are ``uint8`` arrays ``[F, H, W, 3]``. ``retland.rollout.make_recording_rollout``
+records what the renderers need (:class:`Pose`: q, qd, link positions and rotations) at
+every step, which is much smaller than whole pipeline states.
 """
 
 from __future__ import annotations
@@ -36,19 +36,6 @@ class Pose(NamedTuple):
     qd: np.ndarray
     pos: np.ndarray  # [links, 3] link positions in the world frame
     rot: np.ndarray  # [links, 4] link rotations (w, x, y, z)
-
-
-def make_recording_rollout(env, policy_apply, horizon: int):
-    """``rollout(params, start) -> (return, length, rewards[T], Pose of every step[T])``:
-    ``rollout.make_rollout`` (rewards masked after termination) also recording the pose
-    after every step. Not jitted; vmap/jit at the caller."""
-    from ..rollout import make_rollout
-
-    def pose(state):
-        ps = state.pipeline_state
-        return Pose(ps.q, ps.qd, ps.x.pos, ps.x.rot)
-
-    return make_rollout(env, policy_apply, horizon, record=pose)
 
 
 def pose_of(pipeline_state) -> Pose:

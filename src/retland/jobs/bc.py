@@ -15,26 +15,28 @@ import pandas as pd
 
 from .. import provenance
 from ..base.atomic import write_text
-from . import log
 from ..provenance import write_csv
+from ..runtime import log
 
 
-def bc_train_job(teacher_path: str, teacher_steps, bc: dict, out_paths, config_record: dict | None = None,
+def bc_train_job(*, teacher_path: str, teacher_steps, bc: dict, out_h5, config_record: dict | None = None,
                  resume_every_minutes: float = 10.0) -> dict:
     """Clone the checkpoints ``teacher_steps`` of one TD3 training file (paper A.7): student
     j learns from rows [0, teacher_steps[j]) of the run's replay log relabelled with teacher
     j's actions; ``bc``: the config's ``bc`` section (total_steps, checkpoints,
-    learning_rate, dropout, batch_size, max_chunk_steps, seed)."""
-    from . import CheckpointSource, setup_jax
+    learning_rate, dropout, batch_size, max_chunk_steps, seed); ``out_h5``: one file per
+    student (teacher)."""
+    from ..runtime import setup_jax
+    from .sources import CheckpointSource
 
     jax = setup_jax()
     import jax.numpy as jnp
 
-    from ..agents import bc as BC
+    from ..agents.bc import agent as BC
 
     teacher_steps = [int(k) for k in teacher_steps]
-    if len(out_paths) != len(teacher_steps):
-        raise ValueError(f"{len(out_paths)} output paths for {len(teacher_steps)} teachers")
+    if len(out_h5) != len(teacher_steps):
+        raise ValueError(f"{len(out_h5)} output paths for {len(teacher_steps)} teachers")
     src = CheckpointSource(teacher_path)
     a = src.attrs
     if a["algo"] != "td3":
@@ -58,8 +60,9 @@ def bc_train_job(teacher_path: str, teacher_steps, bc: dict, out_paths, config_r
         "total_steps": cfg.total_steps, "checkpoint_steps": sorted(int(s) for s in bc["checkpoints"]),
         "agent_config": cfg.to_dict(), "provenance": prov,
     } for k in teacher_steps]
-    summary = BC.train_students(src.env, cfg, teachers, teacher_steps, keys, src.replay, bc["checkpoints"],
-                                list(out_paths), file_attrs, max_chunk=int(bc["max_chunk_steps"]), log=log,
+    summary = BC.train_students(src.env, cfg, teachers, teacher_steps, keys=keys, replay=src.replay,
+                                checkpoint_steps=bc["checkpoints"], out_paths=list(out_h5), file_attrs=file_attrs,
+                                max_chunk=int(bc["max_chunk_steps"]), log=log,
                                 resume_every=60.0 * resume_every_minutes)
     log(f"[bc_train] done in {summary['wall_seconds']:.1f}s ({summary['steps_per_second_per_seed']:.0f} "
         f"gradient steps/s per student); students' final deterministic returns "
@@ -67,17 +70,19 @@ def bc_train_job(teacher_path: str, teacher_steps, bc: dict, out_paths, config_r
     return summary
 
 
-def bc_post_update_job(train_paths, steps, post_update: dict, out_paths_by_file, config_record=None) -> None:
+def bc_post_update_job(*, train_paths, steps, post_update: dict, out_h5, config_record=None) -> None:
     """E2's estimator on every student file of one TD3 run (``post_update_job`` per file);
-    ``out_paths_by_file[i]``: the outputs of file i, one per student checkpoint ``steps``."""
+    ``out_h5``: the outputs of every file in turn, one per student checkpoint ``steps``
+    (``out_h5[i * len(steps):(i + 1) * len(steps)]``: those of file i)."""
     from ..base.checkpoints import TrainFile
     from .post_update import post_update_job
 
-    for path, outs in zip(train_paths, out_paths_by_file):
+    outs_by_file = [list(out_h5)[i * len(steps):(i + 1) * len(steps)] for i in range(len(train_paths))]
+    for path, outs in zip(train_paths, outs_by_file):
         with TrainFile(path) as tf:
             seed = int(tf.attrs["seed"])  # the TD3 run the student's teacher comes from
-        post_update_job(path, seed, steps, post_update["n_samples"], post_update["horizon"],
-                        post_update["chunk_size"], post_update["sample_seed"], outs, config_record=config_record)
+        post_update_job(train_path=path, seed=seed, steps=steps, post_update=post_update, out_h5=outs,
+                        config_record=config_record)
 
 
 def _stats_rows(paths, stats: dict, seed0: int) -> pd.DataFrame:
@@ -96,7 +101,7 @@ def _stats_rows(paths, stats: dict, seed0: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def bc_stats_job(teacher_paths, student_paths, stats: dict, out_pairs: str, out_corr: str, out_corr_md: str,
+def bc_stats_job(*, teacher_paths, student_paths, stats: dict, out_pairs: str, out_corr: str, out_corr_md: str,
                  out_ltp: str, config_record: dict | None = None) -> None:
     """Fig. 22 tables: the (teacher, student) pairs, the A.7 correlation table (CSV and
     markdown) and the mean LTP of teachers and students with rliable CIs."""
@@ -122,8 +127,8 @@ def bc_stats_job(teacher_paths, student_paths, stats: dict, out_pairs: str, out_
         log(f"[bc_stats] mean LTP {r.method}: {r.mean:.3f} [{r.lo:.3f}, {r.hi:.3f}] ({r.n_defined} policies)")
 
 
-def fig22_job(pairs_csv: str, corr_csv: str, ltp_csv: str, out_pairs_png, out_pairs_pdf, out_ltp_png, out_ltp_pdf,
-              dpi: int = 150) -> None:
+def fig22_job(*, pairs_csv: str, corr_csv: str, ltp_csv: str, out_pairs_png, out_pairs_pdf, out_ltp_png,
+              out_ltp_pdf, dpi: int = 150) -> None:
     from ..plots import bc as plots_bc
 
     pairs, corr, ltp = (pd.read_csv(p) for p in (pairs_csv, corr_csv, ltp_csv))

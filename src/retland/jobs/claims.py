@@ -19,7 +19,7 @@ import pandas as pd
 from .. import provenance
 from ..provenance import write_csv
 from ..base.atomic import write_text
-from . import log
+from ..runtime import log
 
 #: default of claims.min_n: the fewest units (policies with a neighbour, pairs per kind,
 #: (start, run) pairs) on which a claim may hold
@@ -39,24 +39,25 @@ def _word(h: bool) -> str:
     return "**holds**" if h else "**does not hold**"
 
 
-def claims_job(stats_csv: str, btp_csv: str, ltp_summary_csv: str, p: dict, stats_cfg: dict, algos,
+def claims_job(*, stats_csv: str, btp_csv: str, ltp_summary_csv: str, claims: dict, stats: dict, algos,
                out_md: str, out_csv: str, config_record: dict | None = None, rejection_algo: str = "td3") -> None:
-    """Claims (a), (b), (c) on the produced files (module docstring)."""
+    """Claims (a), (b), (c) on the produced files (module docstring). ``claims``, ``stats``:
+    the config sections."""
     from ..analyses.claims import claim_a
     from ..analyses.interpolation import claim_b
     from ..analyses.rejection import claim_c
 
-    stats = pd.read_csv(stats_csv)
-    if "suite" in stats.columns:  # the claims are about the Brax study (Sec. 3-4), not E10's DMC tasks
-        stats = stats[stats["suite"] == "brax"]
-    n_boot, ci, seed = stats_cfg["n_boot"], stats_cfg["ci"], stats_cfg["seed"]
-    a = claim_a(stats, p["mean_tolerance"], p["std_ratio"], p["ltp_diff"], n_boot, ci, seed, algos=algos)
-    b = claim_b(pd.read_csv(btp_csv), p["same_run_btp_max"], n_boot, ci, seed)
+    table = pd.read_csv(stats_csv)
+    if "suite" in table.columns:  # the claims are about the Brax study (Sec. 3-4), not E10's DMC tasks
+        table = table[table["suite"] == "brax"]
+    n_boot, ci, seed = stats["n_boot"], stats["ci"], stats["seed"]
+    a = claim_a(table, claims["mean_tolerance"], claims["std_ratio"], claims["ltp_diff"], n_boot, ci, seed, algos=algos)
+    b = claim_b(pd.read_csv(btp_csv), claims["same_run_btp_max"], n_boot, ci, seed)
     c = claim_c(pd.read_csv(ltp_summary_csv))
     pct = f"{100 * ci:g}%"
     # a bootstrap interval from a handful of units says nothing: below claims.min_n a claim
     # is "does not hold (too few ...)", whatever its interval
-    min_n = int(p.get("min_n", MIN_N))
+    min_n = int(claims.get("min_n", MIN_N))
     few = {"a": a["n_with_neighbour"] < min_n, "b": min(b["n_same"], b["n_different"]) < min_n,
            "c": c["n"] < min_n}
     a["holds"], b["holds"], c["holds"] = (h and not few[k] for k, h in zip("abc", (a["holds"], b["holds"],
@@ -97,7 +98,8 @@ def claims_job(stats_csv: str, btp_csv: str, ltp_summary_csv: str, p: dict, stat
         f"the median separated LTP spread {_ci(a['ltp_spread'], a['ltp_spread_lo'], a['ltp_spread_hi'])} and the "
         f"skewness spread {_ci(a['skew_spread'], a['skew_spread_lo'], a['skew_spread_hi'])} (only differences beyond "
         f"each policy's own {pct} interval count; intervals: bootstrap over policies). Criterion: lower bounds "
-        f"> {p['std_ratio']:g} (fold) and > {p['ltp_diff']:g} (LTP)." + too_few("a", "policies with a neighbour"))
+        f"> {claims['std_ratio']:g} (fold) and > {claims['ltp_diff']:g} (LTP)."
+        + too_few("a", "policies with a neighbour"))
     md.append("")
     md.append(
         f"(b) Sec. 4.1 / Fig. 6, same-run paths show almost no drop and different-run paths drop more: "
@@ -105,7 +107,7 @@ def claims_job(stats_csv: str, btp_csv: str, ltp_summary_csv: str, p: dict, stat
         f"({b['n_same']} pairs, {b['n_same_undefined']} undefined), different runs "
         f"{_ci(b['different'], b['different_lo'], b['different_hi'])} ({b['n_different']} pairs, "
         f"{b['n_different_undefined']} undefined), difference {_ci(b['difference'], b['difference_lo'], b['difference_hi'])}. "
-        f"Criterion: same-run upper bound <= {p['same_run_btp_max']:g} and the difference's lower bound > 0"
+        f"Criterion: same-run upper bound <= {claims['same_run_btp_max']:g} and the difference's lower bound > 0"
         + (f"; failed: {b['why']}." if b.get("why") else ".") + too_few("b", "pairs of a kind"))
     md.append("")
     if not c["rows"]:

@@ -13,15 +13,19 @@ from .. import provenance
 from ..provenance import write_csv
 from ..base.atomic import atomic_path
 from ..base.checkpoints import set_attrs
-from . import Sources, log, render_frames, sample_key, setup_jax
+from ..runtime import log, render_frames, setup_jax
+from .sources import Sources, sample_key
 
 
 FAILURES_FORMAT = "retland.failures/1"
 
 
-def failures_job(stats_csv: str, env_name: str, algo: str, train_pattern: str, post_update_pattern: str,
-                 failures: dict, render_cfg: dict, out_h5: str, out_pairs: str, out_summary: str,
+def failures_job(*, stats_csv: str, env: str, algo: str, train_pattern: str, post_update_pattern: str,
+                 failures: dict, render: dict, out_h5: str, out_pairs: str, out_summary: str,
                  config_record: dict | None = None) -> None:
+    """E4: one successful and one failing post-update sample of up to ``max_policies``
+    ``algo`` policies of ``env`` re-simulated with the post-update job's keys; rewards,
+    frames before the misstep, the pairs and the termination summary."""
     setup_jax(render=True)
     import h5py
     import jax
@@ -34,14 +38,14 @@ def failures_job(stats_csv: str, env_name: str, algo: str, train_pattern: str, p
 
     t_job = time.time()
     stats = pd.read_csv(stats_csv)
-    stats = stats[(stats["env"] == env_name) & (stats["algo"] == algo)].reset_index(drop=True)
+    stats = stats[(stats["env"] == env) & (stats["algo"] == algo)].reset_index(drop=True)
     stats["min"] = [float(np.nanmin(read_post_update(post_update_pattern.format(
         algo=algo, seed=int(r.seed), step=int(r.step)))[0])) for r in stats.itertuples()]
-    rows, fallback, note = F.select_policies(stats, env_name, algo, int(failures["max_policies"]),
+    rows, fallback, note = F.select_policies(stats, env, algo, int(failures["max_policies"]),
                                              int(failures["seed"]))
-    log(f"[failures] {env_name}: {note}")
+    log(f"[failures] {env}: {note}")
     sources = Sources(train_pattern)
-    upd = None
+    first, upd = None, None
     pairs, params = [], []
     for r in rows.itertuples():
         seed, step = int(r.seed), int(r.step)
@@ -53,11 +57,11 @@ def failures_job(stats_csv: str, env_name: str, algo: str, train_pattern: str, p
         s, fl, kind = picked
         src = sources(algo, seed)
         if upd is None:
-            agent, cfg, env = src.agent, src.cfg, src.env
-            upd = make_update(agent, cfg=cfg, env=env)
+            first = src  # the agent, config and environment of every re-simulation
+            upd = make_update(first)
             horizon = int(a["horizon"])
         if int(a["horizon"]) != horizon:
-            raise ValueError(f"post-update files of {env_name}/{algo} disagree on the horizon "
+            raise ValueError(f"post-update files of {env}/{algo} disagree on the horizon "
                              f"({a['horizon']} vs {horizon})")
         state, (lo, hi) = src.checkpoint(step)
         # the keys of the post-update job: sample_key(sample_seed, seed, step) split N ways
@@ -69,12 +73,12 @@ def failures_job(stats_csv: str, env_name: str, algo: str, train_pattern: str, p
                       "idx_success": s, "idx_fail": fl, "fail_kind": kind,
                       "stored_success": float(returns[s]), "stored_fail": float(returns[fl])})
     if not pairs:
-        raise RuntimeError(f"[failures] {env_name}: no chosen policy has a successful sample "
+        raise RuntimeError(f"[failures] {env}: no chosen policy has a successful sample "
                            f"within 10% of its mean; cannot draw Fig. 3")
     B = 2 * int(failures["max_policies"])  # one compiled batch shape
     stacked = jax.tree_util.tree_map(lambda *x: pad_to(jnp.stack(x), B), *params)
-    resim = F.make_resimulator(env, agent.make_policy(env.spec.act_dim, cfg), horizon)
-    start = env.reference_state()
+    resim = F.make_resimulator(first, horizon)
+    start = first.env.reference_state()
     ret, length, rewards, poses = resim(stacked, start)
     n = len(params)
     ret, length, rewards = (np.asarray(x)[:n] for x in (ret, length, rewards))
@@ -98,16 +102,16 @@ def failures_job(stats_csv: str, env_name: str, algo: str, train_pattern: str, p
     frames = {}
     for j, name in enumerate(("success", "fail")):
         pose_j = jax.tree_util.tree_map(lambda x: np.asarray(x[2 * best + j]), poses)
-        frames[name], renderer = render_frames(env, pose_j, fsteps, render_cfg)
+        frames[name], renderer = render_frames(first.env, pose_j, fsteps, render)
     summ = F.termination_summary(length[:, 1], horizon)
-    summary = pd.DataFrame([{"env": env_name, "algo": algo, "n_policies": len(rows), "n_pairs": len(pairs),
+    summary = pd.DataFrame([{"env": env, "algo": algo, "n_policies": len(rows), "n_pairs": len(pairs),
                              **summ, "fallback": fallback, "note": note, "max_resim_diff": diff}])
-    log(f"[failures] {env_name}: {summ['n_terminated']}/{summ['n_failing']} failing trajectories end by "
+    log(f"[failures] {env}: {summ['n_terminated']}/{summ['n_failing']} failing trajectories end by "
         f"termination, {summ['n_low_reward']} by a low-reward stretch; misstep of pair {best} at step {m}")
-    prov = provenance.record(config_record, backend=env.backend)
+    prov = provenance.record(config_record, backend=first.env.backend)
     with atomic_path(out_h5) as tmp:
         with h5py.File(tmp, "w") as f:
-            set_attrs(f, {"format": FAILURES_FORMAT, "env": env_name, "algo": algo, "horizon": horizon,
+            set_attrs(f, {"format": FAILURES_FORMAT, "env": env, "algo": algo, "horizon": horizon,
                           "fallback": fallback, "note": note, "renderer": renderer, "misstep_pair": best,
                           "misstep_step": m, "max_resim_diff": diff, "provenance": prov})
             f.create_dataset("rewards", data=rewards)
@@ -119,10 +123,10 @@ def failures_job(stats_csv: str, env_name: str, algo: str, train_pattern: str, p
             f.attrs["complete"] = True
     write_csv(pd.DataFrame(pairs), out_pairs, prov)
     write_csv(summary, out_summary, prov)
-    log(f"[failures] {env_name} done in {time.time() - t_job:.1f}s (renderer: {renderer})")
+    log(f"[failures] {env} done in {time.time() - t_job:.1f}s (renderer: {renderer})")
 
 
-def fig03_job(trajectories_h5: str, summary_csv: str, env: str, out_png: str, out_pdf: str, out_png4: str,
+def fig03_job(*, trajectories_h5: str, summary_csv: str, env: str, out_png: str, out_pdf: str, out_png4: str,
               out_pdf4: str, dpi: int) -> None:
     """Paper Fig. 3 / 23 (reward per step, race curves) and Fig. 4 (frames before the misstep)."""
     from ..plots.failures import fig03_failures, fig04_misstep, read_failures

@@ -13,15 +13,19 @@ from .. import provenance
 from ..provenance import write_csv
 from ..base.atomic import atomic_path
 from ..base.checkpoints import set_attrs
-from . import Sources, log, render_frames, sample_key, setup_jax
+from ..runtime import log, render_frames, setup_jax
+from .sources import Sources, sample_key
 
 
 LANDSCAPE_FORMAT = "retland.landscape/1"
 
 
-def landscape_job(stats_csv: str, env_name: str, train_pattern: str, post_update_pattern: str,
-                  landscape: dict, post_update: dict, render_cfg: dict, out_h5: str, out_csv: str,
+def landscape_job(*, stats_csv: str, env: str, train_pattern: str, post_update_pattern: str,
+                  landscape: dict, post_update: dict, render: dict, out_h5: str, out_csv: str,
                   config_record: dict | None = None) -> None:
+    """E3: the landscape maps, gait frames and post-update histograms of the noisy and the
+    smooth policy of ``env`` (``analyses.landscape.select_pair``), one HDF5 file for Fig. 1 / 27
+    and the pair as a table."""
     setup_jax(render=True)
     import h5py
 
@@ -32,12 +36,12 @@ def landscape_job(stats_csv: str, env_name: str, train_pattern: str, post_update
 
     t_job = time.time()
     stats = pd.read_csv(stats_csv)
-    land_algo = landscape_algo(landscape["algo"], stats.loc[stats["env"] == env_name, "algo"].unique())
-    pair = select_pair(stats[stats["algo"] == land_algo], env_name,
+    land_algo = landscape_algo(landscape["algo"], stats.loc[stats["env"] == env, "algo"].unique())
+    pair = select_pair(stats[stats["algo"] == land_algo], env,
                        mean_tol=float(landscape.get("mean_tolerance", 0.1)))
-    log(f"[landscape] {env_name}: {land_algo} pair chosen by {pair['reason']}")
+    log(f"[landscape] {env}: {land_algo} pair chosen by {pair['reason']}")
     if pair["fallback"]:
-        log(f"[landscape] WARNING {env_name}: {pair['fallback']}")
+        log(f"[landscape] WARNING {env}: {pair['fallback']}")
     for role in ("noisy", "smooth"):
         r = pair[role]
         log(f"[landscape] {role}: {r['algo']} seed {r['seed']} step {r['step']}: mean {r['mean']:.4g}, "
@@ -51,25 +55,23 @@ def landscape_job(stats_csv: str, env_name: str, train_pattern: str, post_update
         algo, seed, step = row["algo"], int(row["seed"]), int(row["step"])
         src = sources(algo, seed)
         state, (lo, hi) = src.checkpoint(step)
-        policy = src.agent.make_policy(src.env.spec.act_dim, src.cfg)
         if algo not in evaluators:
-            updates[algo] = make_update(src.agent, src.env, src.cfg)
-            evaluators[algo] = make_landscape_evaluator(src.env, policy, horizon)
-        theta0, theta1, theta2 = two_updates(updates[algo], src.agent, state, src.replay, lo, hi,
-                                             sample_key(int(landscape["seed"]), seed, step))
+            updates[algo] = make_update(src)
+            evaluators[algo] = make_landscape_evaluator(src, horizon)
+        thetas = two_updates(updates[algo], src.agent, state, src.replay, lo, hi,
+                             sample_key(int(landscape["seed"]), seed, step))
         start = src.env.reference_state()
         # theta0, theta', theta'' and every level's grid: one list of points, one batch shape
         pts = np.concatenate([np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])] + [grid_points(ax, ax) for ax in axes])
         log(f"[landscape] {role}: {algo} seed {seed} step {step}; {len(axes)} levels of {G}x{G} points, "
             f"a, b within +-{[float(ax[-1]) for ax in axes]}")
-        r, l, poses = evaluate_points(evaluators[algo], theta0, theta1, theta2, pts, start, chunk, log,
-                                      f"landscape {role}")
+        r, l, poses = evaluate_points(evaluators[algo], thetas, pts, start, chunk, log, f"landscape {role}")
         refs = r[:3]
         rets = list(r[3:].reshape(len(axes), G, G))
         lens = list(l[3:].reshape(len(axes), G, G))
         ret0, len0 = float(r[0]), int(l[0])  # point 0 is theta0: its poses are the gait
         steps = gait_frame_steps(len0, int(landscape["frames"]))
-        frames, renderer = render_frames(src.env, poses, steps, render_cfg)
+        frames, renderer = render_frames(src.env, poses, steps, render)
         pu = read_post_update(post_update_pattern.format(algo=algo, seed=seed, step=step))[0]
         results[role] = dict(row=row, axes=np.stack(axes), returns=np.stack(rets), lengths=np.stack(lens),
                              refs=refs, frames=frames, frame_steps=steps, post_update_returns=pu,
@@ -79,7 +81,7 @@ def landscape_job(stats_csv: str, env_name: str, train_pattern: str, post_update
     prov = provenance.record(config_record, backend=src.attrs["backend"])
     with atomic_path(out_h5) as tmp:
         with h5py.File(tmp, "w") as f:
-            set_attrs(f, {"format": LANDSCAPE_FORMAT, "env": env_name, "grid": G, "extent": landscape["extent"],
+            set_attrs(f, {"format": LANDSCAPE_FORMAT, "env": env, "grid": G, "extent": landscape["extent"],
                           "zoom": landscape["zoom"], "levels": N_LEVELS, "horizon": horizon,
                           "update_seed": landscape["seed"], "renderer": renderer, "criterion": pair["criterion"],
                           "selection": pair["reason"], "fallback": pair["fallback"],
@@ -100,10 +102,10 @@ def landscape_job(stats_csv: str, env_name: str, train_pattern: str, post_update
              "fallback": pair["fallback"]}
             for role, res in results.items()]
     write_csv(pd.DataFrame(rows), out_csv, prov)
-    log(f"[landscape] {env_name} done in {time.time() - t_job:.1f}s (renderer: {renderer})")
+    log(f"[landscape] {env} done in {time.time() - t_job:.1f}s (renderer: {renderer})")
 
 
-def fig01_job(landscape_h5: str, env: str, out_png: str, out_pdf: str, out_png27: str, out_pdf27: str,
+def fig01_job(*, landscape_h5: str, env: str, out_png: str, out_pdf: str, out_png27: str, out_pdf27: str,
               dpi: int) -> None:
     """Paper Fig. 1 (map, histograms, gait frames) and Fig. 27 (maps at three scales)."""
     from ..plots.landscape import fig01_landscape, fig27_multiscale, read_landscape

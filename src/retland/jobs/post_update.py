@@ -9,27 +9,31 @@ import time
 
 import numpy as np
 
-from . import CheckpointSource, log, sample_key, setup_jax
 from .. import provenance
 from ..provenance import write_csv
+from ..runtime import log, setup_jax
+from .sources import CheckpointSource, sample_key
 
 
-def post_update_job(train_path: str, seed: int, steps, n_samples: int, horizon: int,
-                    chunk_size: int, sample_seed: int, out_paths, config_record: dict | None = None,
-                    workers: int = 1):
-    """E2 (Sec. 3.1): N post-update returns of each checkpoint ``steps`` of one training run.
-    ``workers``: processes stepping a host-stepped suite's environments (the rule's threads)."""
+def post_update_job(*, train_path: str, seed: int, steps, post_update: dict, out_h5,
+                    config_record: dict | None = None, workers: int = 1):
+    """E2 (Sec. 3.1): N post-update returns of each checkpoint ``steps`` of one training run,
+    one file per step (``out_h5``). ``post_update``: the config section (n_samples, horizon,
+    chunk_size, sample_seed). ``workers``: processes stepping a host-stepped suite's
+    environments (the rule's threads)."""
     jax = setup_jax()
     from ..analyses.post_update import make_estimator, post_update_returns
     from ..base.checkpoints import write_post_update
 
+    n_samples, horizon = post_update["n_samples"], post_update["horizon"]
+    chunk_size, sample_seed = post_update["chunk_size"], post_update["sample_seed"]
     t_job = time.time()
     src = CheckpointSource(train_path)
     a = src.attrs
     chunk_size = min(chunk_size, n_samples)
-    estimator = make_estimator(src.agent, src.env, src.cfg, horizon, chunk_size, workers)
+    estimator = make_estimator(src, horizon, chunk_size, workers)
     start = src.env.reference_state()
-    for step, out_path in zip(steps, out_paths):
+    for step, out_path in zip(steps, out_h5):
         t0 = time.time()
         state, (lo, hi) = src.checkpoint(step)
         log(f"[post_update] {a['env']}/{a['algo']} seed {seed} step {step}: N={n_samples}, "
@@ -38,8 +42,8 @@ def post_update_job(train_path: str, seed: int, steps, n_samples: int, horizon: 
         if "teacher_step" in a:  # BC students of one run: one key per (teacher, student step)
             key = jax.random.fold_in(key, int(a["teacher_step"]))
         returns, lengths = post_update_returns(
-            src.agent, src.env, src.cfg, state, src.replay, lo, hi, n_samples, horizon, chunk_size,
-            key, start_state=start, log=log, estimator=estimator,
+            src, state, key, replay=src.replay, lo=lo, hi=hi, n_samples=n_samples, horizon=horizon,
+            chunk_size=chunk_size, start_state=start, log=log, estimator=estimator,
         )
         write_post_update(out_path, returns, lengths, {
             **{k: a[k] for k in ("teacher_algo", "teacher_step", "teacher_file") if k in a},
@@ -66,7 +70,7 @@ def post_update_job(train_path: str, seed: int, steps, n_samples: int, horizon: 
     log(f"[post_update] job done in {time.time() - t_job:.1f}s")
 
 
-def post_update_stats_job(paths, stats: dict, out_csv: str, config_record: dict | None = None) -> None:
+def post_update_stats_job(*, post_update_paths, stats: dict, out_csv: str, config_record: dict | None = None) -> None:
     """Statistics of every post-update file, one row per policy (docs/design.md, section 4)."""
     import pandas as pd
 
@@ -74,7 +78,7 @@ def post_update_stats_job(paths, stats: dict, out_csv: str, config_record: dict 
     from ..base.checkpoints import read_post_update
 
     rows = []
-    for i, p in enumerate(paths):
+    for i, p in enumerate(post_update_paths):
         returns, lengths, a = read_post_update(p)
         row = {k: a[k] for k in ("suite", "env", "algo")}
         row.update(seed=int(a["seed"]), step=int(a["step"]), horizon=int(a["horizon"]),
@@ -87,8 +91,8 @@ def post_update_stats_job(paths, stats: dict, out_csv: str, config_record: dict 
     log(f"[stats] {len(df)} policies -> {out_csv}")
 
 
-def fig02_job(stats_csv: str, env: str, post_update_pattern: str, out_png: str, out_pdf: str, out_hist_png: str,
-              out_hist_pdf: str, dpi: int, highlight: int) -> None:
+def fig02_job(*, stats_csv: str, env: str, post_update_pattern: str, out_png: str, out_pdf: str,
+              out_hist_png: str, out_hist_pdf: str, dpi: int, highlight: int) -> None:
     """Paper Fig. 2 / 11-13: the scatter of one environment's policies and the post-update
     histograms of its highlighted ones (``post_update_pattern`` names their files by
     ``{algo}``, ``{seed}``, ``{step}``)."""

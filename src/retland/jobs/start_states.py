@@ -11,16 +11,18 @@ import pandas as pd
 
 from .. import provenance
 from ..provenance import write_csv
-from . import log, sample_key, setup_jax
+from ..runtime import log, setup_jax
+from .sources import CheckpointSource, sample_key
 
 
-def start_states_job(env_name: str, algo: str, train_paths: dict, start_states: dict, post_update: dict,
+def start_states_job(*, env: str, algo: str, train_paths: dict, start_states: dict, post_update: dict,
                      out_csv: str, config_record: dict | None = None) -> None:
+    """E5: the LTP of every checkpoint of ``train_paths`` (seed -> training file) rolled out
+    from ``n_states`` replay-buffer states fixed by collection time."""
     setup_jax()
     import jax
 
     from ..analyses import start_states as SS
-    from . import CheckpointSource
     from ..rollout import chunked, pad_to
 
     t_job = time.time()
@@ -32,7 +34,7 @@ def start_states_job(env_name: str, algo: str, train_paths: dict, start_states: 
         src = CheckpointSource(path)
         backend = src.attrs["backend"]
         if est is None:
-            est = SS.make_start_state_estimator(src.agent, src.env, src.cfg, horizon)
+            est = SS.make_start_state_estimator(src, horizon)
         # K states fixed by collection time: evenly spaced over the buffer at the last checkpoint
         last = src.checkpoint(src.steps[-1])  # read once: its buffer bounds now, its state in the loop
         lo_last, hi_last = last[1]
@@ -55,7 +57,7 @@ def start_states_job(env_name: str, algo: str, train_paths: dict, start_states: 
             R = np.concatenate(rets)
             st = SS.state_stats(R)
             for j, k in enumerate(held):
-                rows.append({"env": env_name, "algo": algo, "seed": seed, "step": step, "state": int(k),
+                rows.append({"env": env, "algo": algo, "seed": seed, "step": step, "state": int(k),
                              "buffer_index": int(idx[j]),
                              "rel_pos": float(SS.relative_position(idx[j], lo_last, hi_last)),
                              "ltp": st["ltp"][j], "mode": st["mode"][j], "mean": st["mean"][j],
@@ -64,10 +66,10 @@ def start_states_job(env_name: str, algo: str, train_paths: dict, start_states: 
                 f"in {time.time() - t0:.1f}s; mean LTP {np.nanmean(st['ltp']) if np.isfinite(st['ltp']).any() else float('nan'):.3f}")
     prov = provenance.record(config_record, backend=backend)
     write_csv(pd.DataFrame(rows), out_csv, prov)
-    log(f"[start_states] {env_name} done in {time.time() - t_job:.1f}s")
+    log(f"[start_states] {env} done in {time.time() - t_job:.1f}s")
 
 
-def fig10_job(ltp_csv: str, env: str, out_png: str, out_pdf: str, dpi: int) -> None:
+def fig10_job(*, ltp_csv: str, env: str, out_png: str, out_pdf: str, dpi: int) -> None:
     """Paper Fig. 10: LTP from buffer start states against their collection time."""
     from ..plots.start_states import fig10_ltp_by_state
 

@@ -3,41 +3,42 @@
 
 from __future__ import annotations
 
-
-
-from . import log, setup_jax
 from .. import provenance
 from ..provenance import write_csv
+from ..runtime import log, setup_jax
 
 
-def train_job(env_name: str, algo: str, seeds, backend: str, episode_length: int, train: dict,
-              agent_overrides: dict, out_paths, config_record: dict | None = None,
+def train_job(*, env: str, algo: str, seeds, backend: str, episode_length: int, train: dict,
+              agent_overrides: dict, out_h5, config_record: dict | None = None,
               resume_every_minutes: float = 10.0, env_kwargs: dict | None = None) -> dict:
-    """E1: train ``seeds`` of (env, algo) vmapped in one process; one HDF5 file per seed.
-    ``env_kwargs``: the task variant (Brax constructor arguments; config ``env_kwargs.<env>``)."""
+    """E1: train ``seeds`` of (env, algo) vmapped in one process; one HDF5 file per seed
+    (``out_h5``). ``train``: the config's training schedule of this algorithm (total_steps,
+    checkpoints, max_chunk_steps, eval_horizon); ``agent_overrides``: its hyperparameters
+    (the rule's param ``agent``); ``env_kwargs``: the task variant (Brax constructor
+    arguments; config ``env_kwargs.<env>``)."""
     setup_jax()
     from ..agents import get_agent
     from ..base.envs import make_env
     from ..training import train as train_agent
     agent = get_agent(algo)
     cfg = agent.Config.from_dict(agent_overrides)
-    env = make_env(env_name, backend, episode_length, env_kwargs)
+    task = make_env(env, backend, episode_length, env_kwargs)
     attrs = {
-        "suite": env.spec.suite,
-        "env": env_name,
-        "env_kwargs": env.env_kwargs,
+        "suite": task.spec.suite,
+        "env": env,
+        "env_kwargs": task.env_kwargs,
         "algo": algo,
-        "backend": env.spec.backend,  # the Brax backend, or the suite's own simulator ("mujoco" for DMC)
+        "backend": task.spec.backend,  # the Brax backend, or the suite's own simulator ("mujoco" for DMC)
         "episode_length": episode_length,
         "total_steps": train["total_steps"],
         "checkpoint_steps": sorted(train["checkpoints"]),
         "eval_horizon": int(train.get("eval_horizon") or episode_length),
         "agent_config": cfg.to_dict(),
-        "provenance": provenance.record(config_record, backend=env.spec.backend),
+        "provenance": provenance.record(config_record, backend=task.spec.backend),
     }
     summary = train_agent(
-        agent, env, cfg, seeds, train["total_steps"], train["checkpoints"], out_paths, attrs,
-        max_chunk=train["max_chunk_steps"], log=log,
+        agent, task, cfg, seeds, total_steps=train["total_steps"], checkpoint_steps=train["checkpoints"],
+        out_paths=out_h5, attrs=attrs, max_chunk=train["max_chunk_steps"], log=log,
         resume_every=60.0 * resume_every_minutes, eval_horizon=train.get("eval_horizon"),
     )
     if summary["resumed_from"]:
@@ -48,13 +49,14 @@ def train_job(env_name: str, algo: str, seeds, backend: str, episode_length: int
     return summary
 
 
-def learning_curves_job(paths, out_csv: str, config_record: dict | None = None) -> None:
+def learning_curves_job(*, train_paths, out_csv: str, config_record: dict | None = None) -> None:
+    """Every training run's learning curve, one table."""
     import pandas as pd
 
     from ..base.checkpoints import TrainFile
 
     frames = []
-    for p in paths:
+    for p in train_paths:
         with TrainFile(p) as tf:
             a = tf.attrs
             lc = tf.learning_curve()
@@ -64,10 +66,10 @@ def learning_curves_job(paths, out_csv: str, config_record: dict | None = None) 
         }))
     df = pd.concat(frames, ignore_index=True)
     write_csv(df, out_csv, provenance.record(config_record))
-    log(f"[learning_curves] {len(paths)} runs -> {out_csv}")
+    log(f"[learning_curves] {len(train_paths)} runs -> {out_csv}")
 
 
-def learning_curves_figure_job(curves_csv: str, out_png: str, out_pdf: str, dpi: int) -> None:
+def learning_curves_figure_job(*, curves_csv: str, out_png: str, out_pdf: str, dpi: int) -> None:
     """Learning curves per environment (not a paper figure) from the learning-curve table."""
     import pandas as pd
 

@@ -8,8 +8,8 @@ import jax.numpy as jnp
 
 from .config import PPOConfig
 from .losses import Batch
-from .networks import nets, normalize
-from .state import PPOState, SavedEnvs
+from .networks import nets
+from .state import PPOState, SavedEnvs, normalize
 from ...base.checkpoints import CheckpointError, flatten_with_names, path_name
 
 
@@ -112,8 +112,9 @@ def saved_envs(state: PPOState, env, cfg: PPOConfig):
 def saved_host_envs(state: PPOState, cfg: PPOConfig):
     """(snapshots [num_envs, K], ep_t [num_envs], ep_ret [num_envs]) of the host-stepped
     training environments saved with the checkpoint ``state`` was read from (``env_state/``:
-    ``state`` = one snapshot per environment, written by ``training.HostOnPolicyLoop``).
-    Raises ``CheckpointError`` naming what is missing or misshapen."""
+    ``state`` = one snapshot per environment, written by
+    ``training.onpolicy.HostOnPolicyLoop``). Raises ``CheckpointError`` naming what is
+    missing or misshapen."""
     import numpy as np
 
     saved = _saved(state, "")

@@ -1,4 +1,6 @@
-"""PPO's frozen hyperparameters (paper Table 1; see the package docstring).
+"""PPO's frozen hyperparameters (paper Table 1; see docs/ppo.md) and the check of a config
+against an environment's action space. JAX-free (the registry and the config validation
+import it).
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ class PPOConfig(HyperparamsMixin):
     cnn_dense: int = 512  # nature_cnn: width of its dense layer
     clip_value_loss: bool = False  # CleanRL's clipped value loss (clip_coef around the old values)
     anneal_lr_steps: int = 0  # > 0: lr annealed linearly to 0 over this many env steps (per seed)
-    # post-update u(theta, X) (module docstring):
+    # post-update u(theta, X) (docs/ppo.md):
     post_update_protocol: str = "authors"  # or "full_update" (the former u, fresh resets), or
     # "authors_atari" (the authors' Atari u: one full PPO update continuing the saved envs)
     post_update_minibatch: str = "first"  # authors: "first" (their rows) or "random"
@@ -98,3 +100,13 @@ class PPOConfig(HyperparamsMixin):
     @property
     def minibatch_size(self) -> int:
         return self.batch_size // self.num_minibatches
+
+
+def check_env(env, cfg: PPOConfig) -> None:
+    """Refuse a config whose action space is not the environment's (an Atari game has
+    ``discrete_actions``: PPO there needs ``actions: discrete``)."""
+    discrete = bool(getattr(env, "discrete_actions", False))
+    if discrete != (cfg.actions == "discrete"):
+        want = "discrete" if discrete else "continuous"
+        raise ValueError(f"{env.spec.suite}/{env.spec.name} has {want} actions: PPO needs actions: {want}, "
+                         f"got {cfg.actions!r}")

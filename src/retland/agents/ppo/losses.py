@@ -11,8 +11,9 @@ import jax.numpy as jnp
 import optax
 
 from .config import PPOConfig
-from .networks import gaussian_entropy, gaussian_log_prob, nets, normalize, optimizer  # noqa: F401
-from .state import PPOState
+from .networks import nets
+from .optim import optimizer
+from .state import PPOState, normalize
 
 
 def gae(reward, value, next_value, term, end, discount: float, lam: float):
@@ -93,7 +94,7 @@ def ppo_update(state: PPOState, batch: Batch, key: jax.Array, cfg: PPOConfig, ac
     """One PPO update: GAE with the current value net, then ``epochs`` passes of
     ``num_minibatches`` Adam steps over random permutations of the batch (only the
     first ``n_steps`` of these steps when given; ``post_update``: the learning rate of a
-    post-update, ``networks.optimizer``). The normaliser is left unchanged."""
+    post-update, ``optim.optimizer``). The normaliser is left unchanged."""
     flat = advantages(state, batch, cfg, act_dim)
     B = cfg.batch_size
     perms = jax.vmap(lambda k: jax.random.permutation(k, B))(jax.random.split(key, cfg.epochs))

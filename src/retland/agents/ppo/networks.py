@@ -1,5 +1,5 @@
-"""PPO's networks (CleanRL's orthogonal init), action distributions, observation normaliser
-and optimizer.
+"""PPO's networks (CleanRL's orthogonal init) and action distributions (the optimizer is
+``optim``, the observation normaliser ``state``).
 
 What the rest of PPO sees is :class:`Nets` (``nets(cfg, act_dim)``): ``init`` of the actor
 and critic parameters, ``actor`` (the distribution's parameters for a batch of
@@ -24,9 +24,8 @@ from typing import Any, NamedTuple, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import optax
 
-from .config import OBS_NORM_EPS, PPOConfig
+from .config import PPOConfig
 
 
 def _hidden_init():
@@ -261,67 +260,3 @@ def nets(cfg: PPOConfig, act_dim: int) -> Nets:
         return actor_net.init(ka, obs), critic_net.init(kc, obs)
 
     return Nets(init, actor_net.apply, lambda a, c, obs: critic_net.apply(c, obs), dist)
-
-
-def optimizer(cfg: PPOConfig, max_grad_norm: float | None = None, post_update: bool = False
-              ) -> optax.GradientTransformation:
-    """One Adam over {"actor", "critic"} with global-norm gradient clipping (Table 1) at
-    ``max_grad_norm`` (default ``cfg.max_grad_norm``; the optimizer state does not
-    depend on it). With ``cfg.anneal_lr_steps = n > 0`` the learning rate is annealed as
-    CleanRL's: constant within an iteration, ``lr * (1 - i * B / n)`` in iteration i (from
-    0), where i is Adam's step count // (epochs * num_minibatches). ``post_update``: the
-    steps of a post-update that continue a checkpoint's Adam state keep the rate of the
-    checkpoint's last iteration (i - 1), as the authors' post-update did (their restored
-    PyTorch optimizer kept the learning rate it was saved with; the next iteration's rate
-    is 0 at the end of training)."""
-    lr = cfg.learning_rate
-    if cfg.anneal_lr_steps:
-        lr = annealed_lr(cfg, post_update)
-    return optax.chain(
-        optax.clip_by_global_norm(cfg.max_grad_norm if max_grad_norm is None else max_grad_norm),
-        optax.adam(lr, b1=cfg.adam_b1, b2=cfg.adam_b2, eps=cfg.adam_eps),
-    )
-
-
-def annealed_lr(cfg: PPOConfig, post_update: bool = False):
-    """CleanRL's linear annealing as an optax schedule of Adam's step count (see
-    :func:`optimizer`)."""
-    steps_per_iter = cfg.epochs * cfg.num_minibatches
-    frac_per_iter = cfg.batch_size / cfg.anneal_lr_steps
-    back = 1 if post_update else 0
-
-    def lr(count):
-        i = jnp.maximum(count // steps_per_iter - back, 0)
-        return cfg.learning_rate * jnp.maximum(1.0 - i * frac_per_iter, 0.0)
-    return lr
-
-
-class ObsNorm(NamedTuple):
-    mean: jax.Array
-    var: jax.Array
-    count: jax.Array
-
-
-def init_obs_norm(obs_dim: int) -> ObsNorm:
-    # gym's RunningMeanStd: mean 0, var 1, count 1e-4 (the first batch replaces it)
-    return ObsNorm(jnp.zeros((obs_dim,), jnp.float32), jnp.ones((obs_dim,), jnp.float32),
-                   jnp.asarray(1e-4, jnp.float32))
-
-
-def normalize(obs_norm: ObsNorm, obs: jax.Array, cfg: PPOConfig) -> jax.Array:
-    if not cfg.normalize_observations:
-        return obs
-    z = (obs - obs_norm.mean) / jnp.sqrt(obs_norm.var + OBS_NORM_EPS)
-    return jnp.clip(z, -cfg.obs_clip, cfg.obs_clip)
-
-
-def update_obs_norm(n: ObsNorm, x: jax.Array) -> ObsNorm:
-    """Running mean/variance absorbing the rows of ``x`` [B, obs_dim] (Chan et al.)."""
-    b = jnp.asarray(x.shape[0], jnp.float32)
-    bm = x.mean(0)
-    bv = x.var(0)
-    tot = n.count + b
-    delta = bm - n.mean
-    mean = n.mean + delta * b / tot
-    m2 = n.var * n.count + bv * b + delta**2 * n.count * b / tot
-    return ObsNorm(mean, m2 / tot, tot)

@@ -1,32 +1,29 @@
-"""E1 for PPO: the jitted iteration (collect, update) vmapped over seeds, and the hooks the one training driver (``retland.training.drive``) calls.
+"""E1 for PPO: one seed's iteration (collect, update, absorb the observations), the training
+carry and schedule, and ``training_setup``, which hands them to the on-policy loops of
+``retland.training.onpolicy`` (JAX-stepped: ``OnPolicyLoop`` over :func:`iteration`;
+host-stepped: ``HostOnPolicyLoop`` over :func:`host_fns`).
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Sequence
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from .config import PPOConfig
-from .collection import collect, env_state_tree, fresh_envs, sample_actions
+from . import NAME
+from .config import PPOConfig, check_env
+from .collection import collect, fresh_envs, sample_actions
 from .losses import Batch, ppo_update
-from .networks import nets, update_obs_norm
-from .state import PPOState
-from . import NAME, check_env, init, policy_params
+from .networks import nets
+from .state import PPOState, init, policy_params, update_obs_norm
 from ...base.envs import is_host_stepped
-from ...training import HostOnPolicyLoop, LoopBase, Schedule, Setup
+from ...training.driver import Schedule, Setup
+from ...training.onpolicy import HostOnPolicyLoop, OnPolicyCarry, OnPolicyLoop
 
-
-class Carry(NamedTuple):
-    agent: PPOState
-    env_state: Any
-    ep_t: jax.Array  # [num_envs]
-    ep_ret: jax.Array  # [num_envs]
-    key: jax.Array
-    ret_sum: jax.Array  # finished training-episode returns since the chunk started (logs)
-    ret_count: jax.Array
+#: PPO's training carry of one seed (``agent``: its PPOState; ``env_state``, ``ep_t``,
+#: ``ep_ret``: its ``num_envs`` training environments)
+Carry = OnPolicyCarry
 
 
 def iteration(c: Carry, env, cfg: PPOConfig) -> Carry:
@@ -42,8 +39,8 @@ def iteration(c: Carry, env, cfg: PPOConfig) -> Carry:
 
 
 def host_fns(cfg: PPOConfig, act_dim: int):
-    """(sample, learn) of one seed for ``training.HostOnPolicyLoop`` (a host-stepped suite):
-    ``sample(agent, key, obs[N]) -> (key, env_action, action, logp)`` (the stochastic
+    """(sample, learn) of one seed for ``training.onpolicy.HostOnPolicyLoop`` (a host-stepped
+    suite): ``sample(agent, key, obs[N]) -> (key, env_action, action, logp)`` (the stochastic
     policy; as ``collect``), ``learn(agent, key, data) -> (agent, key)``: the PPO update of
     :func:`iteration` on the collected ``OnPolicyData`` (fields in ``Batch``'s order), then
     the normaliser absorbs the observations (when used)."""
@@ -64,18 +61,6 @@ def host_fns(cfg: PPOConfig, act_dim: int):
         return agent, key
 
     return sample, learn
-
-
-def make_train_chunk(env, cfg: PPOConfig):
-    """``run(carry[S], n) -> carry[S]``: ``n`` PPO iterations (a dynamic count, so one
-    compiled function serves every chunk length), vmapped over seeds, jitted."""
-    batched = jax.vmap(lambda c: iteration(c, env, cfg))
-
-    def run(carry: Carry, n):
-        carry = carry._replace(ret_sum=jnp.zeros_like(carry.ret_sum), ret_count=jnp.zeros_like(carry.ret_count))
-        return jax.lax.fori_loop(0, n, lambda i, c: batched(c), carry)
-
-    return jax.jit(run, donate_argnums=(0,))
 
 
 def init_carry(env, cfg: PPOConfig, seeds) -> Carry:
@@ -103,37 +88,9 @@ def schedule(total_steps: int, checkpoint_steps: Sequence[int], batch_size: int,
     return n_total, ck, sorted(bounds)
 
 
-class PPOLoop(LoopBase):
-    """PPO's :class:`~retland.training.TrainingLoop`: units are iterations of B environment
-    steps; no replay log; a checkpoint holds the agent and the training environments; a
-    resume point the whole carry (environment states included)."""
-
-    def __init__(self, env, cfg: PPOConfig, schedule):
-        self.env, self.cfg, self.schedule = env, cfg, schedule
-        self.run = make_train_chunk(env, cfg)
-        self.reference = env.reference_state()
-
-    def advance(self, carry, u0, u1):
-        return self.run(carry, u1 - u0), None
-
-    def eval_params(self, carry):
-        return policy_params(carry.agent)
-
-    def checkpoint(self, carry, j, label, u):
-        # the agent and, for the post-update, the training environments
-        tree = carry.agent._replace(env_state=env_state_tree(carry.env_state, carry.ep_t, carry.ep_ret))
-        state = jax.tree_util.tree_map(lambda x: np.asarray(x[j]), tree)
-        return state, checkpoint_attrs(self.cfg, u)
-
-    def note(self, carry, logged):
-        cnt = np.asarray(carry.ret_count)
-        ret = float(np.asarray(carry.ret_sum).sum() / cnt.sum()) if cnt.sum() else float("nan")
-        return f", train episodes {ret:.1f}"
-
-
 def training_setup(env, cfg: PPOConfig, seeds, total_steps: int, checkpoint_steps, max_chunk: int, log) -> Setup:
-    """E1 for PPO (``training.train``): steps are rounded to whole iterations (module
-    docstring); ``max_chunk`` (environment steps) sets the learning-curve spacing,
+    """E1 for PPO (``training.train``): steps are rounded to whole iterations (docs/ppo.md,
+    "Checkpoints"); ``max_chunk`` (environment steps) sets the learning-curve spacing,
     ``max(1, max_chunk // B)`` iterations. The training files hold no replay (0 rows; PPO
     is on-policy): checkpoints carry the agent state (actor, critic, opt, obs_norm) with
     ``replay_lo = replay_hi = 0`` and the training environments (``env_state/``, for the
@@ -159,12 +116,14 @@ def training_setup(env, cfg: PPOConfig, seeds, total_steps: int, checkpoint_step
         w.f.attrs["trained_env_steps"] = n_total * B
 
     if is_host_stepped(env):
-        loop = HostOnPolicyLoop(env, seeds, cfg.num_envs, cfg.unroll_length, sched, *host_fns(cfg, spec.act_dim),
-                                policy_params, lambda agent, envs: agent._replace(env_state=envs),
-                                lambda u: checkpoint_attrs(cfg, u))
+        sample, learn = host_fns(cfg, spec.act_dim)
+        loop = HostOnPolicyLoop(env, seeds, sched, num_envs=cfg.num_envs, unroll_length=cfg.unroll_length,
+                                sample=sample, learn=learn, policy_params=policy_params,
+                                checkpoint_tree=checkpoint_tree, checkpoint_attrs=lambda u: checkpoint_attrs(cfg, u))
         agent, key = init_host_agents(spec, cfg, seeds)
         return Setup(loop, loop.initial(agent, key), [B, eval_every], file_setup)
-    loop = PPOLoop(env, cfg, sched)
+    loop = OnPolicyLoop(env, sched, iterate=lambda c: iteration(c, env, cfg), policy_params=policy_params,
+                        checkpoint_tree=checkpoint_tree, checkpoint_attrs=lambda u: checkpoint_attrs(cfg, u))
     return Setup(loop, init_carry(env, cfg, seeds), [B, eval_every], file_setup)
 
 
@@ -180,6 +139,13 @@ def init_host_agents(spec, cfg: PPOConfig, seeds):
     one = jax.jit(one)
     parts = [one(jnp.asarray(s, jnp.uint32)) for s in seeds]
     return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *parts)
+
+
+def checkpoint_tree(agent: PPOState, envs: dict) -> PPOState:
+    """What a checkpoint holds of one seed: its agent state and, for the post-update to
+    continue from, its training environments (``envs``: {"state", "ep_t", "ep_ret"}, the
+    checkpoint's ``env_state/`` group)."""
+    return agent._replace(env_state=envs)
 
 
 def checkpoint_attrs(cfg: PPOConfig, u: int) -> dict:

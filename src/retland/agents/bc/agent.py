@@ -1,4 +1,6 @@
-"""Behaviour cloning of a TD3 policy (E12, paper A.7, Fig. 22).
+"""Behaviour cloning of a TD3 policy (E12, paper A.7, Fig. 22): the agent
+(``retland.agents.Agent``; its declaration and frozen config are the package,
+:mod:`retland.agents.bc`).
 
 A student clones one teacher: a TD3 checkpoint theta_K of some run. Its data are the
 observations that run had logged up to the teacher's checkpoint (rows [0, K) of the
@@ -21,39 +23,18 @@ state and the teacher's parameters, so it is self-contained.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
-from ..base.networks import DeterministicActor
-from ..training import LoopBase
-from .common import HyperparamsMixin
-
-NAME = "bc"
-UPDATE_KIND = "bc_mse_step"
-SUITES = ("brax",)  # E12 clones the Brax TD3 runs
-
-
-@dataclasses.dataclass(frozen=True)
-class BCConfig(HyperparamsMixin):
-    """The authors' behaviour cloning (A.7, ``train_bc.py``). ``hidden`` is the teacher's."""
-
-    ALGO = "BC"
-
-    hidden: tuple = (256, 256)
-    dropout: float = 0.1
-    learning_rate: float = 1e-3
-    batch_size: int = 256
-    total_steps: int = 1_000_000  # the cosine decay's horizon: the student's whole run
-
-
-Config = BCConfig
-#: bc is not trained in an environment: ``train_students`` clones a TD3 run's checkpoints
-TRAINS_IN_ENV = False
+from . import (ANNEAL_OVER_TRAINING, NAME, SUITE_DEFAULTS, SUITES, TRAINS_IN_ENV, UPDATE_KIND,  # noqa: F401
+               BCConfig, Config)
+from ...base.networks import DeterministicActor
+from ...rollout import make_batched_rollout
+from ...training.driver import Schedule, check_schedule, choose_chunk, drive, run_fingerprint
+from ...training.offline import OfflineCarry, OfflineLoop
 
 
 class BCState(NamedTuple):
@@ -119,85 +100,32 @@ def post_update(state: BCState, key: jax.Array, replay, lo, hi, cfg: BCConfig, e
     return bc_step(state, key, replay, lo, hi, cfg, env.spec.act_dim)[0].student
 
 
-# --- training (the driver is training.drive) ------------------------------------------
+# --- training (the offline loop of training.offline, on the one driver) -----------------
 
-class Carry(NamedTuple):
-    state: BCState
-    hi: jax.Array  # the teacher's checkpoint step K: rows [0, K) are the student's data
-    key: jax.Array
-    loss: jax.Array  # mean training loss of the last chunk (progress)
+#: a student's training carry (``state``: its BCState; ``hi``: the teacher's checkpoint step K,
+#: rows [0, K) of the log are its data)
+Carry = OfflineCarry
 
 
-def init_carry(keys: jax.Array, teachers, his, obs_dim: int, act_dim: int, cfg: BCConfig) -> Carry:
+def init_carry(keys: jax.Array, teachers, his, obs_dim: int, act_dim: int, cfg: BCConfig) -> OfflineCarry:
     """Students of a stack of teachers (leading axis = teacher)."""
 
     def one(key, teacher, hi):
         k_init, key = jax.random.split(key)
-        return Carry(init(k_init, obs_dim, act_dim, cfg, teacher), jnp.asarray(hi, jnp.int32), key,
-                     jnp.zeros((), jnp.float32))
+        return OfflineCarry(init(k_init, obs_dim, act_dim, cfg, teacher), jnp.asarray(hi, jnp.int32), key,
+                            jnp.zeros((), jnp.float32))
 
     return jax.jit(jax.vmap(one))(keys, teachers, jnp.asarray(his, jnp.int32))
 
 
-def make_train_chunk(cfg: BCConfig, act_dim: int):
-    """``run(carry[T], replay, n) -> carry[T]``: ``n`` gradient steps of every student
-    (vmapped over teachers; the replay log is shared), jitted."""
-
-    def one(c: Carry, replay):
-        key, k = jax.random.split(c.key)
-        state, loss = bc_step(c.state, k, replay, 0, c.hi, cfg, act_dim)
-        return Carry(state, c.hi, key, loss)
-
-    batched = jax.vmap(one, in_axes=(0, None))
-
-    def run(carry: Carry, replay, n):
-        def body(i, c):
-            c2 = batched(c, replay)
-            return c2._replace(loss=c.loss + c2.loss)
-        c = jax.lax.fori_loop(0, n, body, carry._replace(loss=jnp.zeros_like(carry.loss)))
-        return c._replace(loss=c.loss / jnp.maximum(n, 1))
-
-    return jax.jit(run, donate_argnums=(0,))
-
-
-class BCLoop(LoopBase):
-    """Behaviour cloning for the training driver (``training.drive``): units are gradient
-    steps; one file per student (teacher); no replay of its own (the data are the
-    teacher run's log, named by the file's ``replay_file`` attribute)."""
-
-    tag = "bc_train"
-    rate_unit = "gradient steps/s per student"
-
-    def __init__(self, env, cfg: BCConfig, replay, schedule):
-        self.cfg, self.replay, self.schedule = cfg, replay, schedule
-        self.run = make_train_chunk(cfg, env.spec.act_dim)
-        self.reference = env.reference_state()
-
-    def advance(self, carry, u0, u1):
-        return self.run(carry, self.replay, u1 - u0), None
-
-    def eval_params(self, carry):
-        return carry.state.student
-
-    def checkpoint(self, carry, j, label, u):
-        state = jax.tree_util.tree_map(lambda x: np.asarray(x[j]), carry.state)
-        return state, {"replay_lo": 0, "replay_hi": int(carry.hi[j]), "n_updates": u}
-
-    def note(self, carry, logged):
-        loss = np.asarray(carry.loss)
-        return f", BC loss {loss.mean():.2e} [min {loss.min():.2e}, max {loss.max():.2e}]"
-
-
-def train_students(env, cfg: BCConfig, teachers, teacher_steps, keys, replay, checkpoint_steps,
+def train_students(env, cfg: BCConfig, teachers, teacher_steps, *, keys, replay, checkpoint_steps,
                    out_paths, file_attrs, max_chunk: int = 10_000, log=print,
                    resume_every: float | None = None) -> dict:
     """Clone a stack of teachers (leading axis) in one vmapped job: student j learns from
     rows [0, teacher_steps[j]) of ``replay`` for ``cfg.total_steps`` gradient steps and is
     written to ``out_paths[j]`` (a training file, format retland.train/1, with checkpoints
-    at ``checkpoint_steps``)."""
-    from ..rollout import make_batched_rollout
-    from ..training import Schedule, check_schedule, choose_chunk, drive, run_fingerprint
-
+    at ``checkpoint_steps``). The loop is ``training.offline.OfflineLoop`` (units: gradient
+    steps) over :func:`bc_step`."""
     total = int(cfg.total_steps)
     _, checkpoint_steps = check_schedule(teacher_steps, checkpoint_steps, total, out_paths)
     n_rows = int(replay.obs.shape[0])
@@ -206,12 +134,16 @@ def train_students(env, cfg: BCConfig, teachers, teacher_steps, keys, replay, ch
         raise ValueError(f"teacher steps {short} are outside the replay log's {n_rows} rows")
     chunk = choose_chunk(total, checkpoint_steps, max_chunk)
     spec = env.spec
+    act_dim = spec.act_dim
     log(f"[bc_train] {spec.suite}/{spec.name}: {len(out_paths)} students of teachers at steps "
         f"{[int(k) for k in teacher_steps]}, {total} gradient steps (batch {cfg.batch_size}, lr "
         f"{cfg.learning_rate} cosine, dropout {cfg.dropout}), chunk={chunk}, checkpoints={checkpoint_steps}")
-    loop = BCLoop(env, cfg, replay, Schedule.every("gradient step", total, chunk, checkpoint_steps))
-    carry = init_carry(keys, teachers, teacher_steps, spec.obs_dim, spec.act_dim, cfg)
-    evaluate = make_batched_rollout(env, make_policy(spec.act_dim, cfg), env.episode_length)
+    loop = OfflineLoop(env, Schedule.every("gradient step", total, chunk, checkpoint_steps), replay,
+                       step=lambda state, key, data, hi: bc_step(state, key, data, 0, hi, cfg, act_dim),
+                       policy_params=policy_params, tag="bc_train", rate_unit="gradient steps/s per student",
+                       loss_name="BC")
+    carry = init_carry(keys, teachers, teacher_steps, spec.obs_dim, act_dim, cfg)
+    evaluate = make_batched_rollout(env, make_policy(act_dim, cfg), env.episode_length)
     fingerprint = run_fingerprint(file_attrs[0], [int(k) for k in teacher_steps], total, checkpoint_steps, chunk)
-    return drive(loop, carry, evaluate, out_paths, file_attrs, spec.obs_dim, spec.act_dim, fingerprint,
-                 log=log, resume_every=resume_every)
+    return drive(loop, carry, evaluate, out_paths, file_attrs=file_attrs, obs_dim=spec.obs_dim, act_dim=act_dim,
+                 fingerprint=fingerprint, log=log, resume_every=resume_every)

@@ -1,11 +1,12 @@
 """SAC (Haarnoja et al. 2018, the learned-temperature version of arXiv:1812.05905) with
-the hyperparameters of the paper's Table 1.
+the hyperparameters of the paper's Table 1: the agent (``retland.agents.Agent``; its
+declaration and frozen config are the package, :mod:`retland.agents.sac`).
 
-One file, laid out like ``td3.py``: the frozen config, ``init``, the jitted training
-chunk (``lax.scan`` over environment steps and updates, vmapped over seeds), and the
-post-update step u(theta, X) of paper Eq. 3 / Def. 3.1: one SAC actor step on a fresh
-minibatch of the replay buffer as it was at the checkpoint, continuing the checkpoint's
-actor Adam state, with the checkpoint's critics and temperature held fixed.
+Laid out like ``td3/agent.py``: ``init``, the functions of the off-policy training loops
+(:func:`offpolicy_agent`, run by ``retland.training.offpolicy``), and the post-update step
+u(theta, X) of paper Eq. 3 / Def. 3.1: one SAC actor step on a fresh minibatch of the
+replay buffer as it was at the checkpoint, continuing the checkpoint's actor Adam state,
+with the checkpoint's critics and temperature held fixed.
 
 Details the paper leaves out follow its code (jaxrl's SAC learner in
 github.com/nathanrahn/return-landscapes, ``run_algorithm/jaxrl/agents/sac/`` and
@@ -37,9 +38,7 @@ github.com/nathanrahn/return-landscapes, ``run_algorithm/jaxrl/agents/sac/`` and
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import sys
 from typing import Any, NamedTuple, Sequence
 
 import flax.linen as nn
@@ -47,40 +46,15 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from .common import HyperparamsMixin, twin_critic_update
-from ..base.networks import MLP, TwinCritic, init_actor_critic
-from ..base.replay import Transition, sample_batch
-from ..training import init_offpolicy_carry, make_offpolicy_chunk, offpolicy_setup
-
-NAME = "sac"
-UPDATE_KIND = "sac_actor_step"  # u(theta, X) of the post-update files
-SUITES = ("brax", "dmc")  # continuous actions; JAX- and host-stepped training loops (training.py)
+from . import (ANNEAL_OVER_TRAINING, NAME, SUITE_DEFAULTS, SUITES, TRAINS_IN_ENV, UPDATE_KIND,  # noqa: F401
+               Config, SACConfig)
+from ..common import twin_critic_update
+from ...base.networks import MLP, TwinCritic, init_actor_critic
+from ...base.replay import Transition, sample_batch
+from ...training.offpolicy import OffPolicyAgent, offpolicy_setup
 
 LOG_STD_MIN = -10.0  # jaxrl networks/policies.py
 LOG_STD_MAX = 2.0
-
-
-@dataclasses.dataclass(frozen=True)
-class SACConfig(HyperparamsMixin):
-    """Table 1 (SAC). Every default is the paper's value (``target_entropy``: its code's)."""
-
-    ALGO = "SAC"
-
-    hidden: tuple = (256, 256)
-    batch_size: int = 256
-    learning_rate: float = 3e-4  # actor, critics and temperature
-    adam_b1: float = 0.9
-    adam_b2: float = 0.999
-    adam_eps: float = 1.5e-4
-    discount: float = 0.99
-    tau: float = 0.005  # target EMA coefficient 0.995 = 1 - tau, every update
-    init_temperature: float = 1.0
-    target_entropy: float | None = None  # None: -act_dim / 2 (the paper's jaxrl SACLearner)
-    learning_starts: int = 10_000
-    buffer_size: int = 1_000_000
-
-    def entropy_target(self, act_dim: int) -> float:
-        return -act_dim / 2.0 if self.target_entropy is None else float(self.target_entropy)
 
 
 class SACState(NamedTuple):
@@ -221,10 +195,11 @@ def update(state: SACState, replay: Transition, lo, hi, key, cfg: SACConfig, act
     return temperature_step(state, entropy, cfg, act_dim)
 
 
-def offpolicy_fns(act_dim: int, cfg: SACConfig):
-    """(explore, learn) of the off-policy training loops (``training``): exploration samples
-    the squashed Gaussian policy; one SAC update (critics, target EMA, actor, temperature)
-    per environment step."""
+def offpolicy_agent(spec, cfg: SACConfig) -> OffPolicyAgent:
+    """SAC for the off-policy training loops (``training.offpolicy``), for an environment of
+    ``spec``: exploration samples the squashed Gaussian policy; one SAC update (critics,
+    target EMA, actor, temperature) per environment step."""
+    act_dim = spec.act_dim
     actor_net, _ = _nets(cfg, act_dim)
 
     def explore(agent, obs, key):
@@ -235,24 +210,12 @@ def offpolicy_fns(act_dim: int, cfg: SACConfig):
     def learn(agent, replay, size, key, t):
         return update(agent, replay, 0, size, key, cfg, act_dim)
 
-    return explore, learn
-
-
-def make_train_chunk(env, cfg: SACConfig, capacity: int, chunk_steps: int):
-    """The jitted training chunk of a JAX-stepped suite (``training.make_offpolicy_chunk``)."""
-    return make_offpolicy_chunk(env, capacity, chunk_steps, cfg.learning_starts,
-                                *offpolicy_fns(env.spec.act_dim, cfg))
-
-
-def init_carry(env, cfg: SACConfig, seeds, capacity: int):
-    """Initial training carry for a batch of seeds (leading axis = seed)."""
-    spec = env.spec
-    return init_offpolicy_carry(env, seeds, capacity, lambda k: init(k, spec.obs_dim, spec.act_dim, cfg))
-
-
-Config = SACConfig
+    return OffPolicyAgent(NAME, init=lambda k: init(k, spec.obs_dim, act_dim, cfg), explore=explore, learn=learn,
+                          policy_params=policy_params, learning_starts=cfg.learning_starts,
+                          buffer_size=cfg.buffer_size)
 
 
 def training_setup(env, cfg: SACConfig, seeds, total_steps: int, checkpoint_steps, max_chunk: int, log):
-    """E1 for SAC (``training.train``): the off-policy loop over this module's chunk."""
-    return offpolicy_setup(sys.modules[__name__], env, cfg, seeds, total_steps, checkpoint_steps, max_chunk, log)
+    """E1 for SAC (``training.train``): the off-policy loops over :func:`offpolicy_agent`."""
+    return offpolicy_setup(offpolicy_agent(env.spec, cfg), env, seeds, total_steps, checkpoint_steps, max_chunk,
+                           log)

@@ -1,10 +1,12 @@
-"""TD3 (Fujimoto et al. 2018) with the hyperparameters of the paper's Table 1.
+"""TD3 (Fujimoto et al. 2018) with the hyperparameters of the paper's Table 1: the agent
+(``retland.agents.Agent``; its declaration and frozen config are the package,
+:mod:`retland.agents.td3`).
 
-One file: the frozen config, ``init``, the jitted training chunk (``lax.scan`` over
-environment steps and updates, vmapped over seeds), and the post-update step
-u(theta, X) of paper Eq. 3 / Def. 3.1: one actor step on a fresh minibatch of the
-replay buffer as it was at the checkpoint, continuing the checkpoint's Adam state
-and using the checkpoint's critic.
+``init``, the functions of the off-policy training loops (:func:`offpolicy_agent`: the
+behaviour policy and one update per environment step, run by
+``retland.training.offpolicy``), and the post-update step u(theta, X) of paper Eq. 3 /
+Def. 3.1: one actor step on a fresh minibatch of the replay buffer as it was at the
+checkpoint, continuing the checkpoint's Adam state and using the checkpoint's critic.
 
 Details the paper leaves out follow its code (jaxrl's DDPG/TD3 learner): the actor
 loss is -mean(min(Q1, Q2)(s, pi(s))); the actor and both target networks are updated
@@ -14,44 +16,18 @@ actions.
 
 from __future__ import annotations
 
-import dataclasses
-import sys
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from .common import HyperparamsMixin, twin_critic_update
-from ..base.networks import DeterministicActor, TwinCritic, init_actor_critic
-from ..base.replay import Transition, sample_batch
-from ..training import init_offpolicy_carry, make_offpolicy_chunk, offpolicy_setup
-
-NAME = "td3"
-UPDATE_KIND = "td3_actor_step"  # u(theta, X) of the post-update files
-SUITES = ("brax", "dmc")  # continuous actions; JAX- and host-stepped training loops (training.py)
-
-
-@dataclasses.dataclass(frozen=True)
-class TD3Config(HyperparamsMixin):
-    """Table 1 (TD3). Every default is the paper's value."""
-
-    ALGO = "TD3"
-
-    hidden: tuple = (256, 256)
-    batch_size: int = 256
-    learning_rate: float = 3e-4
-    adam_b1: float = 0.9
-    adam_b2: float = 0.999
-    adam_eps: float = 1.5e-4
-    discount: float = 0.99
-    tau: float = 0.005  # target EMA coefficient 0.995 = 1 - tau
-    exploration_noise: float = 0.1
-    policy_noise: float = 0.2
-    noise_clip: float = 0.5
-    policy_delay: int = 2
-    learning_starts: int = 10_000
-    buffer_size: int = 1_000_000
+from . import (ANNEAL_OVER_TRAINING, NAME, SUITE_DEFAULTS, SUITES, TRAINS_IN_ENV, UPDATE_KIND,  # noqa: F401
+               Config, TD3Config)
+from ..common import twin_critic_update
+from ...base.networks import DeterministicActor, TwinCritic, init_actor_critic
+from ...base.replay import Transition, sample_batch
+from ...training.offpolicy import OffPolicyAgent, offpolicy_setup
 
 
 class TD3State(NamedTuple):
@@ -147,28 +123,26 @@ def update(state: TD3State, replay: Transition, lo, hi, key, do_actor, cfg: TD3C
     )
 
 
-def offpolicy_fns(act_dim: int, cfg: TD3Config):
-    """(explore, learn) of the off-policy training loops (``training``): exploration adds
-    Gaussian noise (std 0.1) to the deterministic action; every step a critic update,
-    every ``policy_delay`` steps an actor update and the target EMA."""
+def offpolicy_agent(spec, cfg: TD3Config) -> OffPolicyAgent:
+    """TD3 for the off-policy training loops (``training.offpolicy``), for an environment of
+    ``spec``: exploration adds Gaussian noise (std 0.1) to the deterministic action; every
+    step a critic update, every ``policy_delay`` steps an actor update and the target EMA."""
+    act_dim = spec.act_dim
 
     def learn(agent, replay, size, key, t):
         do_actor = (t + 1 - cfg.learning_starts) % cfg.policy_delay == 0
         return update(agent, replay, 0, size, key, do_actor, cfg, act_dim)
 
-    return (lambda agent, obs, key: explore(agent, obs, key, cfg, act_dim)), learn
+    return OffPolicyAgent(NAME, init=lambda k: init(k, spec.obs_dim, act_dim, cfg),
+                          explore=lambda agent, obs, key: explore(agent, obs, key, cfg, act_dim), learn=learn,
+                          policy_params=policy_params, learning_starts=cfg.learning_starts,
+                          buffer_size=cfg.buffer_size)
 
 
-def make_train_chunk(env, cfg: TD3Config, capacity: int, chunk_steps: int):
-    """The jitted training chunk of a JAX-stepped suite (``training.make_offpolicy_chunk``)."""
-    return make_offpolicy_chunk(env, capacity, chunk_steps, cfg.learning_starts,
-                                *offpolicy_fns(env.spec.act_dim, cfg))
-
-
-def init_carry(env, cfg: TD3Config, seeds, capacity: int):
-    """Initial training carry for a batch of seeds (leading axis = seed)."""
-    spec = env.spec
-    return init_offpolicy_carry(env, seeds, capacity, lambda k: init(k, spec.obs_dim, spec.act_dim, cfg))
+def training_setup(env, cfg: TD3Config, seeds, total_steps: int, checkpoint_steps, max_chunk: int, log):
+    """E1 for TD3 (``training.train``): the off-policy loops over :func:`offpolicy_agent`."""
+    return offpolicy_setup(offpolicy_agent(env.spec, cfg), env, seeds, total_steps, checkpoint_steps, max_chunk,
+                           log)
 
 
 # --- Algorithm 1 (paper Sec. 4.2): one full TD3 training step in a reusable form -------
@@ -199,11 +173,3 @@ def full_update(state: TD3State, key: jax.Array, replay: Transition, lo, hi, cfg
     ``step`` may be traced (a ``lax.cond`` chooses the branch)."""
     do_actor = jnp.asarray(step) % cfg.policy_delay == 0
     return update(state, replay, lo, hi, key, do_actor, cfg, act_dim)
-
-
-Config = TD3Config
-
-
-def training_setup(env, cfg: TD3Config, seeds, total_steps: int, checkpoint_steps, max_chunk: int, log):
-    """E1 for TD3 (``training.train``): the off-policy loop over this module's chunk."""
-    return offpolicy_setup(sys.modules[__name__], env, cfg, seeds, total_steps, checkpoint_steps, max_chunk, log)

@@ -1,0 +1,106 @@
+"""Process set-up of every job, test and tool: logging to the rule's log, the XLA flags,
+JAX (GL backend, flags, persistent compilation cache) and the frames a job draws.
+
+Importing this module imports no JAX (nor anything that does): the workflow calls
+:func:`add_xla_cpu_flags` while Snakemake parses the rules, and the flags must be in the
+environment before JAX starts its backend. JAX, MuJoCo and the renderer are imported inside
+:func:`setup_jax` and :func:`render_frames`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+
+from .portability import isa_flags, onednn_env
+
+
+@contextlib.contextmanager
+def log_to(path: str | None):
+    """Send this job's stdout and stderr (Python and C level) to ``path``."""
+    if not path:
+        yield
+        return
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(path, "w") as f:
+        os.dup2(f.fileno(), 1)
+        os.dup2(f.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+
+
+def log(msg: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {msg}", flush=True)
+
+
+#: XLA flags every CPU job needs, whatever the instruction-set setting. XLA's
+#: concurrency-optimized CPU scheduler (jax 0.10) deadlocks on PPO's vmapped update with
+#: 64-wide and larger layers: the computation never completes, every worker thread idle
+#: (reproduced 5/5 with hopper, num_envs 128, 2x64; 0 hangs with this flag).
+SCHEDULER_FLAGS = ("--xla_cpu_enable_concurrency_optimized_scheduler=false",)
+
+
+def xla_cpu_flags(environ=None) -> tuple[str, ...]:
+    """The XLA flags of every job, test and benchmark: :data:`SCHEDULER_FLAGS` and the
+    instruction-set cap of ``RETLAND_XLA_CPU_ISA`` (default ``--xla_cpu_max_isa=AVX2``: same
+    numbers on every x86-64 CPU; ``native`` opts out; see :mod:`retland.portability`)."""
+    return SCHEDULER_FLAGS + isa_flags(environ)
+
+
+#: the flags under the default setting (AVX2 on x86-64)
+XLA_CPU_FLAGS = xla_cpu_flags({})
+
+
+def with_xla_cpu_flags(flags: str, environ=None) -> str:
+    """``flags`` (an XLA_FLAGS value) plus :func:`xla_cpu_flags` where not already set (a
+    flag the user set, ``--xla_cpu_max_isa`` included, wins)."""
+    out = flags.split()
+    for f in xla_cpu_flags(environ):
+        if f.split("=")[0] not in {x.split("=")[0] for x in out}:
+            out.append(f)
+    return " ".join(out)
+
+
+def add_xla_cpu_flags() -> None:
+    """Put :func:`xla_cpu_flags` into this process's XLA_FLAGS and the oneDNN cap
+    (``portability.onednn_env``) into its environment, before JAX starts its backend; child
+    processes (Snakemake's jobs, sbatch) inherit them."""
+    os.environ["XLA_FLAGS"] = with_xla_cpu_flags(os.environ.get("XLA_FLAGS", ""))
+    os.environ.update(onednn_env())
+
+
+def setup_jax(cache_dir: str | None = None, render: bool = False):
+    """Start of every simulating job: MuJoCo's GL backend (``render``: this job draws frames;
+    see ``base.gl``), XLA CPU flags and the persistent compilation cache shared by every job
+    of a run (RETLAND_JAX_CACHE). Call it before anything imports brax or mujoco."""
+    from .base.gl import configure_mujoco_gl
+
+    configure_mujoco_gl(render=render, log=log)
+    add_xla_cpu_flags()
+    import jax
+
+    cache_dir = cache_dir or os.environ.get("RETLAND_JAX_CACHE")
+    if cache_dir:
+        os.makedirs(cache_dir, exist_ok=True)
+        jax.config.update("jax_compilation_cache_dir", cache_dir)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return jax
+
+
+def render_frames(env, poses, steps, render: dict):
+    """(frames, renderer name): the recorded ``poses`` at ``steps`` drawn at the config's
+    ``render`` size (``base.render``; the GL backend chosen by ``setup_jax(render=True)``)."""
+    from .base.render import poses_at, render as draw
+
+    return draw(env.sys, poses_at(poses, steps), render["width"], render["height"], log=log)
