@@ -37,7 +37,7 @@ venv: $(STAMP)
 # rules generated per seed list or checkpoint schedule (train_atari, post_update_ppo_atari)
 # and any new simulating rule are covered. Only for `make run`: a workflow profile would
 # also apply to the SLURM profile, which keeps the rules' threads (2 CPUs per job).
-# `make run LOCAL_THREADS=` keeps them locally too. Also read by tests/test_workflow.py.
+# `make run LOCAL_THREADS=` keeps them locally too. Also read by tests/workflow/test_workflow.py.
 LOCAL_THREADS ?= --max-threads 1
 
 # A run killed with SIGKILL leaves Snakemake's lock behind: remove it when no Snakemake

@@ -6,6 +6,7 @@ import h5py
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 
 from retland.base.replay import Transition
 
@@ -66,3 +67,43 @@ def assert_same_training_files(ref_dir, other_dir, seeds=(0, 1)) -> None:
         assert sorted(a) == sorted(b)
         for name in a:
             np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def warmed_up(agent, cfg, make_step, n_rows: int = 200, n_updates: int = 3):
+    """The shared set-up of the TD3 and SAC tests: a fresh ``agent`` state moved ``n_updates``
+    updates away from initialisation (so its Adam moments are non-trivial) on a replay of
+    ``n_rows`` made-up transitions. ``make_step(replay)`` gives ``step(state, key)``.
+    Returns ``(cfg, state, replay)``."""
+    state = agent.init(jax.random.PRNGKey(0), OBS, ACT, cfg)
+    replay = make_replay(n_rows)
+    step = make_step(replay)
+    for i in range(n_updates):
+        state = step(state, jax.random.PRNGKey(10 + i))
+    return cfg, state, replay
+
+
+# E8/E9 (tests/analyses/test_rejection.py, test_claims.py): the Algorithm 1 table of rejection_log
+LOGGED_BIAS = {"rejection": -0.05, "td3": 0.02}  # last logged LTP minus the fresh final estimate
+
+
+def rejection_log(final: bool = True):
+    """Algorithm 1 table (``rejection.csv`` contract), one run per env and method, two
+    proposals: iterations 0-2 with ``final`` False, then (``final``) one row per (run, method)
+    with ``final`` True, ``iteration`` = 2 (n_iterations), ``accepted`` empty and the fresh
+    end LTP. The last *logged* LTP differs from that fresh estimate by ``LOGGED_BIAS`` (for
+    ``rejection`` the winner of its own comparison, biased low), so the reductions below hold
+    only if the final rows are used."""
+    rows = []
+    # hopper: rejection reduces LTP 0.4 -> 0.1 with 1 of 2 proposals rejected; td3 0.4 -> 0.3
+    for env, start, rej_end, td3_end in (("hopper", 0.4, 0.1, 0.3), ("walker2d", 0.2, 0.1, 0.25)):
+        for method, end, acc in (("rejection", rej_end, [True, False]), ("td3", td3_end, [True, True])):
+            ltps = [start, (start + end) / 2, end + LOGGED_BIAS[method]]
+            common = dict(env=env, seed=0, step=100, run_index=0, method=method)
+            for it in range(3):
+                rows.append(dict(common, iteration=it, final=False, accepted=True if it == 0 else acc[it - 1],
+                                 purd_mean=1000.0 + it, purd_ltp=ltps[it], **{"purd_cvar_0.1": 10.0}))
+            if final:
+                rows.append(dict(common, iteration=2, final=True, accepted=None, purd_mean=990.0, purd_ltp=end,
+                                 **{"purd_cvar_0.1": 9.0}))
+    log = pd.DataFrame(rows)
+    return log if final else log.drop(columns="final")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A throwaway one-node SLURM cluster on localhost, for tests/test_slurm.py and for trying
+# A throwaway one-node SLURM cluster on localhost, for tests/workflow/test_slurm.py and for trying
 # profiles/slurm by hand. Needs root (Debian/Ubuntu: installs slurm-wlm and munge with
 # apt-get when they are missing).
 #

@@ -276,3 +276,21 @@ def test_ltp_paper_and_authors_code_differ_only_below_zero():
     p = S.point_stats(r)
     assert p["ltp"] == pytest.approx(0.05) and p["ltp_all"] == pytest.approx(0.15)
     assert S.ltp(np.abs(r), count_negative=True) == S.ltp(np.abs(r))  # no negative return: the same
+
+
+# --- rliable aggregates (E6-E9 summaries use them) ---
+
+def test_rliable_mean_ci_is_reproducible_and_leaves_numpy_rng_alone():
+    d = {"a": [0.1, 0.0, 0.3, 0.05, 0.2], "b": [0.0, 0.15, 0.02]}
+    np.random.seed(123)
+    before = np.random.get_state()[1].copy()
+    first = S.rliable_mean_ci(d, 500, 0.95, 0)
+    assert S.rliable_mean_ci(d, 500, 0.95, 0) == first  # same seed, same interval
+    assert S.rliable_mean_ci(d, 500, 0.95, 1)[1:] != first[1:]  # the seed matters
+    np.testing.assert_array_equal(np.random.get_state()[1], before)
+
+
+def test_rliable_mean_ci_brackets_the_mean_and_ignores_padding():
+    m, lo, hi = S.rliable_mean_ci({"a": [0.0, 0.0, 0.0], "b": [1.0, 1.0]}, 500, 0.95, 0)
+    assert m == pytest.approx(0.4) and lo <= m <= hi
+    assert S.rliable_mean_ci({"a": [0.2, 0.2], "b": [0.2]}, 200, 0.95, 0) == pytest.approx((0.2, 0.2, 0.2))

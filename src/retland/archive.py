@@ -82,7 +82,7 @@ def platform_info() -> dict:
         "python_executable": sys.executable,
         "host": platform.node(),
         # the machine line of every output's provenance: CPU model, XLA CPU instruction set
-        # (README "Numbers that travel"), XLA flags, jax/jaxlib, threads
+        # (docs/numbers-that-travel.md), XLA flags, jax/jaxlib, threads
         "machine": machine(),
     }
 

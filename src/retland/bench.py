@@ -13,7 +13,7 @@
    and training frames/s.
 5. Instruction set (``--only-isa`` / ``--isa``): TD3 training and the post-update estimator
    under the pinned ``--xla_cpu_max_isa=AVX2`` against native, 64x64 and 2x256, alternating
-   fresh processes (README "Numbers that travel").
+   fresh processes (docs/numbers-that-travel.md).
 
 Usage: python -m retland.bench [--algos td3,sac,ppo] [--env hopper] [--backend spring] [--n 200]
 """
@@ -349,7 +349,7 @@ def isa_worker(what: str, hidden, n: int, steps: int) -> float:
 
 
 def bench_isa(sizes, n, steps, repeats, isas=("AVX2", "native")):
-    """The pinned instruction set against native, side by side (README "Numbers that travel"):
+    """The pinned instruction set against native, side by side (docs/numbers-that-travel.md):
     each measurement in a fresh process (XLA's flags are fixed per process), the settings
     alternated A B A B; median per setting."""
     import json
@@ -411,7 +411,7 @@ def main(argv=None):
     ap.add_argument("--atari-horizon", type=int, default=1000, help="Atari rollout horizon (agent steps)")
     ap.add_argument("--only-atari", action="store_true", help="only the Atari rows")
     ap.add_argument("--only-isa", action="store_true",
-                    help="only the instruction-set rows: pinned AVX2 against native (README 'Numbers that travel')")
+                    help="only the instruction-set rows: pinned AVX2 against native (docs/numbers-that-travel.md)")
     ap.add_argument("--isa", action="store_true", help="also the instruction-set rows")
     ap.add_argument("--isa-repeats", type=int, default=3)
     ap.add_argument("--isa-worker", choices=("train", "estimator"), help=argparse.SUPPRESS)

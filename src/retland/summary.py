@@ -1,5 +1,5 @@
 """``results/<run>/summary.md``: the numbers of a finished run on one page, written and
-printed at the end of ``make run`` (README "Numbers that travel").
+printed at the end of ``make run`` (docs/numbers-that-travel.md).
 
 It holds the commit and machine the numbers were computed on (from the outputs' own
 provenance), the time the workflow took, the final deterministic return of every (task,

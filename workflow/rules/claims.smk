@@ -2,7 +2,7 @@
 # mean over every algorithm's policies; (b) Sec. 4.1 / Fig. 6: same-run paths almost no drop,
 # different-run paths more; (c) Sec. 4.2 / Fig. 7: LTP reduction of Algorithm 1 vs TD3 on
 # fresh final estimates), each with CIs and "holds / does not hold"
-# (results/{run}/stats/claims.md, README "Claims").
+# (results/{run}/stats/claims.md, docs/file-formats.md, "Claims").
 rule claims:
     input:
         stats=f"{RES}/stats/post_update.csv",

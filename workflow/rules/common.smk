@@ -6,7 +6,7 @@ sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 # Parsing the workflow (dry runs, --lint, every job's params) imports only JAX-free modules
 # of the package: the config checks, the agent and suite registries (which algorithm runs in
 # which suite, a task's simulator) and, below, retland.runtime's environment flags. The job
-# scripts import the rest (tests/test_workflow.py: a dry run never loads jax).
+# scripts import the rest (tests/workflow/test_workflow.py: a dry run never loads jax).
 from retland.agents import runs_in as _runs_in
 from retland.base.envs import simulator, suite_of
 from retland.config import (ConfigError, agent_overrides, bc_seeds, bc_teacher_steps, brax_envs,
@@ -151,7 +151,7 @@ def _figs(names, per_env=True, envs=None):
 
 
 def all_figures():
-    """Every default target, by experiment (the README's experiment map); the one place
+    """Every default target, by experiment (docs/layout.md's experiment map); the one place
     where the workflow's targets are built."""
     td3 = "td3" in config["algos"]
     targets = _figs(["extra_learning_curves"], per_env=False)  # E1 train.smk

@@ -1,5 +1,5 @@
 """Claim (a) of the paper, Sec. 3.1 / Fig. 2, as a statistic with a bootstrap interval
-over policies (README "Claims"; numpy/pandas only).
+over policies (docs/file-formats.md, "Claims"; numpy/pandas only).
 
 The paper: over TD3, SAC and PPO policies of a task, "different policy parameters achieve
 similar levels of returns (as measured by the distribution mean) but a wide range of
@@ -26,7 +26,7 @@ probability" (Sec. 3.1). Made concrete:
   medians recomputed in every resample).
 * **Holds** iff the interval's lower bound of the std fold exceeds ``std_ratio`` and that of
   the LTP spread exceeds ``ltp_diff`` (config ``claims``; the paper gives no number, these
-  are stated in the README).
+  are stated in docs/file-formats.md, "Claims").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""HDF5 files of the data contracts (README "File formats"), readable with h5py alone.
+"""HDF5 files of the data contracts (docs/file-formats.md), readable with h5py alone.
 
 Training file ``results/{run}/train/{env}/{algo}/seed{seed}.h5``::
 

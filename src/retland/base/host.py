@@ -6,7 +6,7 @@ gives is one environment object per copy (:class:`HostEnv`); what the shared cod
 :class:`HostBatch` of them: ``n`` copies stepped together, one numpy array of actions in,
 one array of observations, rewards and termination flags out. The copies are spread over
 ``workers`` processes (each steps a contiguous block of copies), or stepped in this
-process when ``workers <= 1``; both give the same numbers (tests/test_host.py).
+process when ``workers <= 1``; both give the same numbers (tests/base/test_dmc.py).
 
 A host environment's whole state (simulator and random number generator) is a float64
 vector (``snapshot``/``restore``): the reference state s_I is one snapshot copied into every

@@ -1,5 +1,5 @@
 """The paper's three claims checked on a run's tables (results/{run}/stats/claims.md and
-claims.csv, README "Claims"), each as the paper states it, with 95% intervals:
+claims.csv, docs/file-formats.md, "Claims"), each as the paper states it, with 95% intervals:
 
 (a) Sec. 3.1 / Fig. 2: over TD3, SAC and PPO policies of a task, policies of similar mean
     show a wide range of std, skewness and LTP (``analyses.claims.claim_a``);

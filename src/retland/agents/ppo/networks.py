@@ -101,7 +101,7 @@ def patches(x, k: int, s: int):
 class PatchConv(nn.Module):
     """``nn.Conv(features, (k, k), (s, s), padding="VALID")`` (same parameters, same
     function) computed as patches times the flattened kernel. Measured on XLA's CPU backend
-    (2 cores; ``make bench``, README "Benchmarks"): the gradient on 256 frames is 2.2x
+    (2 cores; ``make bench``, docs/benchmarks.md): the gradient on 256 frames is 2.2x
     faster than with XLA's convolution; a CleanRL PPO update (16 Adam steps, in a scan)
     takes 4.1 s against 126 s with XLA's convolutions in the scan's while loop (12.5 s
     unrolled), two seeds' updates vmapped 9.4 s against 40 s (unrolled); a forward of 50

@@ -11,18 +11,13 @@ from retland.agents import get_agent
 from retland.agents.td3 import agent as td3
 from retland.base.replay import sample_batch
 
-from helpers import ACT, ENV, OBS, make_replay, tree_equal
+from helpers import ACT, ENV, make_replay, tree_equal, warmed_up
 
 
 @pytest.fixture(scope="module")
 def setup():
     cfg = td3.TD3Config(hidden=(32, 32), batch_size=16)
-    state = td3.init(jax.random.PRNGKey(0), OBS, ACT, cfg)
-    replay = make_replay(200)
-    # move the state away from initialisation so the Adam moments are non-trivial
-    for i in range(3):
-        state = td3.update(state, replay, 0, 200, jax.random.PRNGKey(10 + i), True, cfg, ACT)
-    return cfg, state, replay
+    return warmed_up(td3, cfg, lambda replay: lambda s, k: td3.update(s, replay, 0, 200, k, True, cfg, ACT))
 
 
 def test_table1_defaults():

@@ -153,7 +153,7 @@ def _config(**bc):
 
     from retland.config import load_schema
 
-    with open(os.path.join(os.path.dirname(__file__), "..", "config", "config.yaml")) as f:
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "config", "config.yaml")) as f:
         cfg = yaml.safe_load(f)
     cfg["bc"].update(bc)
     return cfg, load_schema()

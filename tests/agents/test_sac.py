@@ -14,19 +14,13 @@ from retland.agents.sac import agent as sac
 from retland.base.replay import sample_batch
 
 import helpers
-from helpers import ACT, ENV, OBS, make_replay, tree_equal
+from helpers import ACT, ENV, OBS, make_replay, tree_equal, warmed_up
 
 
 @pytest.fixture(scope="module")
 def setup():
     cfg = sac.SACConfig(hidden=(32, 32), batch_size=16)
-    state = sac.init(jax.random.PRNGKey(0), OBS, ACT, cfg)
-    replay = make_replay(200)
-    # move the state away from initialisation so the Adam moments are non-trivial
-    step = jax.jit(lambda s, k: sac.update(s, replay, 0, 200, k, cfg, ACT))
-    for i in range(3):
-        state = step(state, jax.random.PRNGKey(10 + i))
-    return cfg, state, replay
+    return warmed_up(sac, cfg, lambda replay: jax.jit(lambda s, k: sac.update(s, replay, 0, 200, k, cfg, ACT)))
 
 
 def test_table1_defaults():

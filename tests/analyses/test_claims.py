@@ -1,112 +1,108 @@
-"""E6-E9 aggregation (no JAX): BTP and LTP-reduction summaries (rliable), rejection frequency,
-the CVaR ranking, the claims job (claims a-c on constructed tables) and the figures."""
-
-import warnings
+"""The paper's claims (results/<run>/stats/claims.{md,csv}). Claim (a) (Sec. 3.1 / Fig. 2) as
+analyses.claims states it: separated spread of std, LTP and skewness among policies of similar
+mean, over all algorithms, bootstrapped over policies; then the claims job with (a)-(c)
+together. Constructed tables where each holds and where it does not."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from retland import stats as S
+from retland.analyses.claims import claim_a, fold, neighbourhood_spreads
 from retland.analyses import interpolation as I
 from retland.analyses import rejection as R
 
-
-def test_rliable_mean_ci_is_reproducible_and_leaves_numpy_rng_alone():
-    d = {"a": [0.1, 0.0, 0.3, 0.05, 0.2], "b": [0.0, 0.15, 0.02]}
-    np.random.seed(123)
-    before = np.random.get_state()[1].copy()
-    first = S.rliable_mean_ci(d, 500, 0.95, 0)
-    assert S.rliable_mean_ci(d, 500, 0.95, 0) == first  # same seed, same interval
-    assert S.rliable_mean_ci(d, 500, 0.95, 1)[1:] != first[1:]  # the seed matters
-    np.testing.assert_array_equal(np.random.get_state()[1], before)
+from helpers import rejection_log
 
 
-def test_rliable_mean_ci_brackets_the_mean_and_ignores_padding():
-    m, lo, hi = S.rliable_mean_ci({"a": [0.0, 0.0, 0.0], "b": [1.0, 1.0]}, 500, 0.95, 0)
-    assert m == pytest.approx(0.4) and lo <= m <= hi
-    assert S.rliable_mean_ci({"a": [0.2, 0.2], "b": [0.2]}, 200, 0.95, 0) == pytest.approx((0.2, 0.2, 0.2))
+def table(rows, env="hopper"):
+    """rows: (algo, mean, std, std half-width, ltp, ltp half-width)."""
+    out = []
+    for k, (algo, m, s, ds, l, dl) in enumerate(rows):
+        out.append(dict(env=env, algo=algo, seed=k, step=1000, mean=m, std=s, std_lo=s - ds, std_hi=s + ds,
+                        ltp=l, ltp_lo=max(l - dl, 0.0) if np.isfinite(l) else np.nan,
+                        ltp_hi=l + dl if np.isfinite(l) else np.nan, skewness=-1.0, skewness_lo=-1.2,
+                        skewness_hi=-0.8))
+    return pd.DataFrame(out)
 
 
-def test_below_threshold_summary_per_kind():
-    btp = pd.DataFrame({"env": ["hopper"] * 4 + ["walker2d"] * 4,
-                        "kind": ["same_run", "same_run", "different_run", "different_run"] * 2,
-                        "btp": [0.0, 0.0, 0.5, 0.7, 0.0, 0.1, 0.3, 0.5]})
-    s = I.below_threshold_summary(btp, 1000, 0.95, 0).set_index("kind")
-    assert s.loc["same_run", "mean"] == pytest.approx(0.025)
-    assert s.loc["different_run", "mean"] == pytest.approx(0.5)
-    assert s.loc["same_run", "hi"] < s.loc["different_run", "lo"]
-    assert list(s.columns[:3]) == ["mean", "lo", "hi"]
+KW = dict(mean_tolerance=0.05, std_ratio=2.0, ltp_diff=0.05, n_boot=300, ci=0.95, seed=0)
 
 
-LOGGED_BIAS = {"rejection": -0.05, "td3": 0.02}  # last logged LTP minus the fresh final estimate
-
-
-def _log(final: bool = True):
-    """Algorithm 1 table (``rejection.csv`` contract), one run per env and method, two
-    proposals: iterations 0-2 with ``final`` False, then (``final``) one row per (run, method)
-    with ``final`` True, ``iteration`` = 2 (n_iterations), ``accepted`` empty and the fresh
-    end LTP. The last *logged* LTP differs from that fresh estimate by ``LOGGED_BIAS`` (for
-    ``rejection`` the winner of its own comparison, biased low), so the reductions below hold
-    only if the final rows are used."""
+def wide():
+    """Policies at three levels of mean (0, 500, 1000); at each level a smooth and a noisy
+    policy of every algorithm: std 20 vs 200, LTP 0 vs 0.3, narrow estimation intervals."""
     rows = []
-    # hopper: rejection reduces LTP 0.4 -> 0.1 with 1 of 2 proposals rejected; td3 0.4 -> 0.3
-    for env, start, rej_end, td3_end in (("hopper", 0.4, 0.1, 0.3), ("walker2d", 0.2, 0.1, 0.25)):
-        for method, end, acc in (("rejection", rej_end, [True, False]), ("td3", td3_end, [True, True])):
-            ltps = [start, (start + end) / 2, end + LOGGED_BIAS[method]]
-            common = dict(env=env, seed=0, step=100, run_index=0, method=method)
-            for it in range(3):
-                rows.append(dict(common, iteration=it, final=False, accepted=True if it == 0 else acc[it - 1],
-                                 purd_mean=1000.0 + it, purd_ltp=ltps[it], **{"purd_cvar_0.1": 10.0}))
-            if final:
-                rows.append(dict(common, iteration=2, final=True, accepted=None, purd_mean=990.0, purd_ltp=end,
-                                 **{"purd_cvar_0.1": 9.0}))
-    log = pd.DataFrame(rows)
-    return log if final else log.drop(columns="final")
+    for level in (0.0, 500.0, 1000.0):
+        for algo in ("td3", "sac", "ppo"):
+            rows.append((algo, level + 1, 20.0, 2.0, 0.0, 0.01))
+            rows.append((algo, level - 1, 200.0, 10.0, 0.3, 0.05))
+    return table(rows)
 
 
-def test_ltp_reduction_and_rejection_frequency(tmp_path):
-    log = _log()
-    log.to_csv(tmp_path / "r.csv", index=False)  # as the jobs read it: final bool, accepted empty
-    for df in (log, pd.read_csv(tmp_path / "r.csv")):
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", UserWarning)  # a table with final rows is not a legacy one
-            red = R.ltp_reductions(df).set_index(["env", "method"])
-            s = R.ltp_reduction_summary(df, 200, 0.95, 0).set_index("method")
-        assert (red["end_estimate"] == "final").all() and (s["end_estimate"] == "final").all()
-        assert red.loc[("hopper", "rejection"), "ltp_reduction"] == pytest.approx(0.3)
-        assert red.loc[("walker2d", "td3"), "ltp_reduction"] == pytest.approx(-0.05)
-        assert red.loc[("hopper", "rejection"), "ltp_end_logged"] == pytest.approx(0.05)
-        assert red.loc[("hopper", "rejection"), "mean_end"] == 990.0
-        assert red.loc[("hopper", "rejection"), "rejection_frequency"] == pytest.approx(0.5)
-        assert red.loc[("hopper", "td3"), "rejection_frequency"] == 0.0
-        assert s.loc["rejection", "mean"] == pytest.approx((0.3 + 0.1) / 2)
-        assert s.loc["td3", "mean"] == pytest.approx((0.1 - 0.05) / 2)
-        assert s.loc["rejection_minus_td3", "mean"] == pytest.approx((0.2 + 0.15) / 2)
-        # the final rows (accepted empty) are not proposals: 1 of 2 rejected, n = 1 run per env
-        f = R.rejection_frequency(df).set_index("env")
-        assert f.loc["hopper", "mean"] == pytest.approx(0.5) and f.loc["hopper", "se"] == 0.0
-        assert f.loc["hopper", "n"] == 1
-    # a legacy table without final rows: the end is the last logged iteration, with a warning
-    with pytest.warns(UserWarning, match="no fresh final estimate"):
-        old = R.ltp_reductions(_log(final=False)).set_index(["env", "method"])
-    assert (old["end_estimate"] == "last_iteration").all()
-    assert old.loc[("hopper", "rejection"), "ltp_reduction"] == pytest.approx(0.35)
+def test_claim_a_holds_when_similar_means_have_widely_separated_std_and_ltp():
+    a = claim_a(wide(), **KW)
+    assert a["holds"] and a["n_policies"] == 18 and a["n_with_neighbour"] == 18
+    assert a["algos"] == ["ppo", "sac", "td3"]
+    # noisy: std >= 190, smooth <= 22: separated spread (190 - 22) / 200 = 0.84, fold 6.25
+    assert a["std_fold"] == pytest.approx(1 / (1 - 168 / 200))
+    assert a["ltp_spread"] == pytest.approx(0.25 - 0.01)
+    assert a["std_fold_lo"] > 2 and a["ltp_spread_lo"] > 0.05
 
 
-def test_cvar_ranking_uses_stats_cvar_and_ranks_within_env():
-    t = pd.DataFrame({"suite": "brax", "env": ["hopper"] * 3, "algo": "td3", "seed": [0, 0, 1], "step": [1, 2, 1],
-                      "mean": 0.0, "ltp": 0.0})
-    rets = {(0, 1): np.r_[np.zeros(10), np.full(90, 1000.0)],  # high mean, bad tail
-            (0, 2): np.full(100, 600.0),                       # safe
-            (1, 1): np.r_[np.full(5, 300.0), np.full(95, 900.0)]}
-    df = R.cvar_ranking(t, lambda r: rets[(r.seed, r.step)], [0.01, 0.1, 1.0])
-    for s_, st_ in rets:
-        row = df[(df.seed == s_) & (df.step == st_)].iloc[0]
-        assert row["cvar_0.1"] == pytest.approx(S.cvar(rets[(s_, st_)], 0.1))
-    assert list(df.sort_values("rank_1")[["seed", "step"]].itertuples(index=False, name=None))[0] == (0, 1)
-    assert list(df.sort_values("rank_0.01")[["seed", "step"]].itertuples(index=False, name=None))[0] == (0, 2)
+def test_claim_a_does_not_hold_when_std_follows_the_mean():
+    # std grows with the mean and policies of similar mean are alike
+    rows = [(algo, m + d, 0.2 * m + 5 + d, 3.0, 0.02, 0.02) for m in (100.0, 500.0, 1000.0)
+            for algo in ("td3", "sac", "ppo") for d in (0.0, 1.0)]
+    a = claim_a(table(rows), **KW)
+    assert not a["holds"]
+    assert a["std_fold"] == pytest.approx(1.0) and a["ltp_spread"] == 0.0
 
+
+def test_differences_within_estimation_error_are_not_spread():
+    # std 100 vs 150 but each +-40: intervals overlap, no separated spread; LTP 0.1 vs 0.2 +-0.08
+    rows = [(algo, 500.0 + d, s, 40.0, l, 0.08) for algo in ("td3", "sac") for d, s, l in ((0, 100.0, 0.1),
+                                                                                           (1, 150.0, 0.2))]
+    a = claim_a(table(rows), **KW)
+    assert a["std_fold"] == pytest.approx(1.0) and a["ltp_spread"] == 0.0 and not a["holds"]
+
+
+def test_policies_without_a_similar_mean_neighbour_are_left_out_and_no_infinite_ratio():
+    # means 0, 100, ..., 900: 10% apart at tolerance 5% of the range: nobody has a neighbour
+    rows = [("td3", 100.0 * k, 0.0 if k % 2 else 300.0, 0.0, 0.0, 0.0) for k in range(10)]
+    a = claim_a(table(rows), **KW)
+    assert a["n_with_neighbour"] == 0 and not a["holds"] and np.isnan(a["std_fold"])
+    # a std of 0 beside a std of 300 at the same mean: a finite separated spread (1.0 -> inf fold)
+    sp = neighbourhood_spreads(table([("td3", 10.0, 0.0, 0.0, 0.0, 0.0), ("sac", 10.0, 300.0, 0.0, 0.0, 0.0)]), 0.05)
+    assert list(sp["std_spread"]) == [1.0, 1.0] and np.isinf(fold(1.0))
+
+
+def test_claim_a_bootstraps_policies_not_pairs():
+    # one level of mean with one noisy and many smooth policies: resampling policies often
+    # drops the single noisy one, so the interval's lower bound reaches "no spread"
+    rows = [("td3", 500.0, 200.0, 5.0, 0.3, 0.02)] + [("sac", 500.0 + k, 20.0, 2.0, 0.0, 0.01) for k in range(7)]
+    rows += [("ppo", 0.0, 20.0, 2.0, 0.0, 0.01), ("ppo", 1000.0, 20.0, 2.0, 0.0, 0.01)]  # the task's range
+    a = claim_a(table(rows), **KW)
+    assert a["std_fold"] > 5 and a["std_fold_lo"] == pytest.approx(1.0) and not a["holds"]
+
+
+def test_claim_a_is_stratified_by_task_and_names_missing_columns():
+    t = pd.concat([wide(), table([("td3", 0.0, 5.0, 1.0, 0.0, 0.0)] * 3, env="walker2d")])
+    a = claim_a(t, **KW)
+    assert a["n_policies"] == 21 and a["n_with_neighbour"] == 21
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['ltp_lo'"):
+        claim_a(wide().drop(columns=["ltp_lo"]), **KW)
+    with pytest.raises(ValueError, match="mean_tolerance"):
+        claim_a(wide(), **{**KW, "mean_tolerance": 0})
+    assert claim_a(wide(), **{**KW, "seed": 3}) == claim_a(wide(), **{**KW, "seed": 3})
+
+
+def test_a_resampled_copy_is_not_its_own_neighbour():
+    t = table([("td3", 0.0, 20.0, 1.0, 0.0, 0.0), ("td3", 1000.0, 20.0, 1.0, 0.0, 0.0)])
+    dup = pd.concat([t.iloc[[0, 0, 1]]]).reset_index(drop=True).assign(_pid=[0, 0, 1])
+    assert list(neighbourhood_spreads(dup, 0.05)["n_neighbours"]) == [0, 0, 0]
+
+
+# --- the claims job: claims (a)-(c) together, as stats/claims.{md,csv} state them ---
 
 ALGOS = ("td3", "sac", "ppo")
 CLAIMS = {"mean_tolerance": 0.05, "std_ratio": 2.0, "ltp_diff": 0.05, "same_run_btp_max": 0.05}
@@ -115,7 +111,7 @@ STATS_CFG = {"n_boot": 200, "ci": 0.95, "seed": 0}
 
 def _claims(tmp_path, stats, btp, ltp, min_n=2):
     """The claims job on these three tables (post-update statistics, per-pair BTP, LTP-reduction
-    summary): (claims.csv as a frame, claims.md text). ``min_n`` 2: _log() has 2 (start, run)
+    summary): (claims.csv as a frame, claims.md text). ``min_n`` 2: rejection_log() has 2 (start, run)
     pairs."""
     from retland.jobs.claims import claims_job
 
@@ -179,7 +175,7 @@ def test_claims_job_and_figures(tmp_path):
 
     stats = _pu(spread=True)
     btp = _btp(BTP_FLAT, BTP_DROP)
-    ltp = R.ltp_reduction_summary(_log(), 200, 0.95, 0)
+    ltp = R.ltp_reduction_summary(rejection_log(), 200, 0.95, 0)
     c, md = _claims(tmp_path, stats, btp, ltp)
     assert c.groupby("claim")["holds"].first().to_dict() == {"a": True, "b": True, "c": True}
     assert c.groupby("claim")["holds"].all().to_dict() == {"a": True, "b": True, "c": True}  # on every row
@@ -205,9 +201,9 @@ def test_claims_job_and_figures(tmp_path):
     # the figures render from these tables
     PI.fig06_below_threshold(I.below_threshold_summary(btp, 200, 0.95, 0), tmp_path / "f6.png", dpi=40)
     PR.fig07_ltp_reduction(ltp, tmp_path / "f7.png", dpi=40)
-    PR.fig26_rejection_frequency(R.rejection_frequency(_log()), tmp_path / "f26.png", dpi=40)
+    PR.fig26_rejection_frequency(R.rejection_frequency(rejection_log()), tmp_path / "f26.png", dpi=40)
     ranking = R.cvar_ranking(stats.assign(suite="brax"), lambda r: np.arange(10.0) * r.mean, [0.1, 1.0])
-    PR.fig24_rejection_paths(_log(), ranking, "hopper", tmp_path / "f24.png", dpi=40)
+    PR.fig24_rejection_paths(rejection_log(), ranking, "hopper", tmp_path / "f24.png", dpi=40)
     PR.fig25_cvar_ranking(ranking, "hopper", tmp_path / "f25.png", dpi=40)
     paths = pd.DataFrame({"env": "hopper", "kind": ["same_run"] * 3 + ["different_run"] * 3,
                           "pair": [0] * 3 + [1] * 3, "seed_a": [0] * 3 + [1] * 3, "step_a": 2, "seed_b": 0,
@@ -218,7 +214,7 @@ def test_claims_job_and_figures(tmp_path):
     assert all((tmp_path / f).stat().st_size > 0 for f in ("f5.png", "f6.png", "f7.png", "f8.png", "f24.png",
                                                              "f25.png", "f26.png"))
     with pytest.raises(ValueError, match="walker2d"):
-        PR.fig24_rejection_paths(_log(), ranking, "walker2d_x", tmp_path / "x.png")
+        PR.fig24_rejection_paths(rejection_log(), ranking, "walker2d_x", tmp_path / "x.png")
 
 
 def test_claims_that_fail_are_reported_as_failing(tmp_path):
@@ -227,7 +223,7 @@ def test_claims_that_fail_are_reported_as_failing(tmp_path):
     that drop as much as different-run paths, (c) rejection reducing LTP less than plain TD3."""
     same = [0.2, 0.3, 0.25, 0.35, 0.15, 0.3] * 3
     btp = _btp(same, same[::-1])
-    log = _log()
+    log = rejection_log()
     swap = {"rejection": "td3", "td3": "rejection"}  # now plain TD3 reduces LTP more
     log["method"] = log["method"].map(swap)
     c, md = _claims(tmp_path, _pu(spread=False), btp, R.ltp_reduction_summary(log, 200, 0.95, 0))
@@ -257,7 +253,7 @@ def test_claims_leave_out_other_suites(tmp_path):
     bc = _pu(spread=False, algos=("bc",), suite="brax")
     dmc = _pu(spread=False, env="quadruped-walk", suite="dmc")  # no spread beyond estimation error
     btp = _btp(BTP_FLAT, BTP_DROP)
-    ltp = R.ltp_reduction_summary(_log(), 200, 0.95, 0)
+    ltp = R.ltp_reduction_summary(rejection_log(), 200, 0.95, 0)
     (tmp_path / "b").mkdir()
     (tmp_path / "m").mkdir()
     alone, md_alone = _claims(tmp_path / "b", brax, btp, ltp)
@@ -279,11 +275,11 @@ def test_claims_leave_out_other_suites(tmp_path):
 
 
 def test_a_claim_cannot_hold_on_too_few_units(tmp_path):
-    """claims.min_n (default 5): Algorithm 1's 2 (start, run) pairs of _log() give an interval,
+    """claims.min_n (default 5): Algorithm 1's 2 (start, run) pairs of rejection_log() give an interval,
     but no verdict."""
     from retland.jobs.claims import MIN_N
 
-    ltp = R.ltp_reduction_summary(_log(), 200, 0.95, 0)
+    ltp = R.ltp_reduction_summary(rejection_log(), 200, 0.95, 0)
     c, md = _claims(tmp_path, _pu(True), _btp(BTP_FLAT, BTP_DROP), ltp, min_n=MIN_N)
     assert MIN_N == 5 and not c[c["claim"] == "c"]["holds"].any()
     assert "Too few (start policy, run) pairs for an interval (fewer than claims.min_n = 5)" in md

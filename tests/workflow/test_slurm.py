@@ -18,7 +18,7 @@ import collections
 import pytest
 import yaml
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SNAKEMAKE = os.path.join(os.path.dirname(sys.executable), "snakemake")
 CLUSTER = os.path.join(REPO, "tests", "slurm_cluster.sh")
 PROFILE = os.path.join(REPO, "profiles", "slurm", "config.yaml")

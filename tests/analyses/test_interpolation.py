@@ -305,3 +305,14 @@ def test_fig5_fig8_say_when_a_pair_is_not_similar_in_mean(tmp_path):
     # a paths table without the selection columns (older runs) still draws, unflagged
     PI.fig05_interpolation(paths.drop(columns=["mean_a", "mean_b", "similar_mean"]), "hopper",
                            tmp_path / "old.png", dpi=40)
+
+
+def test_below_threshold_summary_per_kind():
+    btp = pd.DataFrame({"env": ["hopper"] * 4 + ["walker2d"] * 4,
+                        "kind": ["same_run", "same_run", "different_run", "different_run"] * 2,
+                        "btp": [0.0, 0.0, 0.5, 0.7, 0.0, 0.1, 0.3, 0.5]})
+    s = I.below_threshold_summary(btp, 1000, 0.95, 0).set_index("kind")
+    assert s.loc["same_run", "mean"] == pytest.approx(0.025)
+    assert s.loc["different_run", "mean"] == pytest.approx(0.5)
+    assert s.loc["same_run", "hi"] < s.loc["different_run", "lo"]
+    assert list(s.columns[:3]) == ["mean", "lo", "hi"]

@@ -168,7 +168,7 @@ from retland.runtime import setup_jax
 setup_jax(sys.argv[2])
 from retland.base.atari import AtariEnv
 from retland.training import train
-from test_ppo_atari import CFG, STEPS, CKS, EP_LEN, GAME, attrs
+from test_ppo_atari import CFG, STEPS, CKS, EP_LEN, GAME, attrs, ppo_agent
 out = sys.argv[1]
 env = AtariEnv(GAME, episode_length=EP_LEN)
 s = train(ppo_agent, env, CFG, [0, 1], total_steps=STEPS, checkpoint_steps=CKS,
@@ -182,10 +182,10 @@ print("RESUMED_FROM", s["resumed_from"], flush=True)
 def test_killed_training_resumes_to_identical_files(tmp_path, jax_cache):
     import retland
 
-    # the child imports this checkout's package and this test module's settings
+    # the child imports this checkout's package, this test module's settings and tests/helpers.py
     here = os.path.dirname(os.path.abspath(__file__))
     pkg_root = os.path.dirname(os.path.dirname(os.path.abspath(retland.__file__)))
-    child_env = {**os.environ, "PYTHONPATH": os.pathsep.join([pkg_root, here])}
+    child_env = {**os.environ, "PYTHONPATH": os.pathsep.join([pkg_root, here, os.path.dirname(here)])}
     cache = str(tmp_path / "cache")
     ref, killed = tmp_path / "ref", tmp_path / "killed"
     ref.mkdir()

@@ -11,7 +11,7 @@ import pytest
 from no_osmesa import without_osmesa
 from retland.base import gl
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 learner counter (actor every second step), start policies resolvable at Algorithm 1's N, the
 fresh final estimates (no winner's curse) and the claim (c) decision."""
 
+import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -10,6 +11,8 @@ import pytest
 
 from retland import stats as S
 from retland.analyses import rejection as R
+
+from helpers import rejection_log
 
 
 def test_cvar_comparison_uses_the_design_definition(monkeypatch):
@@ -416,3 +419,48 @@ def test_rejection_job_writes_final_rows_and_start_ltps(tiny_training, tmp_path)
     # N = 2 cannot resolve LTP 0.5 with k = 2 (needs 1.0): refused, naming the key
     with pytest.raises(ValueError, match="'rejection.n_samples'"):
         rejection_job(rejection=dict(p, n_samples=2), **job)
+
+
+# --- E8/E9 summaries: LTP reduction (Fig. 7), rejection frequency (Fig. 26), CVaR ranking (Fig. 25) ---
+
+def test_ltp_reduction_and_rejection_frequency(tmp_path):
+    log = rejection_log()
+    log.to_csv(tmp_path / "r.csv", index=False)  # as the jobs read it: final bool, accepted empty
+    for df in (log, pd.read_csv(tmp_path / "r.csv")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)  # a table with final rows is not a legacy one
+            red = R.ltp_reductions(df).set_index(["env", "method"])
+            s = R.ltp_reduction_summary(df, 200, 0.95, 0).set_index("method")
+        assert (red["end_estimate"] == "final").all() and (s["end_estimate"] == "final").all()
+        assert red.loc[("hopper", "rejection"), "ltp_reduction"] == pytest.approx(0.3)
+        assert red.loc[("walker2d", "td3"), "ltp_reduction"] == pytest.approx(-0.05)
+        assert red.loc[("hopper", "rejection"), "ltp_end_logged"] == pytest.approx(0.05)
+        assert red.loc[("hopper", "rejection"), "mean_end"] == 990.0
+        assert red.loc[("hopper", "rejection"), "rejection_frequency"] == pytest.approx(0.5)
+        assert red.loc[("hopper", "td3"), "rejection_frequency"] == 0.0
+        assert s.loc["rejection", "mean"] == pytest.approx((0.3 + 0.1) / 2)
+        assert s.loc["td3", "mean"] == pytest.approx((0.1 - 0.05) / 2)
+        assert s.loc["rejection_minus_td3", "mean"] == pytest.approx((0.2 + 0.15) / 2)
+        # the final rows (accepted empty) are not proposals: 1 of 2 rejected, n = 1 run per env
+        f = R.rejection_frequency(df).set_index("env")
+        assert f.loc["hopper", "mean"] == pytest.approx(0.5) and f.loc["hopper", "se"] == 0.0
+        assert f.loc["hopper", "n"] == 1
+    # a legacy table without final rows: the end is the last logged iteration, with a warning
+    with pytest.warns(UserWarning, match="no fresh final estimate"):
+        old = R.ltp_reductions(rejection_log(final=False)).set_index(["env", "method"])
+    assert (old["end_estimate"] == "last_iteration").all()
+    assert old.loc[("hopper", "rejection"), "ltp_reduction"] == pytest.approx(0.35)
+
+
+def test_cvar_ranking_uses_stats_cvar_and_ranks_within_env():
+    t = pd.DataFrame({"suite": "brax", "env": ["hopper"] * 3, "algo": "td3", "seed": [0, 0, 1], "step": [1, 2, 1],
+                      "mean": 0.0, "ltp": 0.0})
+    rets = {(0, 1): np.r_[np.zeros(10), np.full(90, 1000.0)],  # high mean, bad tail
+            (0, 2): np.full(100, 600.0),                       # safe
+            (1, 1): np.r_[np.full(5, 300.0), np.full(95, 900.0)]}
+    df = R.cvar_ranking(t, lambda r: rets[(r.seed, r.step)], [0.01, 0.1, 1.0])
+    for s_, st_ in rets:
+        row = df[(df.seed == s_) & (df.step == st_)].iloc[0]
+        assert row["cvar_0.1"] == pytest.approx(S.cvar(rets[(s_, st_)], 0.1))
+    assert list(df.sort_values("rank_1")[["seed", "step"]].itertuples(index=False, name=None))[0] == (0, 1)
+    assert list(df.sort_values("rank_0.01")[["seed", "step"]].itertuples(index=False, name=None))[0] == (0, 2)

@@ -23,7 +23,7 @@ import yaml
 from no_osmesa import without_osmesa
 from retland.base.gl import osmesa_status
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SNAKEMAKE = os.path.join(os.path.dirname(sys.executable), "snakemake")
 slow = pytest.mark.slow  # the tests of the end-to-end run (the workdir fixture)
 # `make run`'s thread cap, as the Makefile passes it (its LOCAL_THREADS line)
