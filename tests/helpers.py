@@ -107,3 +107,19 @@ def rejection_log(final: bool = True):
                                  **{"purd_cvar_0.1": 9.0}))
     log = pd.DataFrame(rows)
     return log if final else log.drop(columns="final")
+
+
+def assert_adam_step_from_checkpoint(theta, state, g):
+    """TD3/SAC post-update u(theta, X): ``theta`` is one Adam step (Table 1: lr 3e-4, b1 0.9,
+    b2 0.999, eps 1.5e-4) of the actor gradient ``g`` from the checkpoint's Adam moments
+    ``state.actor_opt``, and differs from the step a fresh Adam state would give."""
+    import optax
+
+    tx = optax.adam(3e-4, b1=0.9, b2=0.999, eps=1.5e-4)
+    upd, _ = tx.update(g, state.actor_opt, state.actor)
+    expected = optax.apply_updates(state.actor, upd)
+    for a, b in zip(jax.tree_util.tree_leaves(theta), jax.tree_util.tree_leaves(expected)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
+    # a fresh Adam state would give a different step (the checkpoint's moments matter)
+    upd0, _ = tx.update(g, tx.init(state.actor), state.actor)
+    assert not tree_equal(optax.apply_updates(state.actor, upd0), theta)

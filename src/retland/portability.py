@@ -147,12 +147,12 @@ def cpu_threads() -> int:
         return os.cpu_count() or 1
 
 
-@functools.lru_cache(maxsize=1)
-def jax_versions() -> dict:
-    """The installed ``jax`` and ``jaxlib`` versions (package metadata; no JAX import), each
-    absent where not installed: the entries of ``provenance.versions()`` for them."""
+@functools.lru_cache(maxsize=None)
+def package_versions(packages: tuple) -> dict:
+    """Installed version of each of ``packages`` (package metadata; nothing is imported),
+    absent where not installed. ``provenance.versions()`` records every package this way."""
     out = {}
-    for p in ("jax", "jaxlib"):
+    for p in packages:
         try:
             out[p] = metadata.version(p)
         except metadata.PackageNotFoundError:
@@ -162,7 +162,7 @@ def jax_versions() -> dict:
 
 def machine() -> dict:
     """The machine line of every output's provenance and of the archive's platform.json."""
-    v = jax_versions()
+    v = package_versions(("jax", "jaxlib"))
     return {
         "cpu_model": cpu_model(),
         "arch": platform.machine(),

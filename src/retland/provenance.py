@@ -9,9 +9,7 @@ import os
 import platform
 import subprocess
 import sys
-from importlib import metadata
-
-from .portability import machine
+from .portability import machine, package_versions
 
 PACKAGES = (
     "retland", "jax", "jaxlib", "flax", "optax", "brax", "mujoco", "numpy", "scipy",
@@ -21,13 +19,7 @@ PACKAGES = (
 
 @functools.lru_cache(maxsize=1)
 def versions() -> dict:
-    out = {"python": sys.version.split()[0]}
-    for p in PACKAGES:
-        try:
-            out[p] = metadata.version(p)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
+    return {"python": sys.version.split()[0], **package_versions(PACKAGES)}
 
 
 def git_commit(repo: str | None = None) -> str:

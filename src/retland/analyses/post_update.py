@@ -18,6 +18,7 @@ import numpy as np
 
 from ..base.envs import is_host_stepped
 from ..rollout import chunked, make_update_estimator, pad_to
+from .source import policy_of
 
 
 def make_estimator(src, horizon: int, chunk_size: int = 1, workers: int = 1):
@@ -34,8 +35,7 @@ def make_estimator(src, horizon: int, chunk_size: int = 1, workers: int = 1):
         def update(key, state, replay, lo, hi):
             return agent.post_update(state, key, replay, lo, hi, cfg, env)
 
-    return make_update_estimator(env, agent.make_policy(env.spec.act_dim, cfg), horizon, update,
-                                 chunk_size, workers)
+    return make_update_estimator(env, policy_of(src), horizon, update, chunk_size, workers)
 
 
 def post_update_returns(

@@ -49,9 +49,10 @@ def make_start_state_estimator(src, horizon: int):
     import jax
 
     from ..rollout import make_rollout
+    from .source import policy_of
 
     agent, env, cfg = src.agent, src.env, src.cfg
-    rollout = make_rollout(env, agent.make_policy(env.spec.act_dim, cfg), horizon)
+    rollout = make_rollout(env, policy_of(src), horizon)
 
     def one(state, key, replay, lo, hi, start):
         return rollout(agent.post_update(state, key, replay, lo, hi, cfg, env), start)
