@@ -2,11 +2,15 @@
 protocol; a module that lacks a member is refused naming what it lacks, and nothing
 half-registered is left behind; which agents run in which suites."""
 
+import os
 import types
 
 import pytest
+import yaml
 
 from retland import agents
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def test_registered_agents_provide_the_protocol():
@@ -37,3 +41,24 @@ def test_agent_name_registered_twice_is_refused():
 def test_agents_run_in_their_suites():
     assert agents.runs_in("td3", "quadruped-walk") and agents.runs_in("sac", "humanoid-stand")
     assert not agents.runs_in("ppo", "quadruped-walk") and agents.runs_in("ppo", "hopper")
+
+
+def test_agent_given_whole_gets_the_declarations_defaults():
+    """A plug-in module registered whole may leave out the optional declaration members; the
+    config code that reads them (per-suite defaults, annealing marker) still works."""
+    from retland import config
+
+    m = types.ModuleType("whole_agent")
+    m.NAME, m.UPDATE_KIND, m.SUITES = "whole", "whole_step", ("brax",)
+    m.Config = agents.AGENTS["td3"].Config
+    m.init = m.make_policy = m.policy_params = m.post_update = m.training_setup = lambda *a: None
+    try:
+        assert agents.register(m) is m and agents.get_agent("whole") is m
+        assert (m.SUITE_DEFAULTS, m.ANNEAL_OVER_TRAINING, m.TRAINS_IN_ENV) == ({}, None, True)
+        with open(os.path.join(REPO, "config", "config.yaml")) as f:
+            cfg = yaml.safe_load(f)
+        cfg["agents"] = {**(cfg.get("agents") or {}), "whole": {"batch_size": 8}}
+        assert config.agent_overrides(cfg, "whole", "hopper") == {"batch_size": 8}
+    finally:
+        agents.AGENTS.pop("whole", None)
+        agents._IMPLEMENTATIONS.pop("whole", None)

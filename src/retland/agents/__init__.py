@@ -95,22 +95,34 @@ def declare(package: ModuleType) -> ModuleType:
         raise TypeError(f"agent package {package.__name__} declares no {missing} (see retland.agents.Declaration)")
     if not hasattr(package.Config, "from_dict"):
         raise TypeError(f"agent package {package.__name__}: its Config has no from_dict")
-    if package.NAME in AGENTS:
-        raise ValueError(f"agent name {package.NAME!r} is registered twice")
-    AGENTS[package.NAME] = package
-    return package
+    return _add(package)
+
+
+#: the declaration members an agent given whole (:func:`register`) may leave out, and their
+#: values then: no per-suite hyperparameters, no anneal-over-training marker, trained in an
+#: environment
+_DECLARATION_DEFAULTS = {"SUITE_DEFAULTS": {}, "ANNEAL_OVER_TRAINING": None, "TRAINS_IN_ENV": True}
 
 
 def register(module: ModuleType) -> ModuleType:
     """Add an agent given whole (declaration and implementation in one module, e.g. a plug-in
     or a test's): checked against :class:`Agent` now and added to :data:`AGENTS` under its
-    ``NAME``; ``get_agent`` returns the module itself."""
+    ``NAME``, with the declaration members it leaves out set to their defaults
+    (``_DECLARATION_DEFAULTS``); ``get_agent`` returns the module itself."""
     check_agent(module)
-    if module.NAME in AGENTS:
-        raise ValueError(f"agent name {module.NAME!r} is registered twice")
-    AGENTS[module.NAME] = module
+    _add(module)
+    for member, default in _DECLARATION_DEFAULTS.items():
+        if not hasattr(module, member):
+            setattr(module, member, default)
     _IMPLEMENTATIONS[module.NAME] = module
     return module
+
+
+def _add(declared: ModuleType) -> ModuleType:
+    if declared.NAME in AGENTS:
+        raise ValueError(f"agent name {declared.NAME!r} is registered twice")
+    AGENTS[declared.NAME] = declared
+    return declared
 
 
 _BUILT_IN = (td3, sac, ppo, bc)
