@@ -15,6 +15,7 @@ report: "workflow/report/workflow.rst"
 # stages every analysis starts from.
 include: "workflow/rules/common.smk"
 include: "workflow/rules/train.smk"  # E1
+include: "workflow/rules/external.smk"  # agents trained elsewhere (issue 24)
 include: "workflow/rules/post_update.smk"  # E2
 include: "workflow/rules/landscape.smk"  # E3
 include: "workflow/rules/failures.smk"  # E4

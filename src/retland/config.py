@@ -24,8 +24,14 @@ def _key(path) -> str:
 
 
 def load_schema(path: str | None = None) -> dict:
+    """The config schema, with the names of the agents a config may train (``algos``) taken
+    from the agent registry (``retland.agents.trainable``), not written in the file."""
+    from .agents import trainable
+
     with open(path or SCHEMA_PATH) as f:
-        return yaml.safe_load(f)
+        schema = yaml.safe_load(f)
+    schema["properties"]["algos"]["items"]["enum"] = trainable()
+    return schema
 
 
 def check_schema(config: dict, schema: dict) -> None:
@@ -75,6 +81,9 @@ def check_semantics(config: dict) -> None:
     for a in config["algos"]:
         if a not in AGENTS:
             problems.append(f"'algos': unknown algorithm {a!r}; known: {sorted(AGENTS)}")
+    problems += external_problems(config)
+    if not config["algos"] and not external_agents(config):
+        problems.append("'algos': empty, and no 'external' agents: nothing to analyse")
     known = known_envs()
     for e in config["envs"]:
         if e not in known:
@@ -103,17 +112,31 @@ def check_semantics(config: dict) -> None:
         if problems:
             raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))
         return
-    # E6-E9 (navigation experiments): their algorithm must be trained in this config
-    for section in ("interpolation", "rejection"):
-        algo = (config.get(section) or {}).get("algo")
-        if algo is not None and algo not in config["algos"]:
-            problems.append(f"'{section}.algo': {algo!r} is not among the trained algos {config['algos']}")
+    # E6-E7 (interpolation): its algorithm must be trained or imported in this config; E4, E5,
+    # E8 and E12 run when theirs is (experiment_algo), and say what an agent lacks for them
+    analysed = analysed_algos(config)
     interp_algo = (config.get("interpolation") or {}).get("algo")
-    if interp_algo in config["algos"] and len(train_settings(config, interp_algo)["checkpoints"]) < 2:
-        problems.append(f"'train.checkpoints': same-run interpolation pairs (Fig. 5, 6) need >= 2 "
-                        f"checkpoints of {interp_algo}")
-    if len(config["seeds"]) < 2 and "interpolation" in config:
-        problems.append("'seeds': different-run interpolation pairs (Fig. 5, 6) need >= 2 seeds")
+    if interp_algo is not None and interp_algo not in analysed:
+        problems.append(f"'interpolation.algo': {interp_algo!r} is neither trained (algos {config['algos']}) nor "
+                        f"imported (external {sorted(external_agents(config))})")
+    for section in OPTIONAL_EXPERIMENTS:
+        algo = (config.get(section) or {}).get("algo")
+        if algo is None:
+            continue
+        if algo not in AGENTS and algo not in external_agents(config):
+            problems.append(f"'{section}.algo': unknown agent {algo!r}; known: {sorted(set(AGENTS) - {'external'})}"
+                            f" and the config's external agents {sorted(external_agents(config))}")
+        elif algo in analysed and agent_lacks(config, algo, section):
+            problems.append(f"'{section}.algo': {algo} lacks {list(agent_lacks(config, algo, section))}, which "
+                            f"{section} needs (retland.agents.EXPERIMENT_NEEDS)")
+    if interp_algo in analysed:
+        if len(train_settings(config, interp_algo)["checkpoints"]) < 2:
+            where = f"external.{interp_algo}.checkpoints" if interp_algo in external_agents(config) else "train.checkpoints"
+            problems.append(f"'{where}': same-run interpolation pairs (Fig. 5, 6) need >= 2 checkpoints of {interp_algo}")
+        if len(algo_seeds(config, interp_algo)) < 2:
+            where = f"external.{interp_algo}.checkpoints" if interp_algo in external_agents(config) else "seeds"
+            problems.append(f"'{where}': different-run interpolation pairs (Fig. 5, 6) need >= 2 seeds of {interp_algo}")
+    problems += chosen_pair_problems(config)
     if problems:
         raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))
 
@@ -214,6 +237,9 @@ def train_settings(config: dict, algo: str, env: str | None = None) -> dict:
     """Training length, sorted checkpoints and chunk bound of ``algo`` (on ``env``, when
     given: its suite's overrides apply, :func:`settings_for`): ``train.<algo>`` overrides
     the shared ``train`` keys (PPO runs 60M steps where TD3/SAC run 1M)."""
+    if algo in external_agents(config):  # imported: its checkpoints are its files' steps
+        steps = external_steps(config, algo)
+        return {"total_steps": steps[-1], "checkpoints": steps, "max_chunk_steps": None}
     train = config["train"] if env is None else settings_for(config, env)["train"]
     own = train.get(algo) or {}
     out = {k: own.get(k, train.get(k)) for k in TRAIN_OVERRIDABLE}
@@ -257,11 +283,14 @@ def check_geometry(config: dict) -> None:
     if not brax_envs(config):
         return
     land = config.get("landscape")
-    if land and land["algo"] != "auto" and land["algo"] not in config["algos"]:
-        problems.append(f"'landscape.algo': {land['algo']!r} is not trained (algos: {config['algos']})")
+    if land and land["algo"] != "auto" and land["algo"] not in analysed_algos(config):
+        problems.append(f"'landscape.algo': {land['algo']!r} is not trained (algos: {config['algos']}) "
+                        f"nor imported (external: {sorted(external_agents(config))})")
     ss = config.get("start_states")
-    if ss and "td3" in config["algos"] and not set(ss["seeds"]) & set(config["seeds"]):
-        problems.append(f"'start_states.seeds': none of {ss['seeds']} is a training seed {config['seeds']}")
+    ss_algo = experiment_algo(config, "start_states")
+    if ss and ss_algo and not set(ss["seeds"]) & set(algo_seeds(config, ss_algo)):
+        problems.append(f"'start_states.seeds': none of {ss['seeds']} is a seed of {ss_algo} "
+                        f"{algo_seeds(config, ss_algo)}")
     if problems:
         raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))
 
@@ -272,9 +301,9 @@ def bc_problems(config: dict) -> list[str]:
     if not bc or not brax_envs(config):
         return []
     problems = []
-    if "td3" not in config["algos"]:
-        problems.append(f"'bc': behaviour cloning clones TD3 policies; td3 is not trained (algos: {config['algos']})")
-    elif bc["teachers_per_run"] > len(train_settings(config, "td3")["checkpoints"]):
+    if "td3" not in config["algos"]:  # E12 clones TD3 runs: skipped without them (experiment_algo)
+        return []
+    if bc["teachers_per_run"] > len(train_settings(config, "td3")["checkpoints"]):
         problems.append(f"'bc.teachers_per_run': {bc['teachers_per_run']} teachers need as many TD3 checkpoints, "
                         f"train has {len(train_settings(config, 'td3')['checkpoints'])}")
     if not set(bc["seeds"]) & set(config["seeds"]):
@@ -321,3 +350,135 @@ def agent_config(config: dict, algo: str, env: str | None = None):
     from .agents import declaration
 
     return declaration(algo).Config.from_dict(agent_overrides(config, algo, env))
+
+
+# --- agents analysed but not trained here (issue 24), and experiments per agent -------------
+
+#: config sections whose experiment runs only when its agent is analysed in the config and
+#: has what it needs (``retland.agents.lacks``): E4, E5, E8 (Algorithm 1) and E12
+OPTIONAL_EXPERIMENTS = ("failures", "start_states", "rejection", "bc")
+#: the agent of each when its section names none (the paper's)
+DEFAULT_EXPERIMENT_ALGO = {"failures": "td3", "start_states": "td3", "rejection": "td3", "bc": "td3"}
+
+
+def external_agents(config: dict) -> dict:
+    """``external``: name -> entry of every policy trained elsewhere (docs/your-own-agent.md)."""
+    return dict(config.get("external") or {})
+
+
+def analysed_algos(config: dict) -> list[str]:
+    """The agents whose checkpoints this config analyses: the trained ``algos``, then the
+    imported ``external`` agents."""
+    return list(config["algos"]) + [n for n in external_agents(config) if n not in config["algos"]]
+
+
+def external_steps(config: dict, name: str) -> list[int]:
+    """The checkpoint steps of external agent ``name`` (every seed has the same ones:
+    :func:`external_problems`)."""
+    return sorted({int(c["step"]) for c in external_agents(config)[name]["checkpoints"]})
+
+
+def external_files(config: dict, name: str, seed: int) -> dict[int, str]:
+    """step -> checkpoint file of seed ``seed`` of external agent ``name``."""
+    return {int(c["step"]): c["path"] for c in external_agents(config)[name]["checkpoints"] if int(c["seed"]) == int(seed)}
+
+
+def algo_seeds(config: dict, algo: str, env: str | None = None) -> list[int]:
+    """The seeds of ``algo``: an external agent's checkpoint seeds, else the config's (on
+    ``env``: its suite's, :func:`settings_for`)."""
+    if algo in external_agents(config):
+        return sorted({int(c["seed"]) for c in external_agents(config)[algo]["checkpoints"]})
+    return [int(x) for x in (config["seeds"] if env is None else settings_for(config, env)["seeds"])]
+
+
+def agent_lacks(config: dict, algo: str, section: str) -> tuple:
+    """What ``algo`` (trained or external) lacks for the experiment of config ``section``."""
+    from .agents import lacks
+
+    return lacks("external" if algo in external_agents(config) else algo, section)
+
+
+def experiment_algo(config: dict, section: str) -> str | None:
+    """The agent experiment ``section`` (:data:`OPTIONAL_EXPERIMENTS`) runs on, or None when
+    it is skipped: no section, its agent (``<section>.algo``, else the paper's) is not
+    analysed in this config, or lacks what the experiment needs."""
+    sec = config.get(section)
+    if not sec:
+        return None
+    algo = sec.get("algo", DEFAULT_EXPERIMENT_ALGO[section])
+    if section == "bc" and algo not in config["algos"]:  # E12 clones the runs trained here
+        return None
+    if algo not in analysed_algos(config) or agent_lacks(config, algo, section):
+        return None
+    return algo
+
+
+def skipped_experiments(config: dict) -> list[str]:
+    """One line per optional experiment this config skips, and why (the workflow prints them)."""
+    out = []
+    for section in OPTIONAL_EXPERIMENTS:
+        sec = config.get(section)
+        if not sec or experiment_algo(config, section):
+            continue
+        algo = sec.get("algo", DEFAULT_EXPERIMENT_ALGO[section])
+        why = (f"lacks {list(agent_lacks(config, algo, section))}" if algo in analysed_algos(config)
+               else "is not trained here" if section == "bc" or algo not in external_agents(config) else "")
+        out.append(f"{section}: skipped, its agent {algo} {why}".rstrip())
+    return out
+
+
+def external_problems(config: dict) -> list[str]:
+    """``external.<name>``: a name that is no built-in agent, a known task of the config
+    whose suite the external agent runs in, a checkpoint format, an apply function named
+    module:function, and checkpoints with the same steps for every seed, on existing files."""
+    from .agents import AGENTS
+    from .base.envs import known_envs
+
+    from .agents.external import SUITES
+
+    problems = []
+    known = known_envs()
+    formats = ("brax", "flax", "orbax")  # retland.external.FORMATS (that module imports jax)
+    for name, e in external_agents(config).items():
+        where = f"'external.{name}"
+        if name in AGENTS or not name.isidentifier():
+            problems.append(f"{where}': the name must be an identifier and not a built-in agent's {sorted(AGENTS)}")
+        if e["env"] not in config["envs"]:
+            problems.append(f"{where}.env': {e['env']!r} is not among the config's envs {config['envs']}")
+        elif known.get(e["env"]) not in SUITES:
+            problems.append(f"{where}.env': {e['env']!r} is a {known.get(e['env'])} task; external agents run in {list(SUITES)}")
+        if e["format"] not in formats:
+            problems.append(f"{where}.format': {e['format']!r} is not one of {list(formats)}")
+        if e["apply"].count(":") != 1 or not all(e["apply"].split(":")):
+            problems.append(f"{where}.apply': {e['apply']!r} is not named as module:function")
+        by_seed: dict = {}
+        for c in e["checkpoints"]:
+            by_seed.setdefault(int(c["seed"]), []).append(int(c["step"]))
+            if not os.path.exists(c["path"]):
+                problems.append(f"{where}.checkpoints': file {c['path']!r} (seed {c['seed']}, step {c['step']}) does not exist")
+        steps = {s: sorted(v) for s, v in by_seed.items()}
+        for s, v in steps.items():
+            if len(set(v)) != len(v):
+                problems.append(f"{where}.checkpoints': seed {s} names step(s) {sorted({x for x in v if v.count(x) > 1})} twice")
+        if len({tuple(v) for v in steps.values()}) > 1:
+            problems.append(f"{where}.checkpoints': every seed must have the same steps, got {steps}")
+    return problems
+
+
+def chosen_pair_problems(config: dict) -> list[str]:
+    """``landscape.pair`` and ``interpolation.pairs`` name checkpoints of their agent."""
+    problems = []
+    for section, key in (("landscape", "pair"), ("interpolation", "pairs")):
+        sec = config.get(section) or {}
+        if not sec.get(key):
+            continue
+        algo = landscape_algo(sec["algo"], analysed_algos(config)) if section == "landscape" else sec["algo"]
+        if algo not in analysed_algos(config):
+            continue
+        steps, seeds = set(train_settings(config, algo)["checkpoints"]), set(algo_seeds(config, algo))
+        policies = sec[key] if section == "landscape" else [p for pair in sec[key] for p in (pair["a"], pair["b"])]
+        for p in policies:
+            if int(p["seed"]) not in seeds or int(p["step"]) not in steps:
+                problems.append(f"'{section}.{key}': {algo} has no checkpoint at seed {p['seed']}, step {p['step']} "
+                                f"(seeds {sorted(seeds)}, steps {sorted(steps)})")
+    return problems

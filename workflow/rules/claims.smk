@@ -14,7 +14,7 @@ rule claims:
     params:
         claims=canon(config["claims"]),
         stats=canon(config["stats"]),
-        algos=config["algos"],
+        algos=ALGOS,
         rejection_algo=config["rejection"]["algo"],
     log:
         f"{RES}/logs/stats/claims.log",

@@ -9,9 +9,10 @@ sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 # scripts import the rest (tests/workflow/test_workflow.py: a dry run never loads jax).
 from retland.agents import runs_in as _runs_in
 from retland.base.envs import simulator, suite_of
-from retland.config import (ConfigError, agent_overrides, bc_seeds, bc_teacher_steps, brax_envs,
-                            landscape_algo as _landscape_algo, load_schema, settings_for, train_settings,
-                            validate as _validate)
+from retland.config import (ConfigError, agent_overrides, algo_seeds as _algo_seeds, analysed_algos, bc_seeds,
+                            bc_teacher_steps, brax_envs, experiment_algo, external_agents,
+                            landscape_algo as _landscape_algo, load_schema, settings_for,
+                            skipped_experiments, train_settings, validate as _validate)
 
 try:
     _validate(config, load_schema(os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml")))
@@ -20,11 +21,17 @@ except ConfigError as _e:
 
 RUN = config["run"]
 SEEDS = [int(s) for s in config["seeds"]]
+# Agents trained elsewhere (config `external`, external.smk): imported, never trained here
+EXTERNAL = external_agents(config)
+ALGOS = analysed_algos(config)  # trained, then imported
+for _line in skipped_experiments(config):
+    print(f"[retland] {_line}", file=sys.stderr)
 
 # The (env, algo) pairs trained and analysed by E1-E2: an algorithm runs in the suites it
 # supports (TD3/SAC: Brax and DMC, PPO: Brax and Atari). E3-E9 and E12 analyse the Brax
 # tasks, E11 (atari.smk) the Atari games.
 PAIRS = [(e, a) for e in config["envs"] for a in config["algos"] if _runs_in(a, e)]
+PAIRS += [(x["env"], name) for name, x in EXTERNAL.items()]
 BRAX_ENVS = brax_envs(config)  # the same list the config checks use
 HOST_ENVS = {e for e in config["envs"] if suite_of(e) != "brax"}
 ATARI_ENVS = [e for e in config["envs"] if suite_of(e) == "atari"]
@@ -75,7 +82,7 @@ ANALYSIS_ENV = "../../envs/analysis.yaml"
 
 wildcard_constraints:
     env="|".join(config["envs"]),
-    algo="|".join(config["algos"]),
+    algo="|".join(ALGOS),
     seed=r"\d+",
     step=r"\d+",
     teacher=r"\d+",
@@ -102,8 +109,20 @@ def algo_steps(algo, env=None):
     return algo_train(algo, env)["checkpoints"]
 
 
+def algo_seeds(env, algo):
+    """The seeds of ``algo`` on ``env``: an external agent's own, else the task's."""
+    return _algo_seeds(config, algo, env)
+
+
+def external_checkpoints(algo, seed):
+    """step -> checkpoint file of seed ``seed`` of external agent ``algo``."""
+    from retland.config import external_files
+
+    return external_files(config, algo, int(seed))
+
+
 def train_files(env, algo):
-    return [f"{RES}/train/{env}/{algo}/seed{s}.h5" for s in env_seeds(env)]
+    return [f"{RES}/train/{env}/{algo}/seed{s}.h5" for s in algo_seeds(env, algo)]
 
 
 def all_train_files():
@@ -113,7 +132,7 @@ def all_train_files():
 def post_update_files(env=None, algo=None):
     return [
         f"{RES}/post_update/{e}/{a}/seed{s}/step{k}.h5"
-        for e, a in PAIRS if env in (None, e) and algo in (None, a) for s in env_seeds(e) for k in algo_steps(a, e)
+        for e, a in PAIRS if env in (None, e) and algo in (None, a) for s in algo_seeds(e, a) for k in algo_steps(a, e)
     ]
 
 
@@ -123,9 +142,14 @@ DPI = config["figures"]["dpi"]
 RESUME_EVERY_S = int(round(60 * config["train"].get("resume_every_minutes", 10)))
 TRAIN_PATTERN = f"{RES}/train/{{env}}/{{{{algo}}}}/seed{{{{seed}}}}.h5"
 POST_UPDATE_PATTERN = f"{RES}/post_update/{{env}}/{{{{algo}}}}/seed{{{{seed}}}}/step{{{{step}}}}.h5"
-LAND_ALGO = _landscape_algo(config["landscape"]["algo"], config["algos"])  # "auto": SAC where trained (Fig. 1), else TD3
-START_SEEDS = [s for s in config["start_states"]["seeds"] if s in SEEDS]
-BC = config.get("bc") if BRAX_ENVS else None  # E12 clones Brax TD3 runs
+LAND_ALGO = _landscape_algo(config["landscape"]["algo"], ALGOS)  # "auto": SAC where trained (Fig. 1), else TD3
+# E4, E5, E8 run on their section's agent when it is analysed here and has what they need
+# (retland.config.experiment_algo; None: skipped, and the parse said why)
+FAIL_ALGO = experiment_algo(config, "failures")
+START_ALGO = experiment_algo(config, "start_states")
+REJ_ALGO = experiment_algo(config, "rejection")
+START_SEEDS = [s for s in config["start_states"]["seeds"] if START_ALGO and s in algo_seeds(None, START_ALGO)]
+BC = config.get("bc") if BRAX_ENVS and experiment_algo(config, "bc") else None  # E12 clones Brax TD3 runs
 if BC:
     BC_SEEDS = bc_seeds(config)
     BC_TEACHERS = bc_teacher_steps(config)
@@ -153,7 +177,6 @@ def _figs(names, per_env=True, envs=None):
 def all_figures():
     """Every default target, by experiment (docs/layout.md's experiment map); the one place
     where the workflow's targets are built."""
-    td3 = "td3" in config["algos"]
     targets = _figs(["extra_learning_curves"], per_env=False)  # E1 train.smk
     # E2 post_update.smk: Fig. 2, 11-13 (Brax) and, E10, Fig. 14-18 (DMC)
     targets += _figs(["fig02_scatter", "fig02_histograms"], envs=[e for e in config["envs"] if e not in ATARI_ENVS])
@@ -163,13 +186,16 @@ def all_figures():
     if not BRAX_ENVS:  # E3-E9 and E12 study the Brax tasks
         return targets
     targets += _figs(["fig01_landscape", "fig27_multiscale"])  # E3 landscape.smk
-    if td3:  # E4 failures.smk and E5 start_states.smk are TD3 experiments
-        targets += _figs(["fig03_failures", "fig04_misstep"]) + _figs(["fig10_ltp_by_state"])
+    if FAIL_ALGO:  # E4 failures.smk (paper: TD3)
+        targets += _figs(["fig03_failures", "fig04_misstep"])
+    if START_ALGO:  # E5 start_states.smk (paper: TD3)
+        targets += _figs(["fig10_ltp_by_state"])
     targets += _figs(["fig05_interpolation", "fig08_interpolation_purd"])  # E6 interpolation.smk
     targets += _figs(["fig06_below_threshold"], per_env=False)  # E7 interpolation.smk
-    targets += _figs(["fig07_ltp_reduction", "fig26_rejection_frequency"], per_env=False)  # E8 rejection.smk
-    targets += _figs(["fig24_rejection_paths", "fig25_cvar_ranking"])  # E8-E9 rejection.smk
-    targets += [f"{RES}/stats/claims.md"]  # claims.smk
+    if REJ_ALGO:
+        targets += _figs(["fig07_ltp_reduction", "fig26_rejection_frequency"], per_env=False)  # E8 rejection.smk
+        targets += _figs(["fig24_rejection_paths", "fig25_cvar_ranking"])  # E8-E9 rejection.smk
+        targets += [f"{RES}/stats/claims.md"]  # claims.smk (claim (c) is Algorithm 1's)
     if BC:  # E12 bc.smk
         targets += _figs(["fig22_bc_pairs", "fig22_bc_ltp"], per_env=False) + [f"{RES}/stats/bc_correlations.md"]
     return targets

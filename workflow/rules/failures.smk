@@ -4,13 +4,14 @@
 rule failures:
     input:
         csv=f"{RES}/stats/post_update.csv",
-        train=lambda wc: train_files(wc.env, "td3"),
-        h5=lambda wc: post_update_files(wc.env, "td3"),
+        train=lambda wc: train_files(wc.env, FAIL_ALGO),
+        h5=lambda wc: post_update_files(wc.env, FAIL_ALGO),
     output:
         h5=f"{RES}/failures/{{env}}/trajectories.h5",
         pairs=f"{RES}/failures/{{env}}/pairs.csv",
         summary=f"{RES}/failures/{{env}}/summary.csv",
     params:
+        algo=FAIL_ALGO,  # failures.algo (paper: TD3)
         failures=canon(config["failures"]),
         render=canon(config["render"]),
         train_pattern=lambda wc: TRAIN_PATTERN.format(env=wc.env),

@@ -4,7 +4,7 @@
 # (post_update_td3, post_update_sac, post_update_ppo; post_update_ppo_atari where a suite
 # section gives the Atari games their own schedule, post_update_<algo>_<suite> in general;
 # common.smk post_update_schedules): a rule's outputs are fixed patterns. Threads: see train.smk.
-for _algo in config["algos"]:
+for _algo in ALGOS:  # trained and imported (external.smk)
     for _name, (_envs, _steps) in post_update_schedules(_algo).items():
 
         rule:

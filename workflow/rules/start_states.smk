@@ -2,10 +2,11 @@
 # start_states.seeds.
 rule start_states:
     input:
-        train=lambda wc: [f"{RES}/train/{wc.env}/td3/seed{s}.h5" for s in START_SEEDS],
+        train=lambda wc: [f"{RES}/train/{wc.env}/{START_ALGO}/seed{s}.h5" for s in START_SEEDS],
     output:
         csv=f"{RES}/start_states/{{env}}/ltp_by_state.csv",
     params:
+        algo=START_ALGO,  # start_states.algo (paper: TD3)
         seeds=START_SEEDS,
         start_states=canon(config["start_states"]),
         post_update=canon(config["post_update"]),

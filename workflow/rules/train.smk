@@ -29,6 +29,7 @@ for _name, (_envs, _seeds) in seed_groups().items():
             f"{RES}/benchmarks/train/{{env}}/{{algo}}.tsv"
         wildcard_constraints:
             env="|".join(_envs),
+            algo="|".join(config["algos"]) or "(?!)",  # never an external agent's name (external.smk)
         threads: 2
         # training is the critical path (every later job waits for it): start every training
         # job before any post-update job of a finished one

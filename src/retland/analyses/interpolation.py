@@ -147,6 +147,33 @@ def select_similar_pairs(stats: pd.DataFrame, env: str, algo: str, kind: str, n_
     return pd.DataFrame(rows)
 
 
+def chosen_pairs(stats: pd.DataFrame, env: str, algo: str, pairs, mean_tolerance: float) -> pd.DataFrame:
+    """Fig. 5/8 pairs named in the config (``interpolation.pairs``: ``{a: {seed, step},
+    b: {seed, step}}``) in :func:`select_similar_pairs`' columns; kind ``same_run`` when the
+    seeds are equal. theta_a stays the one named ``a``."""
+    df = _policies(stats, env, algo).reset_index(drop=True)
+    rows = []
+    for p in pairs:
+        idx = []
+        for side in ("a", "b"):
+            hit = df.index[(df["seed"] == int(p[side]["seed"])) & (df["step"] == int(p[side]["step"]))]
+            if len(hit) != 1:
+                raise ValueError(f"interpolation.pairs: {algo} on {env} has no policy at seed {p[side]['seed']}, "
+                                 f"step {p[side]['step']} in the statistics table")
+            idx.append(int(hit[0]))
+        i, j = idx
+        if i == j:
+            raise ValueError(f"interpolation.pairs: a and b are the same policy {p['a']}")
+        kind = "same_run" if int(df.loc[i, "seed"]) == int(df.loc[j, "seed"]) else "different_run"
+        gap = float(relative_mean_gap(df.loc[i, "mean"], df.loc[j, "mean"]))
+        row = _pair_row(df, env, kind, i, j, mean_gap=gap, similar_mean=bool(gap <= mean_tolerance))
+        if (row["seed_a"], row["step_a"]) != (int(df.loc[i, "seed"]), int(df.loc[i, "step"])):  # keep a as named
+            for k in ("seed", "step", "mean", "std", "ltp"):
+                row[f"{k}_a"], row[f"{k}_b"] = row[f"{k}_b"], row[f"{k}_a"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def sample_random_pairs(stats: pd.DataFrame, env: str, algo: str, kind: str, n_pairs: int,
                         seed: int, screen: bool = True) -> pd.DataFrame:
     """Fig. 19 (Atari, A.6; called with ``screen=False``): ``n_pairs`` distinct random pairs
@@ -244,14 +271,25 @@ def interpolate(theta_a, theta_b, a):
     return jax.tree_util.tree_map(lambda x, y: a * x + (1.0 - a) * y, theta_a, theta_b)
 
 
-def gaussian_perturbation(theta, key, sigma):
-    """theta + N(0, sigma^2 I): one independent normal draw per parameter (docs/design.md, section 1)."""
+def gaussian_perturbation(theta, key, sigma, mask=None):
+    """theta + N(0, sigma^2 I): one independent normal draw per parameter (docs/design.md,
+    section 1); with ``mask`` (a pytree of Python bools, the agent's ``perturbable``) only
+    the leaves where it is True (a PPO's observation normaliser stays as it is)."""
     import jax
 
     leaves, tree = jax.tree_util.tree_flatten(theta)
     keys = jax.random.split(key, len(leaves))
+    flags = [True] * len(leaves) if mask is None else jax.tree_util.tree_leaves(mask)
     return jax.tree_util.tree_unflatten(
-        tree, [x + sigma * jax.random.normal(k, x.shape, x.dtype) for x, k in zip(leaves, keys)])
+        tree, [x + sigma * jax.random.normal(k, x.shape, x.dtype) if m else x for x, k, m in zip(leaves, keys, flags)])
+
+
+def perturbation_mask(src):
+    """``mask_of(theta)``: the agent's ``perturbable`` leaves of ``src``, or None (all)."""
+    agent = src.agent
+    if not hasattr(agent, "perturbable"):
+        return lambda theta: None
+    return lambda theta: agent.perturbable(theta, src.cfg)
 
 
 def make_path_evaluator(src, horizon: int, chunk_size: int | None = None, workers: int = 1):
@@ -269,12 +307,14 @@ def make_path_evaluator(src, horizon: int, chunk_size: int | None = None, worker
 
     env = src.env
     policy = policy_of(src)
+    mask_of = perturbation_mask(src)
     if is_host_stepped(env):
         from ..rollout import HostRollout
 
         if chunk_size is None:
             raise ValueError("a host-stepped path evaluator needs its chunk size")
-        points = jax.jit(jax.vmap(lambda ta, tb, a, key, sigma: gaussian_perturbation(interpolate(ta, tb, a), key, sigma),
+        points = jax.jit(jax.vmap(lambda ta, tb, a, key, sigma: gaussian_perturbation(interpolate(ta, tb, a), key, sigma,
+                                                                                     mask_of(ta)),
                                   in_axes=(None, None, 0, 0, None)))
         rollout = HostRollout(env, policy, horizon, int(chunk_size), workers)
 
@@ -286,7 +326,7 @@ def make_path_evaluator(src, horizon: int, chunk_size: int | None = None, worker
     rollout = make_rollout(env, policy, horizon)
 
     def one(theta_a, theta_b, a, key, sigma, start):
-        return rollout(gaussian_perturbation(interpolate(theta_a, theta_b, a), key, sigma), start)[0]
+        return rollout(gaussian_perturbation(interpolate(theta_a, theta_b, a), key, sigma, mask_of(theta_a)), start)[0]
 
     return jax.jit(jax.vmap(one, in_axes=(None, None, 0, 0, None, None)))
 

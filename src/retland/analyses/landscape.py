@@ -115,6 +115,26 @@ def select_pair(stats: pd.DataFrame, env: str, mean_tol: float = 0.1) -> dict:
             "mean_tol": tol, "contrast": float(contrast), "fallback": fallback, "reason": reason}
 
 
+def chosen_pair(stats: pd.DataFrame, env: str, policies) -> dict:
+    """The Fig. 1 pair named in the config (``landscape.pair``: two ``{seed, step}`` of
+    the stats table's policies of ``env``), in :func:`select_pair`'s form: the one of lower
+    post-update std is "smooth" (labels true by construction)."""
+    rows = []
+    for p in policies:
+        hit = stats[(stats["env"] == env) & (stats["seed"] == int(p["seed"])) & (stats["step"] == int(p["step"]))]
+        if len(hit) != 1:
+            raise ValueError(f"landscape.pair: {env} has {len(hit)} policies at seed {p['seed']}, step {p['step']} "
+                             f"in the statistics table (expected 1)")
+        rows.append(hit.iloc[0].to_dict())
+    if len(rows) != 2 or (rows[0]["seed"], rows[0]["step"]) == (rows[1]["seed"], rows[1]["step"]):
+        raise ValueError(f"landscape.pair: name two different policies, got {list(policies)}")
+    smooth, noisy = sorted(rows, key=lambda r: (r["std"], r["seed"], r["step"]))
+    top = max(abs(noisy["mean"]), abs(smooth["mean"])) or 1.0
+    return {"noisy": noisy, "smooth": smooth, "criterion": "chosen in the config", "mean_tol": float("nan"),
+            "contrast": float((noisy["std"] - smooth["std"]) / top), "fallback": "",
+            "reason": "landscape.pair names the two policies; the lower-std one is drawn as smooth"}
+
+
 def grid_axes(grid: int, extent: float, zoom: float, levels: int = N_LEVELS) -> list[np.ndarray]:
     """Axis values of each zoom level: ``linspace(-e, e, grid)`` with e = extent / zoom**k."""
     if grid < 2:

@@ -40,9 +40,12 @@ def interpolation_job(*, env: str, stats_csv: str, train_paths, interpolation: d
     chunk = int(interpolation["chunk_size"])
 
     # Tab. 2 / Fig. 5, 8: similar mean, different std; deterministic path + noise-based PURD
-    pairs = pd.concat([I.select_similar_pairs(stats, env, algo, k, interpolation["n_pairs"],
-                                              interpolation["mean_tolerance"])
-                       for k in I.KINDS], ignore_index=True)
+    if interpolation.get("pairs"):  # chosen in the config
+        pairs = I.chosen_pairs(stats, env, algo, interpolation["pairs"], interpolation["mean_tolerance"])
+    else:
+        pairs = pd.concat([I.select_similar_pairs(stats, env, algo, k, interpolation["n_pairs"],
+                                                  interpolation["mean_tolerance"])
+                           for k in I.KINDS], ignore_index=True)
     write_csv(pairs, out_pairs, prov)
     alphas = np.linspace(0.0, 1.0, interpolation["n_points"])
 

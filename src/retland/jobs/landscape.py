@@ -29,7 +29,7 @@ def landscape_job(*, stats_csv: str, env: str, train_pattern: str, post_update_p
     setup_jax(render=True)
     import h5py
 
-    from ..analyses.landscape import (N_LEVELS, evaluate_points, gait_frame_steps, grid_axes, grid_points,
+    from ..analyses.landscape import (N_LEVELS, chosen_pair, evaluate_points, gait_frame_steps, grid_axes, grid_points,
                                      make_landscape_evaluator, make_update, select_pair, two_updates)
     from ..base.checkpoints import read_post_update
     from ..config import landscape_algo
@@ -37,8 +37,11 @@ def landscape_job(*, stats_csv: str, env: str, train_pattern: str, post_update_p
     t_job = time.time()
     stats = pd.read_csv(stats_csv)
     land_algo = landscape_algo(landscape["algo"], stats.loc[stats["env"] == env, "algo"].unique())
-    pair = select_pair(stats[stats["algo"] == land_algo], env,
-                       mean_tol=float(landscape.get("mean_tolerance", 0.1)))
+    if landscape.get("pair"):  # chosen in the config
+        pair = chosen_pair(stats[stats["algo"] == land_algo], env, landscape["pair"])
+    else:
+        pair = select_pair(stats[stats["algo"] == land_algo], env,
+                           mean_tol=float(landscape.get("mean_tolerance", 0.1)))
     log(f"[landscape] {env}: {land_algo} pair chosen by {pair['reason']}")
     if pair["fallback"]:
         log(f"[landscape] WARNING {env}: {pair['fallback']}")

@@ -49,7 +49,7 @@ def post_update_job(*, train_path: str, seed: int, steps, post_update: dict, out
             **{k: a[k] for k in ("teacher_algo", "teacher_step", "teacher_file") if k in a},
             "update_kind": src.agent.UPDATE_KIND,
             "learning_rate": getattr(src.cfg, "learning_rate", float("nan")),
-            "noise_scale": 0.0,
+            "noise_scale": float(getattr(src.cfg, "noise_scale", 0.0)),  # Gaussian post-update (external agents)
             "n_samples": n_samples,
             "horizon": horizon,
             "backend": a["backend"],

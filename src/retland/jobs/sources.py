@@ -43,7 +43,8 @@ class CheckpointSource:
         with TrainFile(replay_file or train_path) as tf:
             n_rows = tf.n_replay_rows  # 0 for on-policy agents (PPO): no replay log
             replay = tf.replay(0, n_rows) if n_rows else None
-        self.agent = get_agent(self.attrs["algo"])
+        # a policy trained elsewhere (retland import): algo is the researcher's label, agent the implementation
+        self.agent = get_agent(self.attrs.get("agent", self.attrs["algo"]))
         self.cfg = self.agent.Config.from_dict(json.loads(self.attrs["agent_config"]))
         self.env_kwargs = json.loads(self.attrs.get("env_kwargs", "{}"))  # files before task variants: {}
         self.env = make_env(self.attrs["env"], self.attrs["backend"], int(self.attrs["episode_length"]),

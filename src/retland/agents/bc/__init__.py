@@ -20,6 +20,7 @@ TRAINS_IN_ENV = False
 SUITE_DEFAULTS: dict = {}  # no per-suite hyperparameters
 ANNEAL_OVER_TRAINING = None  # no "whole run" marker (the cosine decay spans ``total_steps``)
 IMPLEMENTATION = f"{__name__}.agent"
+PROVIDES = ()  # no optional members (retland.agents.OPTIONAL)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,6 +18,7 @@ UPDATE_KIND = "ppo_update"  # u(theta, X) of the post-update files
 SUITES = ("brax", "atari")  # Brax: stepped inside JAX; Atari: on the host (training.onpolicy, host_update)
 TRAINS_IN_ENV = True
 IMPLEMENTATION = f"{__name__}.agent"
+PROVIDES = ()  # no optional members (retland.agents.OPTIONAL); no replay log
 
 #: ``anneal_lr_steps`` value meaning "over the whole training run" (CleanRL's annealing;
 #: ``config.agent_overrides`` replaces it by the run's ``total_steps``)

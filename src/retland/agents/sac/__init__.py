@@ -20,6 +20,7 @@ TRAINS_IN_ENV = True
 SUITE_DEFAULTS: dict = {}  # no per-suite hyperparameters
 ANNEAL_OVER_TRAINING = None  # no learning-rate annealing
 IMPLEMENTATION = f"{__name__}.agent"
+PROVIDES = ("replay_log",)  # optional members it implements (retland.agents.OPTIONAL)
 
 
 @dataclasses.dataclass(frozen=True)

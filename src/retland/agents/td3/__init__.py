@@ -19,6 +19,7 @@ TRAINS_IN_ENV = True
 SUITE_DEFAULTS: dict = {}  # no per-suite hyperparameters
 ANNEAL_OVER_TRAINING = None  # no learning-rate annealing
 IMPLEMENTATION = f"{__name__}.agent"
+PROVIDES = ("explore", "full_update", "replay_log")  # Algorithm 1 (E8) proposes its updates
 
 
 @dataclasses.dataclass(frozen=True)
