@@ -62,3 +62,34 @@ def test_agent_given_whole_gets_the_declarations_defaults():
     finally:
         agents.AGENTS.pop("whole", None)
         agents._IMPLEMENTATIONS.pop("whole", None)
+
+
+def test_what_each_agent_lacks_for_each_experiment():
+    """Optional members are declared (PROVIDES, JAX-free) and checked against the
+    implementation; an experiment's needs name what an agent lacks for it."""
+    assert agents.lacks("td3", "rejection") == ()
+    assert agents.lacks("sac", "rejection") == ("explore", "full_update")
+    assert agents.lacks("ppo", "start_states") == ("replay_log",)
+    assert agents.lacks("external", "rejection") == ("explore", "full_update", "replay_log")
+    assert agents.lacks("external", "interpolation") == ()  # needs only the Agent members
+    assert callable(agents.get_agent("td3").explore) and callable(agents.get_agent("external").perturbable)
+    assert agents.trainable() == ["ppo", "sac", "td3"]
+
+
+def test_a_declared_optional_member_must_exist(monkeypatch):
+    m = types.ModuleType("claims_too_much")
+    m.NAME, m.UPDATE_KIND, m.SUITES, m.PROVIDES = "claims", "claims_step", ("brax",), ("explore", "teleport")
+    m.Config = agents.AGENTS["td3"].Config
+    m.init = m.make_policy = m.policy_params = m.post_update = m.training_setup = lambda *a: None
+    with pytest.raises(TypeError, match=r"lacks \['explore'\]"):
+        agents.register(m)
+    m.explore = lambda *a: None
+    with pytest.raises(TypeError, match=r"PROVIDES names \['teleport'\]"):
+        agents.register(m)
+    assert "claims" not in agents.AGENTS
+
+
+def test_the_schema_takes_the_trainable_agents_from_the_registry():
+    from retland.config import load_schema
+
+    assert load_schema()["properties"]["algos"]["items"]["enum"] == agents.trainable()
