@@ -82,6 +82,17 @@ def _star_glyph() -> str:
 STAR = _star_glyph()
 
 
+#: the built-in agents, written in capitals in figures (TD3, SAC, PPO, BC)
+_BUILT_IN_LABELS = ("td3", "sac", "ppo", "bc")
+
+
+def algo_label(algo) -> str:
+    """An agent's name in a figure: TD3, SAC, PPO, BC; a policy trained elsewhere (config
+    ``external``) under its own name, as the researcher wrote it."""
+    algo = str(algo)
+    return algo.upper() if algo in _BUILT_IN_LABELS else algo
+
+
 def algo_colors(algos: Iterable[str]) -> dict:
     """Colour per algorithm: fixed ones from :data:`ALGO_COLORS`, the rest
     from :data:`FALLBACK_COLORS` in sorted order (deterministic)."""

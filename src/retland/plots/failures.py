@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from . import _renderer_note, save_figure, STAR, _strip, _styled
+from . import algo_label, _renderer_note, save_figure, STAR, _strip, _styled
 
 
 def read_failures(path: str) -> dict:
@@ -57,7 +57,7 @@ def fig03_failures(data: dict, summary: pd.DataFrame, env: str, out_png, out_pdf
             f" ({float(s.frac_terminated):.0%})\nlow-reward stretch: {int(s.n_low_reward)}/{int(s.n_failing)}"
             f" ({float(s.frac_low_reward):.0%})", transform=a1.transAxes, ha="right", va="bottom", fontsize=8,
             bbox=dict(facecolor="white", alpha=0.8, edgecolor="0.7"))
-    title = f"Fig. 3 / 23: successful vs failing post-update trajectories, {env} ({str(data['algo']).upper()})"
+    title = f"Fig. 3 / 23: successful vs failing post-update trajectories, {env} ({algo_label(data['algo'])})"
     if bool(data["fallback"]):
         title += "\nFALLBACK: no policy with LTP > 0; policies with the largest left tail, failing = lowest return"
     fig.suptitle(title)

@@ -10,7 +10,7 @@ import h5py
 import matplotlib.pyplot as plt
 import numpy as np
 
-from . import _read_group, _renderer_note, ROLE_TITLE, save_figure, _strip, _styled
+from . import algo_label, _read_group, _renderer_note, ROLE_TITLE, save_figure, _strip, _styled
 
 
 def read_landscape(path: str) -> dict:
@@ -55,7 +55,7 @@ def fig01_landscape(data: dict, env: str, out_png, out_pdf, dpi=150) -> None:
                              gridspec_kw={"width_ratios": [1.0, 1.0, 1.9]})
     for i, role in enumerate(("noisy", "smooth")):
         d = data[role]
-        label = f"{ROLE_TITLE[role]}: {str(d['algo']).upper()} seed {d['seed']} step {d['step']}"
+        label = f"{ROLE_TITLE[role]}: {algo_label(d['algo'])} seed {d['seed']} step {d['step']}"
         _heatmap(axes[i, 0], d["axes"][0], d["returns"][0], fig, f"{label}\nreturn landscape")
         axes[i, 0].legend(loc="upper right", fontsize=7, framealpha=0.7)
         ax = axes[i, 1]
@@ -97,7 +97,7 @@ def fig27_multiscale(data: dict, env: str, out_png, out_pdf, dpi=150) -> None:
         for k in range(levels):
             e = float(d["axes"][k][-1])
             _heatmap(axes[i, k], d["axes"][k], d["returns"][k], fig,
-                     f"{ROLE_TITLE[role]} ({str(d['algo']).upper()} seed {d['seed']} step {d['step']})\n"
+                     f"{ROLE_TITLE[role]} ({algo_label(d['algo'])} seed {d['seed']} step {d['step']})\n"
                      f"window $\\pm${e:.3g} (zoom x{float(data['zoom']) ** k:g})")
     fallback = " [FALLBACK pair, see Fig. 1]" if str(data.get("fallback", "") or "") else ""
     fig.suptitle(f"Fig. 27: multi-scale landscape, {env}: same {data['grid']}x{data['grid']} grid on "

@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from . import algo_colors, _algo_order, _fig_legend, _labelled_col, _py, save_figure, STAR, _styled
+from . import algo_colors, algo_label, _algo_order, _fig_legend, _labelled_col, _py, save_figure, STAR, _styled
 
 
 _STATS_Y = (
@@ -116,7 +116,7 @@ def fig02_scatter(stats, env, out_png, out_pdf, dpi=150, highlight=6, title=None
             m = (df["algo"].astype(str) == algo) & np.isfinite(x) & np.isfinite(y)
             ax.scatter(
                 x[m], y[m], s=14, alpha=0.6, color=colors[algo], linewidths=0,
-                label=algo.upper(), zorder=2,
+                label=algo_label(algo), zorder=2,
             )
         for i, idx in enumerate(hl_idx):
             xv, yv = x.loc[idx], y.loc[idx]

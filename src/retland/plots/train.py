@@ -7,7 +7,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from . import algo_colors, _algo_order, _fig_legend, save_figure, _styled
+from . import algo_colors, algo_label, _algo_order, _fig_legend, save_figure, _styled
 
 
 @_styled
@@ -42,7 +42,7 @@ def extra_learning_curves(curves, out_png, out_pdf, dpi=150) -> None:
                 ds = ds.sort_values("step")
                 ax.plot(ds["step"], ds["return"], color=colors[algo], alpha=0.3, linewidth=0.8)
             mean = da.groupby("step", sort=True)["return"].mean()
-            ax.plot(mean.index, mean.values, color=colors[algo], linewidth=2.4, label=algo.upper())
+            ax.plot(mean.index, mean.values, color=colors[algo], linewidth=2.4, label=algo_label(algo))
         ax.set_title(env)
         ax.set_ylabel("Return")
         ax.grid(True, alpha=0.3, linewidth=0.6)
