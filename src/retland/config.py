@@ -151,6 +151,10 @@ def suite_problems(config: dict, envs) -> list[str]:
     for suite in (config.get("suites") or {}):
         if suite not in SUITES:
             problems.append(f"'suites': unknown suite {suite!r}; known: {sorted(SUITES)}")
+        rd = (((config["suites"] or {}).get(suite) or {}).get("post_update") or {}).get("return_definition")
+        if rd == "authors" and suite != "atari":  # the authors' evaluation through lives is Atari's
+            problems.append(f"'suites.{suite}.post_update.return_definition': 'authors' is the authors' Atari "
+                            "evaluation; other suites count to the first termination")
     for suite in sorted({suite_of(e) for e in envs} & set(config.get("suites") or {})):
         env = next(e for e in envs if suite_of(e) == suite)
         for algo in config["algos"]:
@@ -184,6 +188,9 @@ def atari_problems(config: dict, envs) -> list[str]:
     if algo not in config["algos"]:
         return [f"'atari.algo': {algo!r} is not among the trained algos {config['algos']}"]
     problems = []
+    if atari.get("btp_grid") == "inclusive" and atari["btp_points"] < 3:  # Fig. 19's grid counts its endpoints
+        problems.append(f"'atari.btp_points': the inclusive grid (atari.btp_grid) counts both endpoints: needs >= 3, "
+                        f"got {atari['btp_points']}")
     if len(train_settings(config, algo, games[0])["checkpoints"]) < 2:
         problems.append(f"'suites.atari.train.checkpoints': same-run pairs (Fig. 19) need >= 2 checkpoints of {algo}")
     if len(settings_for(config, games[0])["seeds"]) < 2:

@@ -98,23 +98,39 @@ class HostRollout:
     exact copy of it. One jitted, vmapped policy call per time step for the whole batch
     (padded to ``batch_size``: one compiled shape); the copies are stepped by a
     :class:`retland.base.host.HostBatch` over ``workers`` processes, only while alive.
-    Same semantics as :func:`make_rollout`: rewards stop at termination, at most
-    ``horizon`` steps. Returns are summed in float64."""
+    ``return_definition`` (:data:`RETURN_DEFINITIONS`): ``"first_life"`` (default) has
+    the semantics of :func:`make_rollout`: rewards stop at termination, at most ``horizon``
+    steps. ``"authors"`` is the authors' Atari ``evaluate_policy`` (:meth:`_authors`).
+    Returns are summed in float64."""
 
-    def __init__(self, env, policy_apply, horizon: int, batch_size: int, workers: int = 1):
+    def __init__(self, env, policy_apply, horizon: int, batch_size: int, workers: int = 1,
+                 return_definition: str = "first_life"):
         from .base.host import HostBatch
 
+        check_return_definition(env, return_definition)
         self.env, self.horizon, self.batch_size = env, int(horizon), int(batch_size)
-        self.batch = HostBatch(env.host_env_factory([0] * self.batch_size), self.batch_size, workers)
+        self.return_definition = return_definition
+        # the authors' evaluation envs: one NOOP (or FIRE) per reset, a life lost continues the game
+        factory = (env.host_env_factory([0] * self.batch_size, mode="eval_continue") if return_definition == "authors"
+                   else env.host_env_factory([0] * self.batch_size))
+        self.batch = HostBatch(factory, self.batch_size, workers)
         self.act = jax.jit(jax.vmap(policy_apply))
 
-    def __call__(self, params, start):
+    def __call__(self, params, start, groups=None):
+        """``(returns[n], lengths[n])`` of the ``n`` policies of ``params`` from ``start``.
+        ``groups`` (``"authors"`` only; one label per policy, default one group of all n):
+        the copies the authors evaluated in one ``evaluate_policy`` call, whose early stop
+        needs all of them done on one step."""
         import numpy as np
 
         n = jax.tree_util.tree_leaves(params)[0].shape[0]
         if n > self.batch_size:
             raise ValueError(f"{n} policies for a host rollout batch of {self.batch_size}")
         params = jax.tree_util.tree_map(lambda x: pad_to(jnp.asarray(x), self.batch_size), params)
+        if self.return_definition == "authors":
+            return self._authors(params, start, n, groups)
+        if groups is not None:
+            raise ValueError("groups are the authors' early stop: return_definition 'authors' only")
         obs = _policy_obs(self.batch.restore(np.asarray(start)))
         live = np.arange(self.batch_size) < n
         ret = np.zeros(self.batch_size, np.float64)
@@ -130,8 +146,75 @@ class HostRollout:
             live &= ~term
         return ret[:n], length[:n]
 
+    def _authors(self, params, start, n, groups):
+        """The authors' Atari return (paper A.6, Fig. 19-21; ``eval_policy/experiments/utils.py``
+        ``evaluate_policy``, l. 83-97, on envpool 0.8.1), copy by copy:
+
+        * the loop makes ``horizon + 1`` environment calls (``count > max_len`` breaks
+          *after* the step);
+        * ``done`` is the last call's flag, overwritten every call. A copy done on the
+          previous call is reset by envpool instead of stepped (its action ignored, reward 0,
+          done False). With episodic life that reset continues the game after a life lost
+          (``mode="eval_continue"``), or starts a new one after a game over;
+        * the reward of a call counts as ``reward * (1 - done)``: the step that loses a life
+          earns nothing;
+        * the loop stops early only when every copy of the call is done on the same step
+          (here per group: ``groups``, default all n copies).
+
+        The length is the number of environment calls counted for the copy (resets included)."""
+        import numpy as np
+
+        B = self.batch_size
+        group = np.zeros(B, np.int64)
+        if groups is not None:
+            g = np.asarray(groups).reshape(-1)
+            if g.shape != (n,):
+                raise ValueError(f"groups must give one label per policy ({n}), got shape {g.shape}")
+            group[:n] = np.unique(g, return_inverse=True)[1].reshape(-1)
+        n_groups = int(group.max()) + 1
+        obs = _policy_obs(self.batch.restore(np.asarray(start)))
+        live = np.arange(B) < n
+        done = np.zeros(B, bool)
+        ret = np.zeros(B, np.float64)
+        length = np.zeros(B, np.int32)
+        for _ in range(self.horizon + 1):
+            if not live.any():
+                break
+            action = np.asarray(self.act(params, jnp.asarray(obs)))
+            resets, steps = live & done, live & ~done
+            r, d = np.zeros(B, np.float64), np.zeros(B, bool)
+            if resets.any():
+                obs = _policy_obs(self.batch.reset(resets, fill=obs))
+            if steps.any():
+                o, r_s, d_s = self.batch.step(action, steps, fill_obs=obs)
+                obs = _policy_obs(o)
+                r, d = np.where(steps, r_s, 0.0), steps & d_s
+            ret += np.where(live, r * (1.0 - d), 0.0)
+            length += live
+            done = d
+            # the early stop: a group whose live copies are all done on this call stops
+            n_live = np.bincount(group[live], minlength=n_groups)
+            n_done = np.bincount(group[live & done], minlength=n_groups)
+            live &= ~((n_live > 0) & (n_done == n_live))[group]
+        return ret[:n], length[:n]
+
     def close(self):
         self.batch.close()
+
+
+#: what a host rollout's return counts (:class:`HostRollout`): to the first termination, or the
+#: authors' Atari ``evaluate_policy``
+RETURN_DEFINITIONS = ("first_life", "authors")
+
+
+def check_return_definition(env, return_definition: str) -> None:
+    """Refuse an unknown return definition, or ``"authors"`` for a task without the authors'
+    evaluation env (only Atari has one: ``host_env_factory(..., mode="eval_continue")``)."""
+    if return_definition not in RETURN_DEFINITIONS:
+        raise ValueError(f"return_definition must be one of {list(RETURN_DEFINITIONS)}, got {return_definition!r}")
+    if return_definition == "authors" and getattr(env, "suite", None) != "atari":
+        raise ValueError(f"return_definition 'authors' is the authors' Atari evaluation (continuing through lives); "
+                         f"{env.spec.suite}/{env.spec.name} has none: use 'first_life'")
 
 
 def _policy_obs(obs):
@@ -212,7 +295,16 @@ class HostUpdate(NamedTuple):
     * ``sample(state, key, obs[copies]) -> (key, env_action, action, logp)``, jittable (it
       is vmapped over keys);
     * ``learn(state, key, data) -> policy params``: ``data`` the key's
-      :class:`OnPolicyData` [steps, copies], jittable (vmapped over keys)."""
+      :class:`OnPolicyData` [steps, copies], jittable (vmapped over keys).
+
+    With ``advantages`` and ``learn_rows`` (both jittable) the data come instead from one
+    pool of ``chunk x copies`` environments (the authors' Atari post-update,
+    ``atari_policy_variance.py`` l. 250-331): reset once (training resets, up to 30 random
+    NOOPs) at the estimator's first call and continued by every later call (samples and
+    checkpoints of one job); ``envs`` is then unused. One joint collection per call,
+    ``advantages(state, data) -> rows`` over all of it (``data`` [steps, chunk x copies],
+    ``rows`` time-major flat), and key i learns from rows ``[i B, (i + 1) B)``,
+    ``B = steps x copies``, with ``learn_rows(state, key, rows) -> policy params``."""
 
     envs: Callable
     sample: Callable
@@ -220,6 +312,12 @@ class HostUpdate(NamedTuple):
     copies: int
     steps: int
     time_limit: int
+    advantages: Callable | None = None
+    learn_rows: Callable | None = None
+
+    @property
+    def pooled(self) -> bool:
+        return self.advantages is not None and self.learn_rows is not None
 
 
 class HostUpdateEstimator:
@@ -230,17 +328,31 @@ class HostUpdateEstimator:
     collections step in lockstep (one jitted call per step, vmapped over keys), then one
     jitted, vmapped ``learn``, then the updated policies roll out from ``start`` in a
     :class:`HostRollout`. Key k's collection uses ``split(k)[0]``, its ``learn``
-    ``split(k)[1]``. ``update_params`` does all but the rollout."""
+    ``split(k)[1]``. ``update_params`` does all but the rollout.
 
-    def __init__(self, env, policy_apply, horizon: int, update: HostUpdate, chunk_size: int, workers: int = 1):
+    A pooled update (``update.pooled``) restores nothing: the batch is the pool (copy j's
+    training resets seeded ``pool_seed + j``), reset at the first call and continued by every
+    later one, and key i's block of copies is still sampled with key i's stream, but key i
+    learns from the i-th time-major slice of the joint collection (:class:`HostUpdate`).
+    Its results therefore depend on the calls before (fixed for a job's fixed order of
+    chunks and checkpoints) and on ``chunk_size``. ``return_definition``: the rollout's
+    (:class:`HostRollout`)."""
+
+    def __init__(self, env, policy_apply, horizon: int, update: HostUpdate, chunk_size: int, workers: int = 1,
+                 return_definition: str = "first_life", pool_seed: int = 0):
         from .base.host import HostBatch
 
         self.update, self.chunk_size = update, int(chunk_size)
         n = self.chunk_size * update.copies
-        self.batch = HostBatch(env.host_env_factory([0] * n), n, workers)
+        seeds = [int(pool_seed) + j for j in range(n)] if update.pooled else [0] * n
+        self.batch = HostBatch(env.host_env_factory(seeds), n, workers)
         self.sample = jax.jit(jax.vmap(update.sample, in_axes=(None, 0, 0)))
         self.learn = jax.jit(jax.vmap(update.learn, in_axes=(None, 0, 0)))
-        self.rollout = HostRollout(env, policy_apply, horizon, chunk_size, workers)
+        if update.pooled:
+            self.advantages = jax.jit(update.advantages)
+            self.learn_rows = jax.jit(jax.vmap(update.learn_rows, in_axes=(None, 0, 0)))
+        self.pool = None  # (obs, ep_t, ep_ret) of the pool between calls
+        self.rollout = HostRollout(env, policy_apply, horizon, chunk_size, workers, return_definition)
 
     def update_params(self, keys, state):
         import numpy as np
@@ -250,9 +362,16 @@ class HostUpdateEstimator:
             raise ValueError(f"{C} keys for a host update chunk of {self.chunk_size}")
         keys = pad_to(jnp.asarray(keys), self.chunk_size)
         k_col, k_upd = jnp.moveaxis(jax.vmap(jax.random.split)(keys), 1, 0)
-        snaps, ep_t, ep_ret = (np.asarray(x) for x in self.update.envs(state))
         tile = lambda x: np.concatenate([x] * self.chunk_size)  # noqa: E731
-        obs = self.batch.restore(tile(snaps))
+        if self.update.pooled:
+            if self.pool is None:  # reset once (atari_policy_variance.py l. 277), then continued
+                n = self.chunk_size * m
+                self.pool = (self.batch.reset(), np.zeros(n, np.int32), np.zeros(n, np.float64))
+            obs, ep_t, ep_ret = self.pool
+        else:
+            snaps, ep_t, ep_ret = (np.asarray(x) for x in self.update.envs(state))
+            obs = self.batch.restore(tile(snaps))
+            ep_t, ep_ret = tile(ep_t), tile(ep_ret)
         cur = {"keys": k_col}
 
         def policy(o):
@@ -260,10 +379,18 @@ class HostUpdateEstimator:
             cur["keys"] = k
             return (np.asarray(x).reshape((-1,) + x.shape[2:]) for x in (env_action, action, logp))
 
-        _, data, _ = host_collect(self.batch, policy, obs, tile(ep_t), tile(ep_ret), self.update.steps,
-                                  self.update.time_limit)
-        data = data.by_block(m)  # [chunk, steps, copies, ...]
-        params = self.learn(state, k_upd, data)
+        after, data, _ = host_collect(self.batch, policy, obs, ep_t, ep_ret, self.update.steps,
+                                      self.update.time_limit)
+        if self.update.pooled:
+            self.pool = after
+            # GAE over the joint collection, then sample i's rows [i B, (i + 1) B) of its
+            # time-major flattening (their b_obs.reshape(outer_batch_size, -1, ...), l. 326-331)
+            rows = self.advantages(state, data)
+            rows = jax.tree_util.tree_map(lambda x: x.reshape((self.chunk_size, -1) + x.shape[1:]), rows)
+            params = self.learn_rows(state, k_upd, rows)
+        else:
+            data = data.by_block(m)  # [chunk, steps, copies, ...]
+            params = self.learn(state, k_upd, data)
         return jax.tree_util.tree_map(lambda x: x[:C], params)
 
     def __call__(self, keys, state, replay, lo, hi, start):
@@ -285,21 +412,27 @@ def make_evaluator(env, policy_apply, horizon: int, batch_size: int | None = Non
     return make_batched_rollout(env, policy_apply, horizon)
 
 
-def make_update_estimator(env, policy_apply, horizon: int, update, chunk_size: int, workers: int = 1):
+def make_update_estimator(env, policy_apply, horizon: int, update, chunk_size: int, workers: int = 1,
+                          return_definition: str = "first_life", pool_seed: int = 0):
     """``f(keys[C], state, replay, lo, hi, start) -> (returns[C], lengths[C])``: the returns
     of the updated policies ``update(key, state, replay, lo, hi)`` (one per key) rolled out
     from ``start``. For a JAX-stepped suite update and rollout are fused in one jitted,
     vmapped function; for a host-stepped one the updates are one jitted call and the
-    rollout a :class:`HostRollout` of ``chunk_size`` copies over ``workers`` processes; an
+    rollout a :class:`HostRollout` of ``chunk_size`` copies over ``workers`` processes
+    (``return_definition``: its return; the C rollouts of a call are one group); an
     update that itself steps host environments is a :class:`HostUpdate`
-    (:class:`HostUpdateEstimator`)."""
+    (:class:`HostUpdateEstimator`; ``pool_seed``: a pooled update's environments)."""
     if isinstance(update, HostUpdate):
         if not is_host_stepped(env):
             raise ValueError("a HostUpdate needs a host-stepped suite")
-        return HostUpdateEstimator(env, policy_apply, horizon, update, chunk_size, workers)
+        return HostUpdateEstimator(env, policy_apply, horizon, update, chunk_size, workers, return_definition,
+                                   pool_seed)
+    if return_definition != "first_life" and not is_host_stepped(env):
+        raise ValueError(f"return_definition {return_definition!r}: JAX-stepped suites count to the first "
+                         "termination ('first_life')")
     if is_host_stepped(env):
         updates = jax.jit(jax.vmap(update, in_axes=(0, None, None, None, None)))
-        rollout = HostRollout(env, policy_apply, horizon, chunk_size, workers)
+        rollout = HostRollout(env, policy_apply, horizon, chunk_size, workers, return_definition)
 
         def host(keys, state, replay, lo, hi, start):
             return rollout(updates(keys, state, replay, lo, hi), start)

@@ -87,6 +87,32 @@ def test_paper_config_runs_the_authors_atari_protocol():
     assert cfg.anneal_lr_steps == 10_000_000 and cfg.learning_rate == 2.5e-4
     assert s["post_update"]["n_samples"] == 1000 and c["atari"]["btp_points"] == 50 and c["atari"]["btp_pairs"] >= 20
     assert c["atari"]["noise_scale"] == 3e-4 and c["atari"]["btp_fraction"] == 0.1
+    # the authors' README run: --purd-samples 1000 --outer-batch-size 100 --eval-len 10000, their
+    # return, fresh Adam without clipping, one pool of environments (docs/appendix-suites.md)
+    pu = s["post_update"]
+    assert (pu["horizon"], pu["chunk_size"], pu["return_definition"]) == (10000, 100, "authors")
+    assert pu["n_samples"] % pu["chunk_size"] == 0
+    assert (cfg.post_update_optimizer, cfg.post_update_data) == ("fresh_adam_no_clip", "pool")
+    # ppo_interpolate.py: --eval-len 1000 (README), 50 perturbations per point evaluated together
+    a = c["atari"]
+    assert (a["horizon"], a["btp_perturbations"], a["return_definition"]) == (1000, 50, "authors")
+    assert a["chunk_size"] % a["btp_perturbations"] == 0
+
+
+def test_fig19_grid_is_the_authors_50_points_with_the_endpoints():
+    """ppo_interpolate.py l. 108: np.linspace(0, 1, 50, endpoint=True), 48 intermediate points;
+    Fig. 6 (Brax) keeps 98 intermediate points plus the endpoints."""
+    from retland.analyses.interpolation import btp_alphas
+
+    c = merged("paper.yaml")
+    grid = btp_alphas(c["atari"]["btp_points"], c["atari"]["btp_grid"])
+    assert len(grid) == 50 and list(grid[:2]) == [1.0, 0.0]
+    np.testing.assert_allclose(np.sort(grid), np.linspace(0, 1, 50))
+    assert "btp_grid" not in c["interpolation"] and len(btp_alphas(c["interpolation"]["btp_points"])) == 100
+    np.testing.assert_array_equal(btp_alphas(3), [1.0, 0.0, 0.25, 0.5, 0.75])
+    assert len(btp_alphas(merged("appendix.yaml")["atari"]["btp_points"], "inclusive")) == 50
+    with pytest.raises(ValueError, match="no intermediate point"):
+        btp_alphas(2, "inclusive")
 
 
 def _atari_cfg(**changes):
@@ -112,6 +138,11 @@ def _atari_cfg(**changes):
     ({"suites__atari__agents__ppo__actions": "continuous"}, "'suites.atari.agents.ppo': PPO torso 'nature_cnn'"),
     ({"suites__brax": {}}, "suites"),
     ({"atari__btp_points": 0}, "atari.btp_points"),
+    ({"atari__btp_points": 2}, "'atari.btp_points': the inclusive grid"),
+    ({"atari__btp_grid": "authors"}, "atari.btp_grid"),
+    ({"atari__return_definition": "all_lives"}, "atari.return_definition"),
+    ({"suites__dmc__post_update__return_definition": "authors"}, "'suites.dmc.post_update.return_definition'"),
+    ({"suites__atari__agents__ppo__post_update_data": "fresh"}, "post_update_data"),
 ])
 def test_bad_atari_configs_are_refused_naming_the_key(change, message):
     with pytest.raises(ConfigError) as e:
@@ -161,6 +192,33 @@ def test_host_path_evaluator_rolls_out_the_interpolated_policies(atari_env, jax_
         ref.close()
     with pytest.raises(ValueError, match="chunk size"):
         I.make_path_evaluator(Source(ppo_agent, env, cfg), horizon)
+
+
+def test_host_path_evaluator_with_the_authors_return_groups_each_points_perturbations(atari_env, jax_cache):
+    """Fig. 19 under the authors' return (ppo_interpolate.py parallel_eval: a point's
+    perturbations in one evaluate_policy call): each point's copies are one early-stop group."""
+    from retland.analyses import interpolation as I
+    from retland.analyses.source import Source
+    from retland.rollout import HostRollout
+
+    env = atari_env
+    cfg = ppo.PPOConfig.from_dict({**ppo.SUITE_DEFAULTS["atari"], "anneal_lr_steps": 0, **TINY})
+    ta, tb = (ppo_state.policy_params(ppo_state.init(jax.random.PRNGKey(i), env.spec.obs_dim, env.spec.act_dim, cfg))
+              for i in (0, 1))
+    horizon, chunk, start = 40, 4, env.reference_state()
+    ev = I.make_path_evaluator(Source(ppo_agent, env, cfg), horizon, chunk_size=chunk, return_definition="authors")
+    ref = HostRollout(env, ppo_agent.make_policy(env.spec.act_dim, cfg), horizon, chunk, return_definition="authors")
+    try:
+        two = np.array([0.3, 0.7])
+        r = I.path_returns(ev, ta, tb, two, n_perturbations=2, sigma=0.5, key=jax.random.PRNGKey(4),
+                           chunk_size=chunk, start_state=start)
+        keys = jax.random.split(jax.random.PRNGKey(4), 4)
+        noisy = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *[
+            I.gaussian_perturbation(I.interpolate(ta, tb, a), k, 0.5) for a, k in zip(np.repeat(two, 2), keys)])
+        np.testing.assert_array_equal(r.ravel(), ref(noisy, start, groups=[0, 0, 1, 1])[0])
+    finally:
+        ev.rollout.close()
+        ref.close()
 
 
 # --- Fig. 20 / 21 ------------------------------------------------------------------------

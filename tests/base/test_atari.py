@@ -188,6 +188,114 @@ def test_episodic_life_ends_at_the_first_life_lost_and_training_resets_continue_
     assert lives == [4, 3, 2, 1, 0] and g.ale.lives() == 5  # the last reset started a new game
 
 
+def test_the_authors_evaluation_env_continues_the_game_after_a_life_lost():
+    """mode "eval_continue" (envpool 0.8.1's Reset with episodic_life, noop_max=1): a reset
+    after a life lost keeps the game (one life fewer) where "eval" starts a new one, and it
+    draws nothing: the same snapshot continues the same way in copies of any seed."""
+    a = AtariGameEnv("breakout", 4, mode="eval_continue")
+    a.reset()
+    while not a.step(0)[2]:
+        pass
+    assert a.ale.lives() == 4
+    snap = a.snapshot()
+    runs = []
+    for seed in (1, 2):
+        b = AtariGameEnv("breakout", seed, mode="eval_continue")
+        b.restore(snap)
+        runs.append([b.reset()] + [b.step(0)[0] for _ in range(20)])
+        assert b.ale.lives() == 4
+    for x, y in zip(*runs):
+        np.testing.assert_array_equal(x, y)
+    ev = AtariGameEnv("breakout", 4, mode="eval")
+    ev.restore(snap)
+    ev.reset()
+    assert ev.ale.lives() == 5
+
+
+class _ScriptedCopy:
+    """A fake Atari copy with envpool's episodic-life semantics for the rollout loop: the
+    action names a script of (reward, done) per *step*; a reset continues the script (the game
+    goes on) and is recorded."""
+
+    SCRIPTS = {
+        # group 0: never done on the same call, so both run horizon + 1 calls
+        0: [(1, 0), (1, 1), (1, 0), (1, 0), (1, 1), (1, 0), (1, 0), (1, 0)],
+        1: [(1, 0), (0, 0), (1, 0), (1, 1), (1, 0), (1, 0), (1, 0), (1, 0)],
+        # group 1: both done on the third call: the group stops there
+        2: [(1, 0), (1, 0), (1, 1), (1, 0), (1, 0), (1, 0), (1, 0), (1, 0)],
+        3: [(0, 0), (0, 0), (1, 1), (1, 0), (1, 0), (1, 0), (1, 0), (1, 0)],
+    }
+    obs_dim, act_dim = 1, 1
+
+    def __init__(self, mode):
+        self.mode, self.t, self.calls = mode, 0, []
+
+    def reset(self):
+        self.calls.append("reset")
+        return np.zeros(1, np.float32)
+
+    def step(self, a):
+        r, d = self.SCRIPTS[int(a)][self.t]
+        self.calls.append(self.t)
+        self.t += 1
+        return np.zeros(1, np.float32), float(r), bool(d)
+
+    def snapshot(self):
+        return np.array([float(self.t)])
+
+    def restore(self, s):
+        self.t, self.calls = int(s[0]), []
+        return np.zeros(1, np.float32)
+
+
+def _scripted(seeds, mode="train"):
+    import functools
+
+    return functools.partial(lambda mode, i: _ScriptedCopy(mode), mode)
+
+
+class _ScriptedGame:
+    suite = "atari"
+    host_stepped = True
+    host_env_factory = staticmethod(_scripted)
+
+
+def test_the_authors_return_is_their_evaluate_policy_loop():
+    """The authors' return (eval_policy/experiments/utils.py l. 83-97 on envpool), by hand for
+    a horizon of 7 (8 environment calls: ``count > max_len`` breaks after the step):
+    copy 0: +1, life lost (its +1 dropped), reset, +1, +1, life lost (dropped), reset, +1 = 4;
+    copy 1: +1, 0, +1, life lost (dropped), reset, +1, +1, +1 = 5; copies 2 and 3 are done on
+    the same call (3) and are one group: that group stops there (+1 +1 = 2, and 0), while the
+    first group runs on. The first-life return counts the terminating step's reward and
+    stops: 2, 3, 3, 1."""
+    from retland.rollout import HostRollout
+
+    game = _ScriptedGame()
+    apply = lambda p, obs: p["id"]  # noqa: E731  (the action names the copy's script)
+    params = {"id": np.arange(4, dtype=np.int32)}
+    roll = HostRollout(game, apply, 7, 4, return_definition="authors")
+    ret, length = roll(params, np.zeros(1), groups=[0, 0, 1, 1])
+    np.testing.assert_array_equal(ret, [4, 5, 2, 0])
+    np.testing.assert_array_equal(length, [8, 8, 3, 3])
+    copies = roll.batch._local.envs
+    assert {c.mode for c in copies} == {"eval_continue"}  # the authors' evaluation env: lives go on
+    assert copies[0].calls == [0, 1, "reset", 2, 3, 4, "reset", 5]  # a done copy is reset, not stepped
+    assert copies[1].calls == [0, 1, 2, 3, "reset", 4, 5, 6]
+    assert copies[3].calls == [0, 1, 2]
+    # one group of all four (the default): never all done on one call, so all run 8 calls
+    ret, length = roll(params, np.zeros(1))
+    np.testing.assert_array_equal(ret, [4, 5, 1 + 1 + 0 + 1 + 1 + 1 + 1, 0 + 0 + 0 + 1 + 1 + 1 + 1])
+    np.testing.assert_array_equal(length, [8, 8, 8, 8])
+    first = HostRollout(game, apply, 7, 4)
+    ret, length = first(params, np.zeros(1))
+    np.testing.assert_array_equal(ret, [2, 3, 3, 1])
+    np.testing.assert_array_equal(length, [2, 4, 3, 3])
+    with pytest.raises(ValueError, match="return_definition"):
+        HostRollout(game, apply, 7, 4, return_definition="lives")
+    with pytest.raises(ValueError, match="'authors' only"):
+        first(params, np.zeros(1), groups=[0, 0, 1, 1])
+
+
 def test_rewards_are_clipped_to_their_sign():
     acts = np.random.default_rng(1).integers(6, size=300)
     raw = _play(AtariGameEnv("qbert", 0, reward_clip=False), acts, reset_on_end=False)

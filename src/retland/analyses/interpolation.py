@@ -292,13 +292,19 @@ def perturbation_mask(src):
     return lambda theta: agent.perturbable(theta, src.cfg)
 
 
-def make_path_evaluator(src, horizon: int, chunk_size: int | None = None, workers: int = 1):
+def make_path_evaluator(src, horizon: int, chunk_size: int | None = None, workers: int = 1,
+                        return_definition: str = "first_life"):
     """``f(theta_a, theta_b, alphas[C], keys[C], sigma, start) -> returns[C]``: the return
     from ``start`` of the deterministic policy perturb(interpolate(a_i), key_i, sigma) of
     ``src`` (agent, config, environment: :mod:`retland.analyses.source`). One
     jitted, vmapped function for a JAX-stepped suite; for a host-stepped one (Atari, Fig. 19)
     the C perturbed policies are one jitted call and their rollouts a
-    :class:`retland.rollout.HostRollout` of ``chunk_size`` copies over ``workers`` processes."""
+    :class:`retland.rollout.HostRollout` of ``chunk_size`` copies over ``workers`` processes,
+    whose return is ``return_definition``'s. Under ``"authors"`` the copies of one point
+    (one alpha) are one group, as the authors' ``ppo_interpolate.py`` evaluated a point's
+    perturbations in one ``evaluate_policy`` call (l. 117-141): their early stop needs all of
+    them done on one step, so a chunk should hold whole points (``chunk_size`` a multiple of
+    the perturbations per point)."""
     import jax
 
     from ..base.envs import is_host_stepped
@@ -316,13 +322,17 @@ def make_path_evaluator(src, horizon: int, chunk_size: int | None = None, worker
         points = jax.jit(jax.vmap(lambda ta, tb, a, key, sigma: gaussian_perturbation(interpolate(ta, tb, a), key, sigma,
                                                                                      mask_of(ta)),
                                   in_axes=(None, None, 0, 0, None)))
-        rollout = HostRollout(env, policy, horizon, int(chunk_size), workers)
+        rollout = HostRollout(env, policy, horizon, int(chunk_size), workers, return_definition)
 
         def host(theta_a, theta_b, alphas, keys, sigma, start):
-            return rollout(points(theta_a, theta_b, alphas, keys, sigma), start)[0]
+            groups = np.asarray(alphas) if return_definition == "authors" else None
+            return rollout(points(theta_a, theta_b, alphas, keys, sigma), start, groups)[0]
 
         host.rollout = rollout
         return host
+    if return_definition != "first_life":
+        raise ValueError(f"return_definition {return_definition!r}: JAX-stepped suites count to the first termination "
+                         "('first_life')")
     rollout = make_rollout(env, policy, horizon)
 
     def one(theta_a, theta_b, a, key, sigma, start):
@@ -364,10 +374,25 @@ def path_returns(evaluator, theta_a, theta_b, alphas, *, n_perturbations: int, s
     return np.concatenate(out).reshape(n_a, k)
 
 
-def btp_alphas(n_points: int) -> np.ndarray:
-    """Fig. 6 grid: the two endpoints (a = 1: theta_a, a = 0: theta_b) followed by
-    ``n_points`` intermediate points strictly inside (0, 1)."""
-    inner = np.linspace(0.0, 1.0, n_points + 2)[1:-1]
+#: the point grids of a below-threshold path (:func:`btp_alphas`)
+BTP_GRIDS = ("interior", "inclusive")
+
+
+def btp_alphas(n_points: int, grid: str = "interior") -> np.ndarray:
+    """The two endpoints (a = 1: theta_a, a = 0: theta_b) followed by the intermediate
+    points strictly inside (0, 1). ``grid = "interior"`` (Fig. 6, the Brax grid):
+    ``n_points`` intermediate points, ``n_points + 2`` in all. ``grid = "inclusive"``
+    (Fig. 19, the authors' ``ppo_interpolate.py`` l. 108, ``np.linspace(0, 1,
+    num_interpolations, endpoint=True)``): ``n_points`` points in all, the endpoints
+    included, so ``n_points - 2`` intermediate ones (``n_points >= 3``)."""
+    if grid == "interior":
+        inner = np.linspace(0.0, 1.0, n_points + 2)[1:-1]
+    elif grid == "inclusive":
+        if n_points < 3:
+            raise ValueError(f"an inclusive grid of {n_points} points has no intermediate point (need >= 3)")
+        inner = np.linspace(0.0, 1.0, n_points)[1:-1]
+    else:
+        raise ValueError(f"grid must be one of {list(BTP_GRIDS)}, got {grid!r}")
     return np.concatenate([[1.0, 0.0], inner])
 
 

@@ -21,13 +21,16 @@ from ..rollout import chunked, make_update_estimator, pad_to
 from .source import policy_of
 
 
-def make_estimator(src, horizon: int, chunk_size: int = 1, workers: int = 1):
+def make_estimator(src, horizon: int, chunk_size: int = 1, workers: int = 1, return_definition: str = "first_life",
+                   pool_seed: int = 0):
     """``f(keys[C], state, replay, lo, hi, start_state) -> (returns[C], lengths[C])`` for the
     agent, config and environment of ``src`` (:class:`retland.analyses.source.Source` or a
     training file opened for analysis) (``rollout.make_update_estimator``: fused and jitted
     for JAX-stepped suites; for host-stepped ones ``chunk_size`` environment copies over
-    ``workers`` processes). An agent whose update steps host environments itself
-    (on-policy: PPO) gives it as ``host_update(cfg, env)``, a ``rollout.HostUpdate``."""
+    ``workers`` processes; ``return_definition``: what a return counts, ``"authors"`` being
+    the authors' Atari evaluation, ``rollout.HostRollout``). An agent whose update steps
+    host environments itself (on-policy: PPO) gives it as ``host_update(cfg, env)``, a
+    ``rollout.HostUpdate`` (a pooled one seeds its pool with ``pool_seed``)."""
     agent, env, cfg = src.agent, src.env, src.cfg
     if is_host_stepped(env) and hasattr(agent, "host_update"):
         update = agent.host_update(cfg, env)
@@ -35,7 +38,8 @@ def make_estimator(src, horizon: int, chunk_size: int = 1, workers: int = 1):
         def update(key, state, replay, lo, hi):
             return agent.post_update(state, key, replay, lo, hi, cfg, env)
 
-    return make_update_estimator(env, policy_of(src), horizon, update, chunk_size, workers)
+    return make_update_estimator(env, policy_of(src), horizon, update, chunk_size, workers, return_definition,
+                                 pool_seed)
 
 
 def post_update_returns(

@@ -24,8 +24,16 @@ fewest copies of a frame per step):
   FIRE, no randomness). A game that ends during the NOOPs is started again. The first frame
   fills the whole stack.
 * ``episodic_life`` (default True, as both of the authors' envs): ``terminated`` is True when a
-  life is lost (``0 < lives < lives before``) or the game is over, so an evaluation return is
-  counted up to the first life lost, as the authors counted theirs.
+  life is lost (``0 < lives < lives before``) or the game is over. What an evaluation return
+  then counts is the rollout's business (:class:`retland.rollout.HostRollout`,
+  ``return_definition``). The authors did *not* stop at the first life lost. Their
+  ``evaluate_policy`` (``eval_policy/experiments/utils.py`` l. 83-97) overwrites ``done`` on
+  every step. envpool resets a finished copy on its next step, and with episodic life that
+  reset continues the game. So each copy keeps scoring through its later lives (and new games)
+  for ``eval_len + 1`` steps. It drops the reward of a step that loses a life
+  (``reward * (1 - done)``) and stops early only when every copy is done on the same step
+  (``"authors"``, rollouts in ``mode="eval_continue"``). ``"first_life"`` counts up to and
+  including the step that loses the first life.
 * ``reward_clip`` (default True, as both of the authors' envs, their evaluation envs
   included): the reward is ``sign`` of the summed game score, so a return is a count of
   scoring steps (the unclipped score is not what the paper's landscapes measure).
@@ -36,9 +44,12 @@ fewest copies of a frame per step):
   envpool's episodic-life reset, gym's ``EpisodicLifeEnv``); after a game over, after a step
   that did not terminate (the caller's time limit), or before any step, it starts a new game.
   In ``mode="eval"`` every reset starts a new game (an evaluation reset is s_I's
-  distribution, whatever came before). The two modes step identically: a rollout copy built
-  in training mode and restored to s_I acts as the authors' evaluation env until its first
-  termination.
+  distribution, whatever came before). ``mode="eval_continue"`` is the authors' evaluation
+  env between the steps of one evaluation (envpool 0.8.1 ``atari_env.h`` ``Reset`` with
+  ``episodic_life=True, noop_max=1``): resets as ``"eval"`` (one NOOP, or FIRE), but a
+  reset after a life lost continues the game, as in ``"train"``. The three modes step
+  identically: a rollout copy built in training mode and restored to s_I acts as the authors'
+  evaluation env until its first termination.
 * Training resets draw their NOOP counts from each copy's own ``numpy`` random stream (PCG64,
   seeded with the copy's seed); the ALE's own random stream is seeded from it too
   (``random_seed``; unused without sticky actions but part of the state). The reference
@@ -90,12 +101,14 @@ ATARI_GAMES = {
     "pong": "Pong",
 }
 
-MODES = ("train", "eval")
+MODES = ("train", "eval", "eval_continue")
 REFERENCE_SEED = 0
 FRAME_SKIP = 4
 STACK = 4
 OBS_SHAPE = (84, 84, STACK)
-NOOP_MAX = {"train": 30, "eval": 1}
+NOOP_MAX = {"train": 30, "eval": 1, "eval_continue": 1}
+#: modes whose reset after a life lost (episodic life) continues the game
+CONTINUING = ("train", "eval_continue")
 #: envpool's Atari time limit (108,000 frames): the default ``episode_length``
 EPISODE_LENGTH = 27_000
 
@@ -234,7 +247,7 @@ class AtariGameEnv:
     # --- the HostEnv protocol ---------------------------------------------------------
     def reset(self) -> np.ndarray:
         ale = self.ale
-        new_game = not (self.mode == "train" and self.episodic_life and self._continue)
+        new_game = not (self.mode in CONTINUING and self.episodic_life and self._continue)
         self._continue = False
         if new_game:
             ale.reset_game()
@@ -373,7 +386,8 @@ class AtariEnv:
     def host_env_factory(self, seeds, mode: str = "train"):
         """``make(i)``: copy i of a batch, its resets drawn with seed ``seeds[i]`` in ``mode``
         ("train": up to 30 NOOPs, a life-loss reset continues the game; "eval": the
-        authors' evaluation reset). Picklable: worker processes build their own copies."""
+        authors' evaluation reset; "eval_continue": the authors' evaluation reset, a
+        life-loss reset continues the game). Picklable: worker processes build their own copies."""
         if mode not in MODES:
             raise ValueError(f"Atari copy mode must be one of {list(MODES)}, got {mode!r}")
         return functools.partial(make_game_env, self.name, tuple(int(s) for s in seeds), mode)

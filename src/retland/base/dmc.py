@@ -8,8 +8,11 @@ Protocol (docs/design.md, section 3):
   terminates, and every reward is in [0, 1], so a return is in [0, 1000].
 * Observations: the task's observation dict flattened in the order of its
   ``observation_spec()`` (:data:`OBS_KEYS`, fixed and tested), as float32.
-* Actions: the policy's [-1, 1] mapped linearly onto the action spec's [minimum, maximum]
-  (quadruped's bounds are not symmetric).
+* Actions: the policy's action (tanh outputs in [-1, 1]) passed to dm-control as it is, as
+  the authors' wrapper did (``eval_policy/jaxrl/wrappers/dmc_env.py``); MuJoCo clamps each
+  control to its actuator's ``ctrlrange`` (``ctrllimited``). Quadruped's ranges are not
+  [-1, 1]: yaw [-1, 1], lift [-1, 1.1] (never reached above 1), extend [-0.8, 0.8] (saturated
+  from 0.8 on); the humanoid's are all [-1, 1].
 * Training resets draw from rho_0 with each copy's own ``numpy`` random stream (seeded
   per training seed). The reference initial state s_I is the task reset with
   ``task_kwargs={'random': REFERENCE_SEED}`` (the authors' evaluation reset every copy with
@@ -83,8 +86,9 @@ class DMCTaskEnv:
         return self._flat(self.env.reset().observation)
 
     def step(self, action):
-        a = np.clip(np.asarray(action, np.float64), -1.0, 1.0)
-        ts = self.env.step(self.low + (a + 1.0) * 0.5 * (self.high - self.low))
+        # as the authors' DMC wrapper (eval_policy/jaxrl/wrappers/dmc_env.py, DMCEnv.step): the
+        # action goes to dm-control as it is, and MuJoCo clamps it to each actuator's ctrlrange
+        ts = self.env.step(np.asarray(action, np.float64))
         return self._flat(ts.observation), float(ts.reward or 0.0), bool(ts.last())
 
     def snapshot(self) -> np.ndarray:

@@ -32,11 +32,15 @@ def atari_below_threshold_job(*, env: str, stats_csv: str, train_paths, atari: d
     pol = Policies(train_paths)
     src = pol.src
     prov = provenance.record(config_record, backend=src.attrs["backend"], env=env, algo=atari["algo"])
-    evaluator = I.make_path_evaluator(src, atari["horizon"], atari["chunk_size"], workers)
+    # the return: atari.return_definition ("authors": their evaluate_policy, each point's
+    # perturbations one group; rollout.HostRollout), default the first life
+    evaluator = I.make_path_evaluator(src, atari["horizon"], atari["chunk_size"], workers,
+                                      atari.get("return_definition", "first_life"))
     try:
         # A.6 samples pairs of the runs' policies: no screening (pairs whose smaller endpoint
         # return is 0 get an undefined BTP and are counted, not averaged); independent
-        # perturbations per point, as the authors' ppo_interpolate.py parallel_eval
+        # perturbations per point, as the authors' ppo_interpolate.py parallel_eval; the grid
+        # of atari.btp_grid ("inclusive": their 50 points with the endpoints, l. 108)
         rnd = btp_pairs_table(env, pd.read_csv(stats_csv), pol, evaluator, section=atari,
                               start=src.env.reference_state(), what="below_threshold_atari", draw="all",
                               shared_perturbations=False)
@@ -65,9 +69,12 @@ def fig20_fig21_job(*, stats_csv: str, games, post_update_pattern: str, per_game
     from ..plots.atari import fig20_histograms_atari, fig21_scatter_atari, select_atari_policies
 
     stats = pd.read_csv(stats_csv)
-    fig21_scatter_atari(stats, games, out_scatter_png, out_scatter_pdf, dpi=dpi)
     chosen = select_atari_policies(stats, games, per_game)
     log(f"[fig20] selected: {chosen}")
-    items = [(c["env"], f"{c['algo'].upper()} run {c['seed']} step {c['step']}",
-              read_post_update(post_update_pattern.format(**c))[0]) for c in chosen]
+    files = [read_post_update(post_update_pattern.format(**c)) for c in chosen]
+    # what the returns count (the files' return_definition; files without one: the first life)
+    kinds = sorted({str(f[2].get("return_definition", "first_life")) for f in files})
+    fig21_scatter_atari(stats, games, out_scatter_png, out_scatter_pdf, dpi=dpi,
+                        return_definition=kinds[0] if len(kinds) == 1 else " / ".join(kinds))
+    items = [(c["env"], f"{c['algo'].upper()} run {c['seed']} step {c['step']}", f[0]) for c, f in zip(chosen, files)]
     fig20_histograms_atari(items, out_hist_png, out_hist_pdf, dpi=dpi)

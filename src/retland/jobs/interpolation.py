@@ -106,7 +106,9 @@ def btp_pairs_table(env: str, stats: pd.DataFrame, pol: Policies, evaluator, *, 
                          for k in I.KINDS], ignore_index=True)
     else:
         raise ValueError(f"draw must be 'authors' or 'all', got {draw!r}")
-    grid = I.btp_alphas(section["btp_points"])
+    # Fig. 6 keeps its interior grid; Fig. 19 may take the authors' grid with the endpoints
+    # counted in btp_points (atari.btp_grid: inclusive, ppo_interpolate.py l. 108)
+    grid = I.btp_alphas(section["btp_points"], section.get("btp_grid", "interior"))
 
     def btp(i, row, ta, tb):
         key = jax.random.fold_in(sample_key(section["seed"], 1, 0), i)
@@ -116,8 +118,9 @@ def btp_pairs_table(env: str, stats: pd.DataFrame, pol: Policies, evaluator, *, 
         value, ra, rb = I.pair_btp(I.finite_point_means(r), section["btp_fraction"])
         return {"btp": value, "return_a": ra, "return_b": rb, "n_nonfinite": int((~np.isfinite(r)).sum())}
 
-    log(f"[{what}] {env}: {len(rnd)} random pairs x ({section['btp_points']} + 2) points x "
-        f"{section['btp_perturbations']} perturbations, rollouts of at most {section['horizon']} steps")
+    log(f"[{what}] {env}: {len(rnd)} random pairs x {len(grid)} points (endpoints included) x "
+        f"{section['btp_perturbations']} perturbations, rollouts of at most {section['horizon']} steps"
+        + (f" ({section['return_definition']} return)" if "return_definition" in section else ""))
     res = pd.DataFrame(I.run_pairs(rnd, pol.theta, btp, log, what))
     return pd.concat([rnd[["env", "kind", "seed_a", "step_a", "seed_b", "step_b"]], res], axis=1)
 

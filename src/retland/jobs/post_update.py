@@ -27,11 +27,16 @@ def post_update_job(*, train_path: str, seed: int, steps, post_update: dict, out
 
     n_samples, horizon = post_update["n_samples"], post_update["horizon"]
     chunk_size, sample_seed = post_update["chunk_size"], post_update["sample_seed"]
+    # what a return counts (suites.atari.post_update.return_definition; rollout.HostRollout)
+    return_definition = post_update.get("return_definition", "first_life")
     t_job = time.time()
     src = CheckpointSource(train_path)
     a = src.attrs
     chunk_size = min(chunk_size, n_samples)
-    estimator = make_estimator(src, horizon, chunk_size, workers)
+    # a pooled post-update (PPO on Atari, post_update_data: pool) resets one pool of environments
+    # per job, seeded by the run and the sample seed, and continues it over every checkpoint below
+    pool_seed = int(np.random.SeedSequence([int(sample_seed), int(seed)]).generate_state(1)[0])
+    estimator = make_estimator(src, horizon, chunk_size, workers, return_definition, pool_seed)
     start = src.env.reference_state()
     for step, out_path in zip(steps, out_h5):
         t0 = time.time()
@@ -60,6 +65,8 @@ def post_update_job(*, train_path: str, seed: int, steps, post_update: dict, out
             "seed": seed,
             "step": step,
             "sample_seed": sample_seed,
+            # only where the config names it (Atari): the other suites' files stay as they were
+            **({"return_definition": return_definition} if "return_definition" in post_update else {}),
             "train_file": os.path.relpath(train_path),
             "provenance": provenance.record(config_record, backend=a["backend"]),
         })

@@ -23,6 +23,9 @@ from . import _require, _stat_col, _styled, save_figure
 from .post_update import _hist_bins
 
 _SEED_MARKERS = "osD^vP*X"
+#: what a return counts (``return_definition`` of the post-update files; rollout.HostRollout)
+RETURN_LABELS = {"first_life": "clipped return to the first life lost",
+                 "authors": "clipped return through later lives, the authors' evaluation"}
 
 
 def games_of(stats: pd.DataFrame, games: Sequence[str]) -> list[str]:
@@ -52,10 +55,12 @@ def select_atari_policies(stats: pd.DataFrame, games: Sequence[str], per_game: i
 
 
 @_styled
-def fig21_scatter_atari(stats: pd.DataFrame, games: Sequence[str], out_png, out_pdf=None, dpi=150) -> None:
+def fig21_scatter_atari(stats: pd.DataFrame, games: Sequence[str], out_png, out_pdf=None, dpi=150,
+                        return_definition: str = "first_life") -> None:
     """Paper Fig. 21: one panel per game, x the bootstrapped mean post-update return,
     y its standard deviation; marker = training run, colour = checkpoint step (lighter =
-    earlier). A dashed line marks std = |mean| (variability as large as the mean)."""
+    earlier). A dashed line marks std = |mean| (variability as large as the mean). The title
+    names what a return counts (``return_definition``, :data:`RETURN_LABELS`)."""
     games = games_of(stats, games)
     fig, axes = plt.subplots(1, len(games), figsize=(3.6 * len(games), 3.4), constrained_layout=True,
                              squeeze=False)
@@ -81,7 +86,7 @@ def fig21_scatter_atari(stats: pd.DataFrame, games: Sequence[str], out_png, out_
     sm = plt.cm.ScalarMappable(cmap="viridis", norm=norm)
     fig.colorbar(sm, ax=axes[0][-1], label="checkpoint step", shrink=0.85)
     fig.suptitle("Fig. 21: mean and standard deviation of the post-update return distribution, PPO on Atari "
-                 "(clipped return to the first life lost)", fontsize=10)
+                 f"({RETURN_LABELS.get(return_definition, return_definition)})", fontsize=10)
     save_figure(fig, out_png, out_pdf, dpi=dpi)
 
 

@@ -28,13 +28,16 @@ ANNEAL_OVER_TRAINING = -1
 #: (``config.agent_overrides``): on Atari, CleanRL's ``ppo_atari`` as the authors ran it
 #: (paper A.6): Nature CNN, 8 envs x 128 steps, 4 minibatches, 4 epochs, lr 2.5e-4 annealed
 #: to 0 over training, clip 0.1 (value loss clipped too), entropy 0.01, value 0.5, grad
-#: norm 0.5, no observation normaliser; post-update: one full PPO update on a fresh 8 x 128
-#: collection from the checkpoint's training environments (``post_update_protocol``).
+#: norm 0.5, no observation normaliser; post-update as the authors' atari_policy_variance.py
+#: (A.6): one full PPO update of a fresh Adam without gradient clipping, on a slice of one
+#: joint 8 x 128-per-sample collection from a pool of environments reset once per job
+#: (``post_update_protocol``, ``post_update_optimizer``, ``post_update_data``).
 SUITE_DEFAULTS = {
     "atari": dict(actions="discrete", torso="nature_cnn", normalize_observations=False, num_envs=8,
                   unroll_length=128, num_minibatches=4, epochs=4, learning_rate=2.5e-4, clip_coef=0.1,
                   clip_value_loss=True, ent_coef=0.01, vf_coef=0.5, max_grad_norm=0.5, discount=0.99,
-                  gae_lambda=0.95, anneal_lr_steps=ANNEAL_OVER_TRAINING, post_update_protocol="authors_atari"),
+                  gae_lambda=0.95, anneal_lr_steps=ANNEAL_OVER_TRAINING, post_update_protocol="authors_atari",
+                  post_update_optimizer="fresh_adam_no_clip", post_update_data="pool"),
 }
 
 Config = PPOConfig

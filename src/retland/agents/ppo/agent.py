@@ -17,8 +17,9 @@ from . import (ANNEAL_OVER_TRAINING, NAME, SUITE_DEFAULTS, SUITES, TRAINS_IN_ENV
                Config, PPOConfig)
 from .collection import collect, fresh_envs, saved_envs, saved_host_envs, with_fresh_saved_envs  # noqa: F401
 from .config import check_env
-from .losses import Batch, one_step_update, ppo_update
+from .losses import Batch, advantages, one_step_update, ppo_epochs, ppo_update
 from .networks import nets
+from .optim import fresh_post_update_optimizer, optimizer
 from .state import PPOState, init, normalize, policy_params  # noqa: F401  (init: an Agent member)
 from .train_loop import host_fns, training_setup  # noqa: F401
 from ...base.envs import is_host_stepped
@@ -39,11 +40,29 @@ def make_policy(act_dim: int, cfg: PPOConfig):
 def update_from_saved(state: PPOState, batch, key: jax.Array, cfg: PPOConfig, act_dim: int) -> PPOState:
     """The update part of u(theta, X) for a batch collected from the saved training
     environments: ``one_step_update`` (``post_update_protocol = "authors"``) or one full
-    ``ppo_update`` (``"authors_atari"``; its first ``post_update_grad_steps`` when > 0)."""
+    ``ppo_update`` (``"authors_atari"``; its first ``post_update_grad_steps`` when > 0; the
+    optimizer of ``post_update_optimizer``, :func:`authors_atari_update`)."""
     if cfg.post_update_protocol == "authors_atari":
-        return ppo_update(state, batch, key, cfg, act_dim, n_steps=cfg.post_update_grad_steps or None,
-                          post_update=True)
+        return authors_atari_update(state, advantages(state, batch, cfg, act_dim), key, cfg, act_dim)
     return one_step_update(state, batch, key, cfg, act_dim)
+
+
+def authors_atari_update(state: PPOState, rows, key: jax.Array, cfg: PPOConfig, act_dim: int) -> PPOState:
+    """The authors' Atari u (paper A.6, ``atari_policy_variance.py`` l. 333-336, their
+    ``update_vmapped_agent``): one full PPO update (epochs x num_minibatches steps, the first
+    ``post_update_grad_steps`` when > 0) on the B rows ``rows`` of ``losses.advantages``.
+    ``post_update_optimizer``: ``"fresh_adam_no_clip"`` (theirs: a fresh Adam at the
+    checkpoint's learning rate, no gradient clipping, ``optim.fresh_post_update_optimizer``)
+    or ``"continue"`` (the checkpoint's Adam state and rate, clipped at ``max_grad_norm``).
+    Each sample is updated on its own: their ensemble averaged the loss over the B samples of
+    a batch and normalised the advantages jointly (docs/appendix-suites.md), which is not
+    copied."""
+    n = cfg.post_update_grad_steps or None
+    if cfg.post_update_optimizer == "fresh_adam_no_clip":
+        tx = fresh_post_update_optimizer(cfg, state.opt)
+        opt = tx.init({"actor": state.actor, "critic": state.critic})  # step 0, zero moments
+        return ppo_epochs(state, rows, key, cfg, act_dim, tx, opt, n)
+    return ppo_epochs(state, rows, key, cfg, act_dim, optimizer(cfg, post_update=True), state.opt, n)
 
 
 def post_update_state(state: PPOState, key: jax.Array, cfg: PPOConfig, env) -> PPOState:
@@ -89,12 +108,16 @@ def post_update(state: PPOState, key: jax.Array, replay, lo, hi, cfg: PPOConfig,
 def host_update(cfg: PPOConfig, env):
     """u(theta, X) in a host-stepped suite (Atari; the authors'
     ``eval_policy/experiments/atari_policy_variance.py``) as a
-    :class:`retland.rollout.HostUpdate`: per key, the checkpoint's ``num_envs`` saved
-    training environments (``env_state/``: snapshots, episode counters) are restored and
-    continued for ``unroll_length`` steps with the checkpoint's stochastic policy (sampled
-    actions), then ``update_from_saved`` (``"authors_atari"``: one full PPO update, epochs x
-    num_minibatches Adam steps continuing the checkpoint's Adam state, at the learning rate
-    of the checkpoint's last iteration; ``"authors"``: one Adam step). ``"full_update"``
+    :class:`retland.rollout.HostUpdate`. ``post_update_data: saved_envs``: per key, the
+    checkpoint's ``num_envs`` saved training environments (``env_state/``: snapshots,
+    episode counters) are restored and continued for ``unroll_length`` steps with the
+    checkpoint's stochastic policy (sampled actions), then ``update_from_saved``
+    (``"authors_atari"``: one full PPO update, :func:`authors_atari_update`; ``"authors"``:
+    one Adam step). ``post_update_data: pool`` (``authors_atari`` only, the authors'): the
+    collection continues the estimator's pool of environments instead (reset once per job,
+    never restored; key i's block of ``num_envs`` copies sampled with key i), GAE runs over
+    the joint collection and key i learns from its i-th time-major slice of B rows
+    (``rollout.HostUpdateEstimator``). ``"full_update"``
     (fresh resets) is refused: a host suite's resets are its copies' own streams, not the
     key's. The rollout of the result is the greedy policy
     (``make_policy``)."""
@@ -113,4 +136,15 @@ def host_update(cfg: PPOConfig, env):
     def learn(state: PPOState, key, data):
         return policy_params(update_from_saved(state, Batch(*data), key, cfg, act_dim))
 
+    if cfg.post_update_data == "pool" and cfg.post_update_protocol == "authors_atari":
+        # the authors' data (atari_policy_variance.py l. 250-331): one pool reset once per job,
+        # GAE over the joint collection with the checkpoint's value net, a slice of it per sample
+        def joint_advantages(state: PPOState, data):
+            return advantages(state, Batch(*data), cfg, act_dim)
+
+        def learn_rows(state: PPOState, key, rows):
+            return policy_params(authors_atari_update(state, rows, key, cfg, act_dim))
+
+        return HostUpdate(envs, sample, learn, cfg.num_envs, cfg.unroll_length, env.episode_length,
+                          joint_advantages, learn_rows)
     return HostUpdate(envs, sample, learn, cfg.num_envs, cfg.unroll_length, env.episode_length)

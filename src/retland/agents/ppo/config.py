@@ -14,6 +14,14 @@ OBS_NORM_EPS = 1e-8
 
 
 POST_UPDATE_PROTOCOLS = ("authors", "full_update", "authors_atari")
+#: the optimizer of an ``authors_atari`` post-update (paper A.6): the authors' (a fresh Adam at
+#: the checkpoint's learning rate and eps, no gradient clipping: ``utils.py`` l. 194 and
+#: ``init_ensemble_optim`` l. 273-288) or the checkpoint's Adam state continued, clipped
+POST_UPDATE_OPTIMIZERS = ("fresh_adam_no_clip", "continue")
+#: where an ``authors_atari`` post-update's data come from: the authors' one pool of
+#: environments per job (``atari_policy_variance.py`` l. 250-331), or the checkpoint's saved
+#: training environments restored for every sample
+POST_UPDATE_DATA = ("pool", "saved_envs")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +64,9 @@ class PPOConfig(HyperparamsMixin):
     post_update_minibatch: str = "first"  # authors: "first" (their rows) or "random"
     post_update_max_grad_norm: float | None = None  # authors: None = max_grad_norm; theirs 0.1
     post_update_grad_steps: int = 0  # full updates: 0 = all epochs x num_minibatches steps
+    # authors_atari only (docs/appendix-suites.md; the Atari suite defaults are the authors'):
+    post_update_optimizer: str = "continue"  # or "fresh_adam_no_clip" (the authors')
+    post_update_data: str = "saved_envs"  # or "pool" (the authors')
 
     def __post_init__(self):
         for k in ("num_envs", "unroll_length", "num_minibatches", "epochs"):
@@ -88,6 +99,15 @@ class PPOConfig(HyperparamsMixin):
         if not 0 <= self.post_update_grad_steps <= self.epochs * self.num_minibatches:
             raise ValueError(f"post_update_grad_steps must be in [0, epochs*num_minibatches], "
                              f"got {self.post_update_grad_steps}")
+        if self.post_update_optimizer not in POST_UPDATE_OPTIMIZERS:
+            raise ValueError(f"post_update_optimizer must be one of {POST_UPDATE_OPTIMIZERS}, "
+                             f"got {self.post_update_optimizer!r}")
+        if self.post_update_data not in POST_UPDATE_DATA:
+            raise ValueError(f"post_update_data must be one of {POST_UPDATE_DATA}, got {self.post_update_data!r}")
+        for k, default in (("post_update_optimizer", "continue"), ("post_update_data", "saved_envs")):
+            if getattr(self, k) != default and self.post_update_protocol != "authors_atari":
+                raise ValueError(f"{k}={getattr(self, k)!r} is the authors' Atari post-update (A.6): it needs "
+                                 f"post_update_protocol 'authors_atari' (or {k}: {default})")
         if self.post_update_protocol == "authors" and self.post_update_grad_steps > 1:
             raise ValueError(f"post_update_grad_steps={self.post_update_grad_steps} needs post_update_protocol "
                              f"'full_update' or 'authors_atari' (the authors' Brax post-update is one Adam step)")

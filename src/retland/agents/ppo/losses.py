@@ -96,12 +96,20 @@ def ppo_update(state: PPOState, batch: Batch, key: jax.Array, cfg: PPOConfig, ac
     first ``n_steps`` of these steps when given; ``post_update``: the learning rate of a
     post-update, ``optim.optimizer``). The normaliser is left unchanged."""
     flat = advantages(state, batch, cfg, act_dim)
+    return ppo_epochs(state, flat, key, cfg, act_dim, optimizer(cfg, post_update=post_update), state.opt, n_steps)
+
+
+def ppo_epochs(state: PPOState, flat, key: jax.Array, cfg: PPOConfig, act_dim: int,
+               tx: optax.GradientTransformation, opt, n_steps: int | None = None) -> PPOState:
+    """The optimisation part of :func:`ppo_update` on the B rows ``flat`` of
+    :func:`advantages`: ``epochs`` passes of ``num_minibatches`` steps of ``tx`` from the
+    optimizer state ``opt`` over random permutations (key ``key``) of the rows (only the first
+    ``n_steps`` steps when given). Returns ``state`` with the new networks and ``opt``."""
     B = cfg.batch_size
     perms = jax.vmap(lambda k: jax.random.permutation(k, B))(jax.random.split(key, cfg.epochs))
     idx = perms.reshape(cfg.epochs * cfg.num_minibatches, cfg.minibatch_size)
     if n_steps:
         idx = idx[:n_steps]
-    tx = optimizer(cfg, post_update=post_update)
     grad_fn = jax.grad(ppo_loss, has_aux=True)
 
     def step(carry, mb_idx):
@@ -112,7 +120,7 @@ def ppo_update(state: PPOState, batch: Batch, key: jax.Array, cfg: PPOConfig, ac
         return (optax.apply_updates(params, updates), opt), None
 
     params = {"actor": state.actor, "critic": state.critic}
-    (params, opt), _ = jax.lax.scan(step, (params, state.opt), idx)
+    (params, opt), _ = jax.lax.scan(step, (params, opt), idx)
     return state._replace(actor=params["actor"], critic=params["critic"], opt=opt)
 
 

@@ -30,6 +30,26 @@ def optimizer(cfg: PPOConfig, max_grad_norm: float | None = None, post_update: b
     )
 
 
+def checkpoint_learning_rate(cfg: PPOConfig, opt_state):
+    """The learning rate a checkpoint's optimizer was saved with: its last iteration's
+    (``annealed_lr(cfg, post_update=True)`` at the saved Adam step count; ``learning_rate``
+    without annealing). ``opt_state``: :func:`optimizer`'s state (clip, then Adam)."""
+    if not cfg.anneal_lr_steps:
+        return jnp.asarray(cfg.learning_rate, jnp.float32)
+    return annealed_lr(cfg, post_update=True)(opt_state[1][0].count)
+
+
+def fresh_post_update_optimizer(cfg: PPOConfig, opt_state) -> optax.GradientTransformation:
+    """The authors' Atari post-update optimizer (paper A.6, ``post_update_optimizer:
+    fresh_adam_no_clip``): their ``init_ensemble_optim`` (``eval_policy/experiments/utils.py``
+    l. 273-288) copies the checkpoint's param_groups (its learning rate, betas, eps) but looks
+    the Adam moments up by parameter *name* in a state dict keyed by *integer*, so none is
+    copied: a fresh Adam (step 0, zero moments) at the checkpoint's learning rate
+    (:func:`checkpoint_learning_rate`, constant through the update), and no gradient clipping
+    (``single_update_vmapped_agent`` l. 194 has the clip commented out)."""
+    return optax.adam(checkpoint_learning_rate(cfg, opt_state), b1=cfg.adam_b1, b2=cfg.adam_b2, eps=cfg.adam_eps)
+
+
 def annealed_lr(cfg: PPOConfig, post_update: bool = False):
     """CleanRL's linear annealing as an optax schedule of Adam's step count (see
     :func:`optimizer`)."""
