@@ -9,7 +9,6 @@ import sys
 
 import h5py
 import numpy as np
-import pandas as pd
 import pytest
 
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
@@ -141,73 +140,5 @@ def test_import_refuses_bad_inputs(work, case):
     assert set(os.listdir(work["dir"])) == before  # nothing written, not even a temporary file
 
 
-@pytest.mark.slow
-def test_post_update_landscape_interpolate_equal_the_api(work, imported):
-    """The three analysis commands on the imported file: outputs, provenance, and the API's
-    numbers for the same policy, keys and settings."""
-    import jax
-
-    import retland as R
-    from retland.base.checkpoints import read_post_update
-    from retland.jobs.sources import sample_key
-    from retland.plots.landscape import read_landscape
-
-    path, _ = imported
-    d = work["dir"]
-    apply, (p100, p200) = work["module"].apply, work["params"]
-    env = R.environment("hopper", episode_length=H)
-
-    # post-update: the workflow's E2 files, statistics and Fig. 2 histograms
-    p = retland(work, "post-update", path, "--step", 100, "--step", 200, "--n-samples", 8, "--horizon", H,
-                "--chunk-size", 4, "--n-boot", 50, "--out", "pu")
-    assert p.returncode == 0, p.stderr[-3000:]
-    assert "[post_update]" in p.stderr and "[post_update]" not in p.stdout  # progress on stderr
-    returns, lengths, attrs = read_post_update(str(d / "pu" / "step100.h5"))
-    assert json.loads(attrs["provenance"])["config"]["command"] == "retland post-update"
-    assert (attrs["update_kind"], attrs["noise_scale"], attrs["algo"]) == ("gaussian_perturbation", 3e-4, "mymlp")
-    api_r, api_l = R.post_update_distribution(R.Policy(apply, p100), env, n_samples=8, horizon=H, sigma=3e-4,
-                                              key=sample_key(0, 3, 100), chunk_size=4)
-    np.testing.assert_allclose(returns, api_r, rtol=1e-5)
-    np.testing.assert_array_equal(lengths, api_l)
-    stats = pd.read_csv(d / "pu" / "post_update.csv")
-    assert list(stats["step"]) == [100, 200]
-    assert stats.loc[0, "mean"] == pytest.approx(R.return_statistics(returns)["mean"][0])
-    for name in ("post_update", "fig02_histograms"):
-        assert json.loads((d / "pu" / f"{name}.provenance.json").read_text())["config"]["command"] == \
-            "retland post-update"
-    assert (d / "pu" / "fig02_histograms.png").stat().st_size > 0
-
-    # landscape: a pair (Fig. 1's noisy and smooth) in the workflow's landscape file
-    p = retland(work, "landscape", path, "--step", 100, "--step-b", 200, "--grid", 3, "--extent", 2, "--horizon", H,
-                "--n-samples", 8, "--chunk-size", 4, "--frames", 2, "--width", 32, "--height", 32, "--out", "land")
-    assert p.returncode == 0, p.stderr[-3000:]
-    data = read_landscape(str(d / "land" / "landscape.h5"))
-    role = next(r for r in ("noisy", "smooth") if int(data[r]["step"]) == 100)
-    assert data[role]["returns"].shape == (3, 3, 3)  # three scales (Fig. 27)
-    np.testing.assert_array_equal(data[role]["post_update_returns"], returns)  # the post-update command's samples
-    api = R.landscape_map(R.Policy(apply, p100), env, grid=3, extent=2.0, horizon=H, sigma=3e-4,
-                          key=sample_key(0, 3, 100), chunk_size=4)
-    np.testing.assert_allclose(data[role]["returns"][0], api["returns"], rtol=1e-5)
-    with h5py.File(d / "land" / "landscape.h5") as f:
-        assert json.loads(f.attrs["provenance"])["config"]["command"] == "retland landscape"
-    for name in ("fig01_landscape", "fig27_multiscale"):
-        assert (d / "land" / f"{name}.png").stat().st_size > 0 and (d / "land" / f"{name}.provenance.json").exists()
-
-    # interpolate: the workflow's paths table, the BTP, Fig. 5 and 8
-    p = retland(work, "interpolate", path, "--step-a", 100, path, "--step-b", 200, "--n-points", 4,
-                "--n-perturbations", 2, "--horizon", H, "--chunk-size", 4, "--seed", 5, "--out", "interp")
-    assert p.returncode == 0, p.stderr[-3000:]
-    paths = pd.read_csv(d / "interp" / "paths.csv")
-    assert {"env", "kind", "pair", "seed_a", "step_a", "seed_b", "step_b", "alpha", "return", "purd_mean", "purd_std",
-            "purd_n_nonfinite", "n_perturbations", "mean_a", "similar_mean"} <= set(paths.columns)
-    assert set(paths["kind"]) == {"same_run"} and list(paths["step_a"].unique()) == [100]
-    api_paths, api_btp = R.interpolation_path(p100, p200, apply, env, n_points=4, n_perturbations=2, sigma=3e-4,
-                                              horizon=H, key=jax.random.PRNGKey(5), chunk_size=4)
-    for col in ("alpha", "return", "purd_mean"):
-        np.testing.assert_allclose(paths[col], api_paths[col], rtol=1e-5)
-    btp = pd.read_csv(d / "interp" / "btp.csv").iloc[0]
-    assert btp["btp"] == pytest.approx(api_btp, nan_ok=True)
-    assert "below-threshold proportion" in p.stdout
-    for name in ("paths", "btp", "fig05_interpolation", "fig08_interpolation_purd"):
-        assert json.loads((d / "interp" / f"{name}.provenance.json").read_text())["config"]["command"] == \
-            "retland interpolate"
+# The analysis commands' outputs, provenance and numbers against the API: the README's worked
+# example, tests/external/test_worked_example.py (a brax.training PPO through the same commands).

@@ -88,3 +88,10 @@ def test_the_readme_worked_example_on_a_brax_training_ppo(tmp_path, jax_cache, b
         det, _ = R.post_update_distribution(R.Policy(apply, theta[i]), hopper, n_samples=1, horizon=H, sigma=0.0)
         assert ends[alpha] == pytest.approx(det[0], rel=1e-5)
     assert os.path.exists(run / "interpolate" / "fig05_interpolation.png")
+    # every output carries its provenance: the command that wrote it
+    assert json.loads(attrs["provenance"])["config"]["command"] == "retland post-update"
+    for sub, name, command in (("post_update", "post_update", "post-update"), ("post_update", "fig02_histograms", "post-update"),
+                               ("landscape", "fig01_landscape", "landscape"), ("interpolate", "paths", "interpolate"),
+                               ("interpolate", "fig05_interpolation", "interpolate")):
+        prov = json.loads((run / sub / f"{name}.provenance.json").read_text())
+        assert prov["config"]["command"] == f"retland {command}", (sub, name)
