@@ -175,18 +175,19 @@ def test_bad_bc_config_is_refused_naming_the_key(change, key):
         validate(cfg, schema)
 
 
-def test_bc_needs_td3():
-    from retland.config import ConfigError, validate
+def test_bc_runs_only_where_td3_is_trained():
+    """E12 clones the config's TD3 runs: without them it is skipped, and the workflow's
+    parse says so (retland.config.skipped_experiments), rather than refusing the config."""
+    from retland.config import experiment_algo, skipped_experiments, validate
 
     cfg, schema = _config()
     cfg = copy.deepcopy(cfg)
+    assert experiment_algo(cfg, "bc") == "td3"
     cfg["algos"] = ["sac"]
-    for k in ("interpolation", "rejection", "landscape"):
-        cfg.pop(k)
-    with pytest.raises(ConfigError, match="'bc': behaviour cloning clones TD3"):
-        validate(cfg, schema)
-    cfg.pop("bc")
-    validate(cfg, schema)  # without the section E12 is skipped
+    cfg["interpolation"]["algo"] = "sac"
+    validate(cfg, schema)
+    assert experiment_algo(cfg, "bc") is None
+    assert "bc: skipped, its agent td3 is not trained here" in skipped_experiments(cfg)
 
 
 # --- a tiny real run ----------------------------------------------------------------------
