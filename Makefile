@@ -10,12 +10,13 @@ SNAKEMAKE_ARGS ?=
 export PATH := $(BIN):$(PATH)
 export MPLBACKEND := Agg
 
-.PHONY: venv run test test-fast bench lint dryrun clean help
+.PHONY: venv run test test-fast bench bench-rejax-venv lint dryrun clean help
 
 help:
 	@echo "make run     - set up .venv and run the workflow on config/config.yaml (CPU, minutes)"
 	@echo "make test    - set up .venv and run the test suite (unit tests + one end-to-end ci run)"
-	@echo "make bench   - post-update estimator vs bare rollout, TD3 training throughput"
+	@echo "make bench   - post-update estimator vs bare rollout, training throughput (vs rejax where installed)"
+	@echo "make bench-rejax-venv - install rejax 0.1.3 into .venv-rejax for bench's training comparison"
 	@echo "make lint    - snakemake --lint"
 	@echo "make archive - pack results/<run>/<run>-artifact.tar.gz (stats, post-update, figures, provenance, sha256 manifest)"
 	@echo "make verify-archive [FILE=...] - re-check every checksum of an artifact archive"
@@ -62,6 +63,15 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	JAX_PLATFORMS=$${JAX_PLATFORMS:-cpu} $(BIN)/python -m retland.bench $(BENCH_ARGS)
+
+# The optional rejax 0.1.3 of bench's training comparison, in its own venv (.venv-rejax, git-ignored)
+# so that .venv keeps the pinned lock: rejax with this lock's jax/brax/flax/optax/mujoco/numpy, and
+# gymnax 0.0.9 (rejax 0.1.3 steps Brax through gymnax's pre-1.0 API).
+REJAX_VENV := .venv-rejax
+bench-rejax-venv:
+	@test -x $(REJAX_VENV)/bin/python || python3 -m venv $(REJAX_VENV)
+	$(REJAX_VENV)/bin/python -m pip install --quiet --disable-pip-version-check rejax==0.1.3 gymnax==0.0.9 \
+	  $$(grep -iE '^(jax|jaxlib|flax|optax|brax|mujoco|mujoco-mjx|numpy)==' requirements.lock)
 
 # Fails (exit 1) on any finding, for the default config and every shipped one.
 lint: $(STAMP)

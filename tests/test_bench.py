@@ -20,6 +20,30 @@ def test_bench_on_trained_checkpoints(tiny_training, tmp_path, capsys):
         bench_run(str(tmp_path), ["sac"], n=4, horizon=20, repeats=1)
 
 
+def test_rejax_rows_say_how_to_install_rejax(monkeypatch, capsys):
+    from retland.bench import bench_rejax
+
+    monkeypatch.setenv("RETLAND_REJAX_PYTHON", "/nonexistent/python")
+    assert bench_rejax(("td3",), rounds=1) == {}
+    assert "rejax not installed: make bench-rejax-venv" in capsys.readouterr().out
+
+
+def test_short_episode_rows_and_profile_run(capsys):
+    """The short-episode estimator rows and the profile (docs/profile.md) run; their numbers
+    are printed, never asserted on."""
+    from retland import profiling
+    from retland.bench import bench_short_episodes
+
+    out = bench_short_episodes(["td3"], n=4, horizon=10, repeats=1, replay_rows=1000)
+    assert out["td3"][2] == 10.0  # hopper without termination: every rollout runs the horizon
+    got = profiling.profile_training("td3", k=10, repeats=1, hidden=(16, 16))
+    assert got["chunk_us"] > 0 and "critic step" in got["parts"]
+    est = profiling.profile_estimator("td3", n=4, horizon=10, repeats=1, rows=1000)
+    assert 0 < est["ceiling"] <= 1
+    text = capsys.readouterr().out
+    assert "short episodes" in text and "whole chunk" in text and "ratio cannot pass" in text
+
+
 def test_bench_dmc_rows_run(capsys):
     """The DMC rows (E10): estimator vs bare host rollout, env-steps/s vs a plain loop, and
     host-stepped training; printed, never asserted on their values."""

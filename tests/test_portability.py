@@ -81,6 +81,59 @@ def test_tiny_td3_run_gives_the_same_bits_on_every_x86_64_cpu_with_1_and_2_threa
                 assert got[k] == want, msg
 
 
+#: the post-updates of 200 keys of a 64x64 TD3 (the default config's size) from a 150k-row buffer;
+#: prints the sha256 of the updated parameters (rollout.map_updates via the estimator's updates)
+_UPDATES = """
+from retland.runtime import add_xla_cpu_flags, start_cpu_backend
+add_xla_cpu_flags(); start_cpu_backend()
+import jax
+from retland.agents import get_agent
+from retland.analyses.post_update import make_estimator
+from retland.analyses.source import Source
+from retland.base.envs import make_env
+from retland.fingerprint import tree_sha256
+from retland.profiling import fake_replay
+agent = get_agent("td3"); cfg = agent.Config(hidden=(64, 64)); env = make_env("hopper", "spring")
+state = agent.init(jax.random.PRNGKey(0), env.spec.obs_dim, env.spec.act_dim, cfg)
+keys = jax.random.split(jax.random.PRNGKey(2), 200)
+est = make_estimator(Source(agent, env, cfg), 10)
+print(tree_sha256(est.updates(keys, state, fake_replay(env.spec, 150_000), 0, 150_000)))
+"""
+
+
+@pytest.mark.slow
+def test_post_update_bits_do_not_depend_on_the_threads():
+    """The post-update parameters are the same bits with 1 XLA CPU thread and with all: the
+    updates run one key after another (rollout.map_updates); vmapped over these 200 keys they
+    differed between 1 and 2 threads (docs/profile.md)."""
+    if _skip_reason():
+        pytest.skip(_skip_reason())
+    got = {}
+    for threads in ("1", ""):
+        env = {**os.environ, "JAX_PLATFORMS": "cpu", portability.THREADS_ENV: threads}
+        p = subprocess.run([sys.executable, "-c", _UPDATES], capture_output=True, text=True, env=env, timeout=900)
+        assert p.returncode == 0, p.stderr[-3000:]
+        got[threads or "all"] = p.stdout.strip().splitlines()[-1]
+    assert got["1"] == got["all"], got
+
+
+def test_threads_setting_is_validated_and_recorded(monkeypatch):
+    """RETLAND_XLA_CPU_THREADS caps XLA's CPU threads (runtime.start_cpu_backend); the machine
+    line records the threads in effect."""
+    monkeypatch.delenv(portability.THREADS_ENV, raising=False)
+    assert portability.threads_setting() is None
+    cores = portability.cpu_threads()
+    monkeypatch.setenv(portability.THREADS_ENV, "1")
+    assert portability.threads_setting() == 1 and portability.cpu_threads() == 1
+    assert portability.machine()["threads"] == 1
+    monkeypatch.setenv(portability.THREADS_ENV, "999")
+    assert portability.cpu_threads() == cores
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv(portability.THREADS_ENV, bad)
+        with pytest.raises(ValueError, match="RETLAND_XLA_CPU_THREADS"):
+            portability.threads_setting()
+
+
 def test_isa_setting_is_validated_and_recorded(monkeypatch):
     monkeypatch.setenv("RETLAND_XLA_CPU_ISA", "sse4_2")
     assert portability.isa_setting() == "SSE4_2"

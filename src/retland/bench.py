@@ -2,9 +2,12 @@
 
 1. Post-update estimator (N fused updates + rollouts) against the bare vmapped rollout
    of the very same updated policies (the ceiling), same task, backend and horizon, for
-   each algorithm (TD3, SAC, PPO).
+   each algorithm (TD3, SAC, PPO); and TD3/SAC with 64x64 networks on short episodes (165
+   steps: hopper without termination, horizon 165), where the updates' cost shows most.
 2. Training: environment steps per second per seed with 1 seed and with several seeds
-   vmapped in one job, for each algorithm.
+   vmapped in one job, for each algorithm; and TD3/SAC against rejax 0.1.3's TD3 on the
+   same task, sizes and schedule (``--only-rejax``; rejax lives in ``.venv-rejax``,
+   ``make bench-rejax-venv``), alternating fresh processes.
 3. DeepMind Control (host-stepped, E10): the estimator against the bare host rollout of the
    same updated policies, the host rollout's env-steps/s against one dm-control environment
    in a plain loop, and host-stepped training throughput.
@@ -14,6 +17,11 @@
 5. Instruction set (``--only-isa`` / ``--isa``): TD3 training and the post-update estimator
    under the pinned ``--xla_cpu_max_isa=AVX2`` against native, 64x64 and 2x256, alternating
    fresh processes (docs/numbers-that-travel.md).
+6. Profile (``--profile``, :mod:`retland.profiling`): where a training chunk and an
+   estimator call spend their time (docs/profile.md).
+
+Every row runs with the XLA CPU threads of ``--threads`` (default ``RETLAND_XLA_CPU_THREADS``,
+unset: XLA's one per core; ``runtime.start_cpu_backend``).
 
 Usage: python -m retland.bench [--algos td3,sac,ppo] [--env hopper] [--backend spring] [--n 200]
 """
@@ -21,6 +29,8 @@ Usage: python -m retland.bench [--algos td3,sac,ppo] [--env hopper] [--backend s
 from __future__ import annotations
 
 import argparse
+import collections
+import os
 import statistics
 import time
 
@@ -30,6 +40,8 @@ from .runtime import add_xla_cpu_flags
 add_xla_cpu_flags()
 configure_mujoco_gl()  # a MUJOCO_GL=osmesa that cannot load must not break `import brax`
 import jax  # noqa: E402
+
+from .profiling import fake_replay as _fake_replay, train_chunks  # noqa: E402,F401
 
 
 def _time(fn, repeats: int) -> float:
@@ -42,10 +54,10 @@ def _time(fn, repeats: int) -> float:
     return statistics.median(ts)
 
 
-def _side_by_side(estimate, bare, n, repeats):
+def _side_by_side(estimate, bare, n, repeats, ratios=None):
     """(estimator policies/s, bare policies/s, mean episode length): both compiled first, then
     timed interleaved so both see the same machine state; ``estimate()`` returns (returns,
-    lengths) of the ``n`` policies."""
+    lengths) of the ``n`` policies. ``ratios``: a list that gets each round's estimator / bare."""
     import numpy as np
 
     _, lengths = jax.block_until_ready(estimate())
@@ -54,28 +66,18 @@ def _side_by_side(estimate, bare, n, repeats):
     for _ in range(repeats):
         t_bare.append(_time(lambda: jax.block_until_ready(bare()), 1))
         t_est.append(_time(lambda: jax.block_until_ready(estimate()), 1))
+    if ratios is not None:
+        ratios.extend(b / e for b, e in zip(t_bare, t_est))
     return n / statistics.median(t_est), n / statistics.median(t_bare), float(np.mean(np.asarray(lengths)))
 
 
-def _fake_replay(spec, rows):
-    from .base.replay import Transition
-
-    k = jax.random.split(jax.random.PRNGKey(1), 4)
-    return Transition(
-        jax.random.normal(k[0], (rows, spec.obs_dim)),
-        jax.random.uniform(k[1], (rows, spec.act_dim), minval=-1, maxval=1),
-        jax.random.normal(k[2], (rows,)),
-        jax.random.normal(k[3], (rows, spec.obs_dim)),
-        jax.numpy.zeros(rows),
-    )
-
-
 def bench_post_update(algo, env_name, backend, n, *, horizon, repeats, replay_rows=20_000, overrides=None,
-                      env_kwargs=None):
+                      env_kwargs=None, ratios=None):
     """(estimator policies/s, bare-rollout policies/s, mean episode length) for ``algo``.
 
     The bare rollout evaluates the very same updated policies, so both see the same
-    episode lengths (rollouts stop once every episode of the batch has ended)."""
+    episode lengths (rollouts stop once every episode of the batch has ended). ``ratios``:
+    see :func:`_side_by_side`."""
     from .agents import get_agent
     from .analyses.post_update import make_estimator
     from .analyses.source import Source
@@ -93,10 +95,10 @@ def bench_post_update(algo, env_name, backend, n, *, horizon, repeats, replay_ro
     start = env.reference_state()
     keys = jax.random.split(jax.random.PRNGKey(2), n)
     est = make_estimator(Source(agent, env, cfg), horizon)
-    params = jax.jit(jax.vmap(lambda kk: agent.post_update(state, kk, replay, 0, replay_rows, cfg, env)))(keys)
+    params = est.updates(keys, state, replay, 0, replay_rows)  # the very policies the estimator rolls out
     bare = make_batched_rollout(env, agent.make_policy(spec.act_dim, cfg), horizon)
     return _side_by_side(lambda: est(keys, state, replay, 0, replay_rows, start), lambda: bare(params, start),
-                         n, repeats)
+                         n, repeats, ratios)
 
 
 def bench_checkpoint(train_path, step, n, horizon, repeats, workers=2):
@@ -113,26 +115,31 @@ def bench_checkpoint(train_path, step, n, horizon, repeats, workers=2):
     start = env.reference_state()
     keys = jax.random.split(jax.random.PRNGKey(2), n)
     est = make_estimator(src, horizon, n, workers)
-    params = jax.jit(jax.vmap(lambda kk: agent.post_update(state, kk, replay, lo, hi, cfg, env)))(keys)
+    params = est.updates(keys, state, replay, lo, hi)
     bare = make_evaluator(env, agent.make_policy(env.spec.act_dim, cfg), horizon, n, workers)
     return _side_by_side(lambda: est(keys, state, replay, lo, hi, start), lambda: bare(params, start), n, repeats)
 
 
-def train_chunks(agent, env, cfg, seeds, steps: int):
-    """``(advance, env_steps)``: ``advance()`` runs the next training chunk of ``agent`` (its
-    ``training_setup``, the path ``training.train`` takes for every agent) and waits for it;
-    a chunk is ``env_steps`` environment steps per seed: ``steps`` (TD3/SAC, whose ring
-    buffer holds 10 x ``steps`` rows) or PPO's whole iterations within them (at least one)."""
-    setup = agent.training_setup(env, cfg, list(seeds), 10 * steps, [10 * steps], steps, lambda m: None)
-    units = setup.loop.schedule.bounds[0]  # the first chunk: its length in the loop's units
-    state = {"carry": setup.carry, "u": 0}
-
-    def advance():
-        u0 = state["u"]
-        carry, _ = setup.loop.advance(state["carry"], u0, u0 + units)
-        state["carry"], state["u"] = jax.block_until_ready(carry), u0 + units
-
-    return advance, units * setup.loop.schedule.unit_steps
+def bench_short_episodes(algos, n, horizon, repeats, replay_rows=150_000):
+    """Estimator vs bare rollout where the updates' cost shows most: 64x64 networks (the
+    default config's) and episodes of ``horizon`` steps (hopper without termination, so every
+    rollout runs ``horizon`` steps, as a trained hopper's ~165-step episodes do; a 150k-row
+    buffer). Prints one row per algorithm; returns {algo: (estimator, bare, length)}."""
+    print(f"\nshort episodes: post-update estimator vs bare rollout of the same updated policies, 64x64 networks, "
+          f"hopper without termination, horizon {horizon}, N {n}, median of {repeats} (policies/s)")
+    print(f"  {'algo':5s} {'N':>5s} {'estimator':>12s} {'bare rollout':>14s} {'ratio':>7s} {'rounds':>13s} "
+          f"{'env-steps/s (est.)':>19s}")
+    out = {}
+    for algo in algos:
+        r = []
+        e, b, length = bench_post_update(algo, "hopper", "spring", n, horizon=horizon, repeats=repeats,
+                                         replay_rows=replay_rows, overrides={"hidden": [64, 64]},
+                                         env_kwargs=NO_TERM, ratios=r)
+        out[algo] = (e, b, length)
+        print(f"  {algo:5s} {n:5d} {e:12,.1f} {b:14,.1f} {e / b:7.3f} {min(r):6.3f}-{max(r):.3f} "
+              f"{e * length:19,.0f}", flush=True)
+    print("  (docs/profile.md: the N updates' flops put a floor under the estimator's time)")
+    return out
 
 
 def bench_train(algo, env_name, backend, seeds_list, steps, overrides=None, env_kwargs=None):
@@ -152,6 +159,96 @@ def bench_train(algo, env_name, backend, seeds_list, steps, overrides=None, env_
         t = time.perf_counter()
         advance()
         out[n_seeds] = env_steps / (time.perf_counter() - t)
+    return out
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+#: the optional virtual environment of the rejax comparison (git-ignored; ``make bench-rejax-venv``)
+REJAX_VENV = os.path.join(REPO, ".venv-rejax")
+REJAX_INSTALL = ("make bench-rejax-venv  (python3 -m venv .venv-rejax && .venv-rejax/bin/pip install rejax==0.1.3 "
+                 "gymnax==0.0.9 and this lock's jax, jaxlib, flax, optax, brax, mujoco, numpy)")
+
+
+def train_worker(algo: str, steps: int, buffer: int, repeats: int) -> dict:
+    """One process's measurement of the rejax comparison: ``algo``'s training env-steps/s
+    (hopper, spring, 1 seed, 64x64, batch 256, learning from the first step, a ring buffer of
+    ``buffer`` rows), median of ``repeats`` chunks of ``steps`` after a warm-up chunk."""
+    from .agents import get_agent
+    from .base.envs import make_env
+    from .portability import cpu_threads
+
+    agent = get_agent(algo)
+    env = make_env("hopper", "spring")
+    cfg = agent.Config.from_dict({"hidden": [64, 64], "batch_size": 256, "learning_starts": 1})
+    advance, env_steps = train_chunks(agent, env, cfg, [0], steps, total=max(1, -(-buffer // steps)) * steps)
+    advance()  # warm-up (compilation)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        advance()
+        times.append(time.perf_counter() - t)
+    return {"rate": env_steps / statistics.median(times), "rates": [env_steps / x for x in times],
+            "threads": cpu_threads()}
+
+
+def rejax_python() -> str | None:
+    """The rejax venv's interpreter (``RETLAND_REJAX_PYTHON`` or ``.venv-rejax``), None if absent."""
+    py = os.environ.get("RETLAND_REJAX_PYTHON") or os.path.join(REJAX_VENV, "bin", "python")
+    return py if os.path.exists(py) else None
+
+
+def bench_rejax(algos=("td3", "sac"), *, steps: int = 1000, buffer: int = 20_000, rounds: int = 3,
+                repeats: int = 3, threads=(None,)) -> dict:
+    """This project's TD3/SAC training against rejax 0.1.3's TD3 (:mod:`retland.rejax_worker`)
+    on the same task, network sizes and update schedule: every measurement a fresh process,
+    this project's and rejax's alternated (A B A B ...) in ``rounds`` rounds, each process the
+    median of ``repeats`` chunks of ``steps`` after a warm-up; for each XLA CPU thread setting
+    in ``threads`` (None: XLA's default, one per core; n: ``RETLAND_XLA_CPU_THREADS=n`` for both
+    sides). Prints the rates (median and range over rounds) and the ratios to rejax (median of
+    the rounds' ratios, range). Returns {setting: {name: [rates]}}; {} where rejax is absent."""
+    import json
+    import subprocess
+    import sys
+
+    from .portability import THREADS_ENV
+
+    print(f"\ntraining against rejax 0.1.3 (TD3): hopper (spring), 1 seed, 64x64 ReLU networks, batch 256, one "
+          f"critic update per env step, actor and targets every 2nd, ring buffer {buffer:,} rows; alternating "
+          f"fresh processes, {rounds} rounds x median of {repeats} chunks of {steps} steps (env-steps/s)", flush=True)
+    py = rejax_python()
+    if py is None:
+        print(f"  rejax not installed: {REJAX_INSTALL}")
+        return {}
+    src = os.path.join(REPO, "src")
+    out = {}
+    for setting in threads:
+        env = {k: v for k, v in os.environ.items() if k != THREADS_ENV}
+        if setting is not None:
+            env[THREADS_ENV] = str(setting)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH", "")) if p)
+        got = collections.defaultdict(list)
+        size = ["--buffer", str(buffer), "--repeats", str(repeats)]
+        runs = [(f"this project {a}", [sys.executable, "-m", "retland.bench", "--train-worker", a, "--train-steps",
+                                       str(steps)] + size) for a in algos]
+        runs.append(("rejax 0.1.3 td3", [py, "-m", "retland.rejax_worker", "--steps", str(steps)] + size))
+        for _ in range(rounds):
+            for name, cmd in runs:
+                p = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO)
+                if p.returncode != 0:
+                    print(f"  {name} failed (exit {p.returncode}):\n    " + "\n    ".join(p.stderr.splitlines()[-8:]))
+                    return out
+                got[name].append(json.loads(p.stdout.strip().splitlines()[-1])["rate"])
+        label = "XLA's default (one per core)" if setting is None else f"{setting} ({THREADS_ENV}={setting})"
+        print(f"  XLA CPU threads: {label}")
+        ref = got["rejax 0.1.3 td3"]
+        for name, rates in got.items():
+            line = f"    {name:22s} {statistics.median(rates):8,.0f}  [{min(rates):,.0f}-{max(rates):,.0f}]"
+            if name != "rejax 0.1.3 td3":
+                r = [a / b for a, b in zip(rates, ref)]
+                line += (f"   {statistics.median(r):5.2f}x rejax's TD3 (rounds {' '.join(f'{x:.2f}' for x in r)})")
+            print(line, flush=True)
+        out[setting] = dict(got)
+    print("  (target: >= 2x rejax's TD3 rate)")
     return out
 
 
@@ -190,7 +287,7 @@ def bench_dmc(task, algos, n, horizon, repeats, workers, seeds_list, train_steps
         replay = _fake_replay(spec, 20_000)
         keys = jax.random.split(jax.random.PRNGKey(2), n)
         est = make_estimator(Source(agent, env, cfg), horizon, n, workers)
-        params = jax.jit(jax.vmap(lambda kk: agent.post_update(state, kk, replay, 0, 20_000, cfg, env)))(keys)
+        params = est.updates(keys, state, replay, 0, 20_000)
         bare = HostRollout(env, agent.make_policy(spec.act_dim, cfg), horizon, n, workers)
         e, b, length = _side_by_side(lambda: est(keys, state, replay, 0, 20_000, start), lambda: bare(params, start),
                                      n, repeats)
@@ -416,9 +513,56 @@ def main(argv=None):
     ap.add_argument("--isa-repeats", type=int, default=3)
     ap.add_argument("--isa-worker", choices=("train", "estimator"), help=argparse.SUPPRESS)
     ap.add_argument("--isa-hidden", type=int, nargs="+", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="XLA CPU threads of every row (sets RETLAND_XLA_CPU_THREADS; default: as set, else one "
+                         "per core)")
+    ap.add_argument("--only-rejax", action="store_true", help="only the training rows against rejax 0.1.3")
+    ap.add_argument("--rejax", default="1", help="'0' skips the rows against rejax in a full run")
+    ap.add_argument("--rejax-threads", default="",
+                    help="comma-separated XLA CPU thread settings of the rejax rows ('default' = one per core), "
+                         "each for both sides (default: the bench's own)")
+    ap.add_argument("--rejax-rounds", type=int, default=3, help="A B rounds of the rejax rows")
+    ap.add_argument("--rejax-steps", type=int, default=1000, help="environment steps per timed chunk of the rejax rows")
+    ap.add_argument("--rejax-buffers", default="20000,131072",
+                    help="comma-separated ring buffer sizes (rows) of the rejax rows, the same for both sides "
+                         "(20,000: the default config's TD3/SAC runs; 131,072: rejax's default)")
+    ap.add_argument("--buffer", type=int, default=20_000, help=argparse.SUPPRESS)  # a worker's buffer
+    ap.add_argument("--train-worker", choices=("td3", "sac"), help=argparse.SUPPRESS)
+    ap.add_argument("--profile", action="store_true", help="the profile of docs/profile.md (retland.profiling)")
+    ap.add_argument("--short-horizon", type=int, default=165,
+                    help="episode length of the short-episode estimator rows (0 skips them)")
     a = ap.parse_args(argv)
+    from .portability import THREADS_ENV
+    from .runtime import start_cpu_backend
+
+    if a.threads is not None:
+        os.environ[THREADS_ENV] = str(a.threads)
+    if a.profile:  # thunk counts: XLA's CPU trace events, before the backend starts
+        from .profiling import TRACE_FLAG
+
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {TRACE_FLAG}".strip()
+    start_cpu_backend()
     algos = [x.strip() for x in a.algos.split(",") if x.strip()]
     dmc_algos = [x for x in algos if x in ("td3", "sac")]
+    rejax_threads = tuple(None if s.strip() == "default" else int(s) for s in a.rejax_threads.split(",")
+                          if s.strip()) or (None if a.threads is None and not os.environ.get(THREADS_ENV)
+                                            else int(os.environ[THREADS_ENV]),)
+    if a.train_worker:
+        import json
+
+        print(json.dumps(train_worker(a.train_worker, a.train_steps, a.buffer, a.repeats)), flush=True)
+        return 0
+    if a.profile:
+        from .profiling import main as profile
+
+        return profile(tuple(x for x in algos if x in ("td3", "sac")) or ("td3",), n=a.n,
+                       horizon=a.short_horizon or 165)
+    rejax_buffers = [int(b) for b in a.rejax_buffers.split(",") if b.strip()]
+    if a.only_rejax:
+        for buffer in rejax_buffers:
+            bench_rejax(tuple(x for x in algos if x in ("td3", "sac")), steps=a.rejax_steps, buffer=buffer,
+                        rounds=a.rejax_rounds, threads=rejax_threads)
+        return 0
     if a.only_dmc:
         return bench_dmc(a.dmc, dmc_algos, a.dmc_n, a.horizon, a.repeats, a.dmc_workers, sorted({1, 2}),
                          a.train_steps)
@@ -447,6 +591,8 @@ def main(argv=None):
         print(f"  {algo:5s} {n:5d} {est:12,.1f} {ceil:14,.1f} {est / ceil:7.3f} {length:16.1f}", flush=True)
     print("  (ratio target >= 0.9 for TD3/SAC, whose update is one actor step; a PPO update collects "
           "and learns from a whole batch, so its ratio is far lower by design)")
+    if a.short_horizon and dmc_algos:
+        bench_short_episodes(dmc_algos, a.n, a.short_horizon, a.repeats)
 
     print("\ntraining throughput (after warm-up; env-steps/s)")
     for algo in algos:
@@ -458,6 +604,10 @@ def main(argv=None):
         if len(tr) > 1:
             lo, hi = min(tr), max(tr)
             print(f"  {algo:5s} total throughput ratio {hi} seeds / 1 seed: {tr[hi] * hi / tr[lo]:.2f}")
+    if a.rejax != "0" and dmc_algos:
+        for buffer in rejax_buffers:
+            bench_rejax(tuple(dmc_algos), steps=a.rejax_steps, buffer=buffer, rounds=a.rejax_rounds,
+                        threads=rejax_threads)
     if a.dmc and dmc_algos:
         bench_dmc(a.dmc, dmc_algos, a.dmc_n, a.horizon, a.repeats, a.dmc_workers, sorted({1, 2}), a.train_steps)
     if a.atari and "ppo" in algos:

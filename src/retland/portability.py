@@ -139,12 +139,33 @@ def cpu_isa_features() -> list[str]:
     return []
 
 
-def cpu_threads() -> int:
-    """The cores this process may run on (XLA sizes its thread pool from them)."""
+#: the environment variable that caps the threads XLA's CPU client computes with (unset: one
+#: per core this process may run on, XLA's default; ``runtime.start_cpu_backend`` applies it).
+#: The number of threads does not change a bit (tests/test_portability.py runs 1 and all).
+THREADS_ENV = "RETLAND_XLA_CPU_THREADS"
+
+
+def threads_setting(environ=None) -> int | None:
+    """``RETLAND_XLA_CPU_THREADS`` as a positive integer, or None where unset (XLA's default)."""
+    environ = os.environ if environ is None else environ
+    raw = environ.get(THREADS_ENV, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{THREADS_ENV}={raw!r} must be a positive integer (the threads XLA's CPU client uses), "
+                         "or unset for one per core")
+    return int(raw)
+
+
+def cpu_threads(environ=None) -> int:
+    """The threads XLA's CPU client computes with: one per core this process may run on (XLA
+    sizes its thread pool from them), at most ``RETLAND_XLA_CPU_THREADS``."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    cap = threads_setting(environ)
+    return cores if cap is None else min(cores, cap)
 
 
 @functools.lru_cache(maxsize=None)

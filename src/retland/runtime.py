@@ -79,10 +79,49 @@ def add_xla_cpu_flags() -> None:
     os.environ.update(onednn_env())
 
 
+def start_cpu_backend(threads: int | None = None) -> int | None:
+    """Start JAX's backends with XLA's CPU client computing on at most ``threads`` threads
+    (default: ``RETLAND_XLA_CPU_THREADS``; None leaves XLA's default, one per core).
+
+    XLA sizes the CPU client's thread pool from the cores the starting thread may run on and
+    has no flag for it, so the calling thread is held to ``threads`` cores while the client
+    starts, and every thread of the process gets all its cores back right after: the pool
+    keeps ``threads`` workers, which the OS moves between cores freely. Small networks and
+    brax's small ops gain from fewer threads on a busy or shared CPU (docs/profile.md:
+    a second worker thread mostly hands ops back and forth); the bits do not change. Returns
+    the threads in effect, or None where nothing was capped (setting unset, no more cores
+    than asked, no ``sched_setaffinity``, or the backends already started: a note is logged)."""
+    from .portability import threads_setting
+
+    threads = threads_setting() if threads is None else int(threads)
+    import jax
+    from jax._src import xla_bridge
+
+    if threads is None or not hasattr(os, "sched_setaffinity"):
+        return None
+    if xla_bridge.backends_are_initialized():
+        log(f"XLA's CPU client is already running: {threads} thread(s) not applied")
+        return None
+    allowed = os.sched_getaffinity(0)
+    if threads >= len(allowed):
+        return None
+    os.sched_setaffinity(0, sorted(allowed)[:threads])
+    try:
+        jax.devices()  # the CPU client creates its thread pools now
+    finally:
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                os.sched_setaffinity(int(tid), allowed)
+            except OSError:  # a thread that has just ended
+                pass
+    return threads
+
+
 def setup_jax(cache_dir: str | None = None, render: bool = False):
     """Start of every simulating job: MuJoCo's GL backend (``render``: this job draws frames;
-    see ``base.gl``), XLA CPU flags and the persistent compilation cache shared by every job
-    of a run (RETLAND_JAX_CACHE). Call it before anything imports brax or mujoco."""
+    see ``base.gl``), XLA CPU flags, the CPU client's threads (``RETLAND_XLA_CPU_THREADS``,
+    :func:`start_cpu_backend`) and the persistent compilation cache shared by every job of a
+    run (RETLAND_JAX_CACHE). Call it before anything imports brax or mujoco."""
     from .base.gl import configure_mujoco_gl
 
     configure_mujoco_gl(render=render, log=log)
@@ -95,6 +134,7 @@ def setup_jax(cache_dir: str | None = None, render: bool = False):
         jax.config.update("jax_compilation_cache_dir", cache_dir)
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    start_cpu_backend()
     return jax
 
 

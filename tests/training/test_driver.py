@@ -113,3 +113,41 @@ def test_estimator_reproduces_single_rollouts(tiny_training):
     for i in range(3):
         theta = src.agent.post_update(state, keys[i], src.replay, lo, hi, src.cfg, src.env)
         assert float(roll(theta, ref)[0]) == pytest.approx(float(r[i]), rel=1e-5)
+
+
+def test_post_update_bits_do_not_depend_on_the_chunk_size(tiny_training):
+    """On the CPU each sample's update is computed as if alone (rollout.map_updates): the same
+    key gives the same updated parameters and return bit for bit whether 2, 4 or 6 samples
+    share a call (post_update.chunk_size), and the parameters are the plain jitted update's.
+    (A chunk of one sample is a program without the batch dimension, whose last bits may
+    differ: docs/configuration.md.)"""
+    from helpers import tree_equal
+
+    from retland.analyses.post_update import make_estimator
+    from retland.jobs.sources import CheckpointSource
+
+    src = CheckpointSource(tiny_training["paths"][0])
+    state, (lo, hi) = src.checkpoint(200)
+    keys = jax.random.split(jax.random.PRNGKey(3), 6)
+    est = make_estimator(src, 30)
+    ref = src.env.reference_state()
+    r6 = np.asarray(est(keys, state, src.replay, lo, hi, ref)[0])
+    r4 = np.asarray(est(keys[2:], state, src.replay, lo, hi, ref)[0])
+    np.testing.assert_array_equal(r6[2:], r4)
+    np.testing.assert_array_equal(r6[4:], np.asarray(est(keys[4:], state, src.replay, lo, hi, ref)[0]))
+    p6 = est.updates(keys, state, src.replay, lo, hi)
+    one = jax.jit(lambda k: src.agent.post_update(state, k, src.replay, lo, hi, src.cfg, src.env))(keys[4])
+    assert tree_equal(jax.tree_util.tree_map(lambda x: x[4], p6), one)
+
+
+def test_offpolicy_chunk_compiles_once(tiny_training):
+    """The chunk's carry keeps its types from chunk to chunk (brax types some state fields
+    weakly), so a training job compiles its chunk once, not again at the second chunk."""
+    from retland.base.envs import make_env
+
+    agent, cfg = tiny_training["agent"], tiny_training["cfg"]
+    setup = agent.training_setup(make_env("hopper", "spring", episode_length=50), cfg, [0, 1], 40, [40], 20,
+                                 lambda m: None)
+    carry, _ = setup.loop.advance(setup.carry, 0, 20)
+    setup.loop.advance(carry, 20, 40)
+    assert setup.loop.chunk_fn._cache_size() == 1

@@ -3,8 +3,10 @@
 For a checkpoint theta, draw N independent updates u(theta, X_i) (for TD3: one actor
 step on a fresh minibatch of the replay buffer as it was at the checkpoint) and roll
 each updated deterministic policy out for ``horizon`` steps from the reference initial
-state s_I. Updates and rollouts are fused and vmapped in chunks of ``chunk_size``
-samples so N = 1000 at horizon 1000 fits in memory. Generic over agents: the agent
+state s_I. Updates and rollouts are one jitted function per chunk of ``chunk_size``
+samples (the rollouts vmapped; on the CPU the updates one key after another, so a sample's
+bits do not depend on the chunk: ``rollout.map_updates``), so N = 1000 at horizon 1000 fits
+in memory. Generic over agents: the agent
 module supplies ``post_update`` and ``make_policy``.
 """
 

@@ -69,7 +69,10 @@ def make_offpolicy_chunk(env, capacity: int, chunk_steps: int, learning_starts: 
     step after ``learning_starts``; seeds are the leading axis (vmap) while the step
     counter ``t`` is unbatched, so the learning-start branch stays a real ``lax.cond``.
     Episodes end by termination or the time limit ``env.episode_length`` and restart from
-    a fresh noisy initial state; transitions keep their true next observation.
+    a fresh noisy initial state; transitions keep their true next observation. The fresh
+    states are drawn (``env.reset`` of every seed) only at a step where some seed's episode
+    ended: one ``lax.cond`` on that, outside the vmap, instead of a reset per seed and step
+    whose result is mostly thrown away (the same keys, so the same bits; docs/profile.md).
     ``episode_returns`` holds the return of each training episode that ended at that
     step, NaN elsewhere (for progress logs).
     """
@@ -87,20 +90,32 @@ def make_offpolicy_chunk(env, capacity: int, chunk_steps: int, learning_starts: 
         ep_t = c.ep_t + 1
         ep_ret = c.ep_return + env.reward(nxt)
         end = (term > 0) | (ep_t >= env.episode_length)
-        fresh = env.reset(k_reset)
-        env_state = jax.tree_util.tree_map(lambda f, n: jnp.where(end, f, n), fresh, nxt)
         size = jnp.minimum(t + 1, capacity)
         agent = jax.lax.cond(
             t + 1 >= learning_starts, lambda a: learn(a, replay, size, k_upd, t), lambda a: a, c.agent
         )
         out_ret = jnp.where(end, ep_ret, jnp.nan)
-        carry = OffPolicyCarry(agent, env_state, jnp.where(end, 0, ep_t), jnp.where(end, 0.0, ep_ret), key, replay)
-        return carry, (tr, out_ret)
+        carry = OffPolicyCarry(agent, nxt, jnp.where(end, 0, ep_t), jnp.where(end, 0.0, ep_ret), key, replay)
+        return carry, (tr, out_ret), (end, k_reset)
 
     batched = jax.vmap(one_seed, in_axes=(0, None))
 
+    def restart(env_state, end, k_reset):
+        fresh = jax.vmap(env.reset)(k_reset)
+        return jax.tree_util.tree_map(
+            lambda f, n: jnp.where(end.reshape(end.shape + (1,) * (jnp.ndim(n) - 1)), f, n), fresh, env_state)
+
+    def step(c: OffPolicyCarry, t):
+        new, out, (end, k_reset) = batched(c, t)
+        env_state = jax.lax.cond(end.any(), restart, lambda s, e, k: s, new.env_state, end, k_reset)
+        # the carry keeps its types: brax's step types some fields weakly (``done``, metrics),
+        # and a chunk whose carry came back with other types would compile a second time
+        env_state = jax.tree_util.tree_map(lambda x, like: jax.lax.convert_element_type(x, like.dtype), env_state,
+                                           c.env_state)
+        return new._replace(env_state=env_state), out
+
     def chunk(carry: OffPolicyCarry, t0):
-        return jax.lax.scan(lambda c, i: batched(c, t0 + i), carry, jnp.arange(chunk_steps))
+        return jax.lax.scan(lambda c, i: step(c, t0 + i), carry, jnp.arange(chunk_steps))
 
     return jax.jit(chunk, donate_argnums=(0,))
 
