@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -156,3 +157,15 @@ def test_tree_checksum_sees_one_bit():
     b["w"].view(np.uint32)[0, 0] ^= 1
     assert fingerprint.tree_sha256(a) != fingerprint.tree_sha256(b)
     assert fingerprint.tree_sha256({"w": np.ones((3, 2), np.float32)}) != fingerprint.tree_sha256(a)
+
+
+def test_make_run_caps_xla_threads_per_job():
+    """`make run` runs its jobs with one XLA CPU thread each unless the user set
+    RETLAND_XLA_CPU_THREADS (empty: XLA's default), and the cap reaches Snakemake's jobs."""
+    text = open(os.path.join(os.path.dirname(__file__), "..", "Makefile")).read()
+    assert re.search(r"^RUN_XLA_THREADS \?= 1$", text, re.M)
+    run = text[text.index("\nrun:"):text.index("\ndryrun:")]
+    assert "RETLAND_XLA_CPU_THREADS=$${RETLAND_XLA_CPU_THREADS-$(RUN_XLA_THREADS)}" in run
+    assert run.index("RETLAND_XLA_CPU_THREADS=") < run.index("snakemake")
+    m = portability.machine()
+    assert m["cores"] >= m["threads"] >= 1

@@ -73,3 +73,13 @@ def test_update_readme_rewrites_only_the_block(tmp_path, run_dir):
     assert "#### Final deterministic returns" in text  # headings demoted
     with pytest.raises(ValueError, match="no block"):
         SM.readme_section("nothing", "default")
+
+
+def test_machine_line_says_cores_and_capped_xla_threads(run_dir):
+    """`make run` caps XLA at one thread per job (RETLAND_XLA_CPU_THREADS): the summary says
+    the machine's cores and the threads XLA computed on, not "1 threads"."""
+    p = run_dir / "stats" / "post_update.provenance.json"
+    prov = json.loads(p.read_text())
+    prov["machine"].update(cores=2, threads=1)
+    p.write_text(json.dumps(prov))
+    assert "Test CPU (x86_64, 2 cores, XLA on 1 thread)" in SM.build(str(run_dir))

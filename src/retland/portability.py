@@ -157,13 +157,27 @@ def threads_setting(environ=None) -> int | None:
     return int(raw)
 
 
+def cpu_cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def cores_threads(m: dict) -> str:
+    """``2 threads`` (XLA's default, one thread per core), or ``2 cores, XLA on 1 thread``
+    where RETLAND_XLA_CPU_THREADS capped it (machine lines written before the cap: threads)."""
+    cores, threads = m.get("cores"), m.get("threads")
+    if cores is None or cores == threads:
+        return f"{threads} threads"
+    return f"{cores} cores, XLA on {threads} thread{'s' if threads != 1 else ''}"
+
+
 def cpu_threads(environ=None) -> int:
     """The threads XLA's CPU client computes with: one per core this process may run on (XLA
     sizes its thread pool from them), at most ``RETLAND_XLA_CPU_THREADS``."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
+    cores = cpu_cores()
     cap = threads_setting(environ)
     return cores if cap is None else min(cores, cap)
 
@@ -194,6 +208,7 @@ def machine() -> dict:
         "onednn_max_cpu_isa": os.environ.get(ONEDNN_ENV) or os.environ.get("DNNL_MAX_CPU_ISA") or "native",
         "jax": v.get("jax"),
         "jaxlib": v.get("jaxlib"),
+        "cores": cpu_cores(),
         "threads": cpu_threads(),
     }
 
@@ -201,5 +216,5 @@ def machine() -> dict:
 def machine_line(m: dict | None = None) -> str:
     """One line for logs and summaries: CPU, threads, instruction set, jax."""
     m = m or machine()
-    return (f"{m['cpu_model']} ({m['arch']}, {m['threads']} threads), XLA CPU ISA {m['xla_cpu_max_isa']} "
+    return (f"{m['cpu_model']} ({m['arch']}, {cores_threads(m)}), XLA CPU ISA {m['xla_cpu_max_isa']} "
             f"(setting {m['isa_setting']}), jax {m['jax']} / jaxlib {m['jaxlib']}")

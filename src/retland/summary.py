@@ -30,6 +30,8 @@ import time
 import numpy as np
 import pandas as pd
 
+from .portability import cores_threads
+
 TIME_PREFIX = "- Time taken: "
 
 
@@ -88,7 +90,7 @@ def build(run_dir: str, time_line: str | None = None) -> str:
     lines = [f"# Run `{run}`: summary", ""]
     lines.append(f"- Commit: `{prov.get('git_commit', 'unknown')}` (provenance of `stats/post_update.csv`)")
     if m:
-        lines.append(f"- Machine: {m.get('cpu_model')} ({m.get('arch')}, {m.get('threads')} threads); XLA CPU "
+        lines.append(f"- Machine: {m.get('cpu_model')} ({m.get('arch')}, {cores_threads(m)}); XLA CPU "
                      f"instruction set {m.get('xla_cpu_max_isa')}; jax {m.get('jax')} / jaxlib {m.get('jaxlib')}")
     lines.append(time_line or f"{TIME_PREFIX}not recorded (`make run` records it)")
     lines.append("")
