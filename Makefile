@@ -31,8 +31,8 @@ $(STAMP): requirements.lock pyproject.toml
 venv: $(STAMP)
 
 # A JAX job spends much of its time compiling, which is single-threaded: on a laptop, let
-# two simulating jobs share the cores so one compiles while the other simulates (below: XLA
-# on one thread each). Snakemake's --max-threads 1 gives every job one scheduling slot: the
+# two simulating jobs share the cores so one compiles while the other simulates (XLA on one
+# thread each: workflow/rules/common.smk). Snakemake's --max-threads 1 gives every job one scheduling slot: the
 # rules that simulate are the only ones that ask for more (`threads:` 2, or
 # resources.host_threads on host-stepped tasks), so no list of rule names is kept, and the
 # rules generated per seed list or checkpoint schedule (train_atari, post_update_ppo_atari)
@@ -40,12 +40,6 @@ venv: $(STAMP)
 # also apply to the SLURM profile, which keeps the rules' threads (2 CPUs per job).
 # `make run LOCAL_THREADS=` keeps them locally too. Also read by tests/workflow/test_workflow.py.
 LOCAL_THREADS ?= --max-threads 1
-# ... and each job's XLA CPU client computes on one thread (RETLAND_XLA_CPU_THREADS,
-# runtime.start_cpu_backend): two jobs on two cores, each with a pool of two threads, hand
-# small ops back and forth; with one thread the default run took 5 min 32 s against 6 min
-# 22-27 s (docs/profile.md, section 4), the same bits (tests/test_portability.py).
-# `RETLAND_XLA_CPU_THREADS= make run` keeps XLA's default (one thread per core).
-RUN_XLA_THREADS ?= 1
 
 # A run killed with SIGKILL leaves Snakemake's lock behind: remove it when no Snakemake
 # process works in this directory (retland.unlock says so), then carry on where it stopped.
@@ -54,7 +48,6 @@ RUN_XLA_THREADS ?= 1
 run: $(STAMP)
 	$(BIN)/python -m retland.unlock .
 	@started=$$(date +%s); \
-	RETLAND_XLA_CPU_THREADS=$${RETLAND_XLA_CPU_THREADS-$(RUN_XLA_THREADS)} \
 	$(BIN)/snakemake $(LOCAL_THREADS) --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG)) $(SNAKEMAKE_ARGS) || exit $$?; \
 	run=$$($(RUN_NAME)) && if [ -d "results/$$run/stats" ]; then \
 	  echo; $(BIN)/python -m retland.summary write "results/$$run" --started $$started; fi

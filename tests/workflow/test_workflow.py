@@ -490,3 +490,5 @@ def test_every_table_carries_its_provenance(workdir):
             assert os.path.exists(side), name
             prov = json.load(open(side))
             assert prov["config"]["run"] == "ci" and "git_commit" in prov and "versions" in prov, name
+            if name == "post_update.csv" and "RETLAND_XLA_CPU_THREADS" not in os.environ:
+                assert prov["machine"]["threads"] == 1  # workflow/rules/common.smk: one XLA thread per job

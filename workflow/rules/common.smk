@@ -62,6 +62,13 @@ os.environ.setdefault("RETLAND_JAX_CACHE", os.path.abspath(config["jax"]["cache_
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Every job's XLA CPU client computes on one thread (runtime.start_cpu_backend), on a laptop
+# and on SLURM alike: XLA splits large products (the Atari CNN's) across its threads, which
+# changes their last bits with the thread count, so one thread keeps a run's numbers equal on
+# every machine; and two jobs on two cores ran the default config in 5 min 32 s against
+# 6 min 27 s with two threads each (docs/profile.md). `RETLAND_XLA_CPU_THREADS=` (empty)
+# before snakemake keeps XLA's default of one thread per core.
+os.environ.setdefault("RETLAND_XLA_CPU_THREADS", "1")
 # XLA's CPU concurrency-optimized scheduler deadlocks on PPO's vmapped update at 64-wide
 # layers and up (measured here with jax 0.10: every run hung with all worker threads idle;
 # none did with this flag); see retland.runtime.XLA_CPU_FLAGS.
