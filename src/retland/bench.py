@@ -532,7 +532,7 @@ def main(argv=None):
     ap.add_argument("--short-horizon", type=int, default=165,
                     help="episode length of the short-episode estimator rows (0 skips them)")
     a = ap.parse_args(argv)
-    from .portability import THREADS_ENV
+    from .portability import THREADS_ENV, threads_setting
     from .runtime import start_cpu_backend
 
     if a.threads is not None:
@@ -545,8 +545,7 @@ def main(argv=None):
     algos = [x.strip() for x in a.algos.split(",") if x.strip()]
     dmc_algos = [x for x in algos if x in ("td3", "sac")]
     rejax_threads = tuple(None if s.strip() == "default" else int(s) for s in a.rejax_threads.split(",")
-                          if s.strip()) or (None if a.threads is None and not os.environ.get(THREADS_ENV)
-                                            else int(os.environ[THREADS_ENV]),)
+                          if s.strip()) or (threads_setting(),)
     if a.train_worker:
         import json
 

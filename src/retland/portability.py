@@ -141,7 +141,8 @@ def cpu_isa_features() -> list[str]:
 
 #: the environment variable that caps the threads XLA's CPU client computes with (unset: one
 #: per core this process may run on, XLA's default; ``runtime.start_cpu_backend`` applies it).
-#: The number of threads does not change a bit (tests/test_portability.py runs 1 and all).
+#: Large products (the Atari CNN's) change their last bits with the thread count, so the
+#: workflow sets it to 1 for every job (workflow/rules/common.smk; docs/numbers-that-travel.md).
 THREADS_ENV = "RETLAND_XLA_CPU_THREADS"
 
 

@@ -67,18 +67,6 @@ def train_chunks(agent, env, cfg, seeds, steps: int, total: int | None = None):
     return advance, units * setup.loop.schedule.unit_steps
 
 
-def _median_time(fn, repeats: int) -> float:
-    import jax
-
-    jax.block_until_ready(fn())
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(fn())
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
-
-
 def count_thunks(fn, calls: int = 2) -> float | None:
     """XLA CPU thunks executed per call of ``fn`` (traced; None without the traceme flag)."""
     import jax

@@ -432,7 +432,8 @@ def make_update_estimator(env, policy_apply, horizon: int, update, chunk_size: i
     if return_definition != "first_life" and not is_host_stepped(env):
         raise ValueError(f"return_definition {return_definition!r}: JAX-stepped suites count to the first "
                          "termination ('first_life')")
-    updates = jax.jit(map_updates(update))
+    mapped = map_updates(update)
+    updates = jax.jit(mapped)
     if is_host_stepped(env):
         rollout = HostRollout(env, policy_apply, horizon, chunk_size, workers, return_definition)
 
@@ -442,8 +443,7 @@ def make_update_estimator(env, policy_apply, horizon: int, update, chunk_size: i
         host.rollout, host.updates = rollout, updates
         return host
     one = jax.vmap(make_rollout(env, policy_apply, horizon), in_axes=(0, None))
-    fused = jax.jit(lambda keys, state, replay, lo, hi, start: one(map_updates(update)(keys, state, replay, lo, hi),
-                                                                    start))
+    fused = jax.jit(lambda keys, state, replay, lo, hi, start: one(mapped(keys, state, replay, lo, hi), start))
 
     def estimate(keys, state, replay, lo, hi, start):
         return fused(keys, state, replay, lo, hi, start)
@@ -456,16 +456,14 @@ def map_updates(update):
     """``updates(keys[C], state, replay, lo, hi) -> params[C]``: the post-update ``update(key,
     state, replay, lo, hi)`` of each key. On the CPU one key after another (``lax.map``):
     every sample's update is computed exactly as if it were alone, so its bits do not depend
-    on how many samples share a call (``post_update.chunk_size``), and a small network's
-    update runs about twice as fast as vmapped, whose [C x 256, 64] activations stream through
-    memory op by op where one key's stay in cache (docs/profile.md). Elsewhere (GPU) all keys
-    of a call at once (vmap), which an accelerator needs to be busy."""
-    one = lambda k, state, replay, lo, hi: update(k, state, replay, lo, hi)  # noqa: E731
+    on how many samples share a call (``post_update.chunk_size``) nor on XLA's CPU threads; 200
+    TD3 64x64 updates take as long as vmapped on two threads (docs/profile.md). Elsewhere
+    (GPU) all keys of a call at once (vmap), which an accelerator needs to be busy."""
 
     def updates(keys, state, replay, lo, hi):
         if jax.default_backend() != "cpu":
-            return jax.vmap(one, in_axes=(0, None, None, None, None))(keys, state, replay, lo, hi)
-        return jax.lax.map(lambda k: one(k, state, replay, lo, hi), keys)
+            return jax.vmap(update, in_axes=(0, None, None, None, None))(keys, state, replay, lo, hi)
+        return jax.lax.map(lambda k: update(k, state, replay, lo, hi), keys)
 
     return updates
 

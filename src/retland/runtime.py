@@ -88,17 +88,18 @@ def start_cpu_backend(threads: int | None = None) -> int | None:
     starts, and every thread of the process gets all its cores back right after: the pool
     keeps ``threads`` workers, which the OS moves between cores freely. Small networks and
     brax's small ops gain from fewer threads on a busy or shared CPU (docs/profile.md:
-    a second worker thread mostly hands ops back and forth); the bits do not change. Returns
+    a second worker thread mostly hands ops back and forth). The thread count changes the last
+    bits of large products (the Atari CNN's; docs/numbers-that-travel.md). Returns
     the threads in effect, or None where nothing was capped (setting unset, no more cores
     than asked, no ``sched_setaffinity``, or the backends already started: a note is logged)."""
     from .portability import threads_setting
 
     threads = threads_setting() if threads is None else int(threads)
+    if threads is None or not hasattr(os, "sched_setaffinity"):
+        return None
     import jax
     from jax._src import xla_bridge
 
-    if threads is None or not hasattr(os, "sched_setaffinity"):
-        return None
     if xla_bridge.backends_are_initialized():
         log(f"XLA's CPU client is already running: {threads} thread(s) not applied")
         return None
