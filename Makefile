@@ -55,11 +55,19 @@ run: $(STAMP)
 dryrun: $(STAMP)
 	$(BIN)/snakemake -n --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG)) $(SNAKEMAKE_ARGS)
 
+# The suite runs in TEST_WORKERS pytest-xdist processes, a test file per process at a time
+# (--dist loadfile: a file's module fixtures, such as the end-to-end ci run, are built once),
+# the long end-to-end files first (tests/conftest.py orders them; --no-loadscope-reorder keeps
+# that order); most of a test's time is XLA compiling, which uses one core. TEST_WORKERS=0:
+# one process.
+TEST_WORKERS ?= 2
+PYTEST_PARALLEL = $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -ra
+	$(BIN)/python -m pytest -q -ra $(PYTEST_PARALLEL)
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -ra -m "not slow"
+	$(BIN)/python -m pytest -q -ra $(PYTEST_PARALLEL) -m "not slow"
 
 bench: $(STAMP)
 	JAX_PLATFORMS=$${JAX_PLATFORMS:-cpu} $(BIN)/python -m retland.bench $(BENCH_ARGS)

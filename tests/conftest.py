@@ -142,3 +142,19 @@ def orbax_checkpoint(tmp_path_factory, flax_mlp_checkpoints):
     path = os.path.join(tmp_path_factory.mktemp("orbax"), "mlp_0")
     ocp.PyTreeCheckpointer().save(path, variables)
     return {**flax_mlp_checkpoints, "path": path}
+
+
+def pytest_collection_modifyitems(config, items):
+    """The end-to-end workflow files first, then the other files with slow tests, then the rest,
+    each file's tests in their own order: `make test` hands out whole files to its pytest-xdist
+    workers in this order (``--dist loadfile --no-loadscope-reorder``), so the long runs (the ci
+    workflow, SLURM, the external agents' workflow) start at once instead of last, where one of
+    them would keep a worker busy after the other has finished."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+
+    def rank(item):
+        if item.path in slow_files:
+            return 0 if item.path.parent.name == "workflow" else 1
+        return 2
+
+    items.sort(key=rank)  # stable: the order of files and of tests within a file is kept

@@ -135,21 +135,23 @@ def test_xla_cpu_flags_are_added_once_and_respect_the_user(monkeypatch):
     monkeypatch.setattr(portability, "is_x86_64", lambda: True)
     monkeypatch.delenv("RETLAND_XLA_CPU_ISA", raising=False)
     flag, isa = "--xla_cpu_enable_concurrency_optimized_scheduler", "--xla_cpu_max_isa"
+    fast = "--xla_llvm_disable_expensive_passes"  # runtime.COMPILE_FLAGS: shorter compilation, same bits
     cons = "--xla_cpu_enable_platform_dependent_math=false --xla_cpu_experimental_ynn_fusion_type="
     assert " ".join(portability.CONSISTENCY_FLAGS) == cons
-    both = f"{flag}=false {isa}=AVX2 {cons}"
+    both = f"{flag}=false {fast}=true {isa}=AVX2 {cons}"
     assert with_xla_cpu_flags("") == both
     assert with_xla_cpu_flags(with_xla_cpu_flags("--x=1")) == f"--x=1 {both}"
-    assert with_xla_cpu_flags(f"{flag}=true") == f"{flag}=true {isa}=AVX2 {cons}"  # an explicit user choice wins
-    assert with_xla_cpu_flags(f"{isa}=AVX512") == f"{isa}=AVX512 {flag}=false {cons}"
+    assert with_xla_cpu_flags(f"{flag}=true") == f"{flag}=true {fast}=true {isa}=AVX2 {cons}"  # an explicit user choice wins
+    assert with_xla_cpu_flags(f"{fast}=false") == f"{fast}=false {flag}=false {isa}=AVX2 {cons}"
+    assert with_xla_cpu_flags(f"{isa}=AVX512") == f"{isa}=AVX512 {flag}=false {fast}=true {cons}"
     # the one documented setting: another level, or native (no cap, XLA's defaults)
-    assert with_xla_cpu_flags("", {"RETLAND_XLA_CPU_ISA": "avx"}) == f"{flag}=false {isa}=AVX {cons}"
-    assert with_xla_cpu_flags("", {"RETLAND_XLA_CPU_ISA": "native"}) == f"{flag}=false"
+    assert with_xla_cpu_flags("", {"RETLAND_XLA_CPU_ISA": "avx"}) == f"{flag}=false {fast}=true {isa}=AVX {cons}"
+    assert with_xla_cpu_flags("", {"RETLAND_XLA_CPU_ISA": "native"}) == f"{flag}=false {fast}=true"
     with pytest.raises(ValueError, match="RETLAND_XLA_CPU_ISA='avx3' is not an XLA CPU instruction set"):
         with_xla_cpu_flags("", {"RETLAND_XLA_CPU_ISA": "avx3"})
     # a CPU that is not x86-64: XLA's x86 levels do not apply; the consistency flags still do
     monkeypatch.setattr(portability, "is_x86_64", lambda: False)
-    assert with_xla_cpu_flags("") == f"{flag}=false {cons}"
+    assert with_xla_cpu_flags("") == f"{flag}=false {fast}=true {cons}"
     assert portability.effective_isa({"XLA_FLAGS": ""}).startswith("native (")
     assert "AVX2" in " ".join(XLA_CPU_FLAGS) or not portability.is_x86_64()
 
