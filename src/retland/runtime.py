@@ -141,7 +141,11 @@ def setup_jax(cache_dir: str | None = None, render: bool = False):
     if cache_dir:
         os.makedirs(cache_dir, exist_ok=True)
         jax.config.update("jax_compilation_cache_dir", cache_dir)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+        # every program, the small ones too: a default-run job compiles 50-190 programs, most
+        # of them under 0.5 s (1,386 of them, 24 s in all in one run; docs/profile.md section 4),
+        # and the same ones again in the next job; a cached executable loads in less (a SAC post-update
+        # job after a TD3 one: 10.6-10.9 s against 11.1-11.7 s with the former 0.5 s threshold)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     start_cpu_backend()
     return jax

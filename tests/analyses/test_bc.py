@@ -237,6 +237,34 @@ def test_student_holds_its_teacher_and_post_update_job_runs(students, tmp_path):
     assert a["update_kind"] == "bc_mse_step" and int(a["teacher_step"]) == 200 and r.shape == (4,)
 
 
+def test_bc_post_update_job_builds_one_estimator_for_the_students_and_keeps_their_bits(students, tmp_path,
+                                                                                      monkeypatch):
+    """The students of one run share task and config: bc_post_update_job builds (and traces) one
+    estimator for all of them, and every file holds the returns a job of its own writes."""
+    import retland.analyses.post_update as P
+    from retland.base.checkpoints import read_post_update
+    from retland.jobs.bc import bc_post_update_job
+    from retland.jobs.post_update import post_update_job
+
+    pu = {"n_samples": 4, "horizon": 30, "chunk_size": 4, "sample_seed": 0}
+    alone = []
+    for i, path in enumerate(students["paths"]):
+        outs = [str(tmp_path / f"alone{i}_s{k}.h5") for k in (20, 60)]
+        post_update_job(train_path=path, seed=0, steps=[20, 60], post_update=pu, out_h5=outs)
+        alone += outs
+    built = []
+    real = P.make_estimator
+    monkeypatch.setattr(P, "make_estimator", lambda *a, **k: built.append(1) or real(*a, **k))
+    shared = [str(tmp_path / f"shared{i}_s{k}.h5") for i in range(len(students["paths"])) for k in (20, 60)]
+    bc_post_update_job(train_paths=students["paths"], steps=[20, 60], post_update=pu, out_h5=shared)
+    assert len(students["paths"]) >= 2 and len(built) == 1
+    for a, b in zip(alone, shared):
+        ra, _, aa = read_post_update(a)
+        rb, _, ab = read_post_update(b)
+        np.testing.assert_array_equal(ra, rb)
+        assert aa["teacher_step"] == ab["teacher_step"]
+
+
 def test_killed_bc_job_resumes_to_identical_files(students, tmp_path):
     from retland.base.checkpoints import TrainFile
     from retland.jobs.bc import bc_train_job

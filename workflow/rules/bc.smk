@@ -21,6 +21,7 @@ if BC:
         log:
             f"{RES}/logs/bc_train/{{env}}/seed{{seed}}.log",
         threads: 2
+        priority: PRIORITY["bc"]
         resources:
             **gpu_resources("train"),
             resume_every_s=RESUME_EVERY_S,
@@ -43,6 +44,7 @@ if BC:
         log:
             f"{RES}/logs/bc_post_update/{{env}}/seed{{seed}}.log",
         threads: 2
+        priority: PRIORITY["bc"]
         resources:
             **gpu_resources("post_update"),
         conda:

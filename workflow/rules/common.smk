@@ -55,6 +55,14 @@ def env_seeds(env):
 RES = f"results/{RUN}"
 FIGS = f"paper_figures/{RUN}"
 
+# Scheduling order (rules' `priority:`; the rest 0): training first, since every later job
+# waits for it; then the post-updates, which gate stats/post_update.csv and every analysis of
+# it; then the behaviour-cloning chain (train -> post-update -> statistics), then the long
+# analyses of stats/post_update.csv (Algorithm 1, interpolation, landscape, failures) and the
+# start states; the short statistics and figure jobs last, where they fill both cores instead of
+# a long job running alone at the end (docs/profile.md, section 4).
+PRIORITY = {"train": 10, "post_update": 5, "bc": 4, "analysis": 3}
+
 # One persistent JAX compilation cache shared by all jobs of the run; CPU-only unless a
 # rule asks for a GPU; no GPU preallocation (jobs may share one); HDF5 locking off for
 # network filesystems.

@@ -19,6 +19,7 @@ rule failures:
     log:
         f"{RES}/logs/failures/{{env}}.log",
     threads: 2
+    priority: PRIORITY["analysis"]
     resources:
         **gpu_resources("post_update"),
     conda:

@@ -14,6 +14,7 @@ rule interpolation:
     log:
         f"{RES}/logs/interpolation/{{env}}.log",
     threads: 2
+    priority: PRIORITY["analysis"]
     resources:
         **gpu_resources("post_update"),
     conda:

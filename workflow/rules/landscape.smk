@@ -20,6 +20,7 @@ rule landscape:
     log:
         f"{RES}/logs/landscape/{{env}}.log",
     threads: 2
+    priority: PRIORITY["analysis"]
     resources:
         **gpu_resources("post_update"),
     conda:

@@ -22,6 +22,7 @@ for _algo in ALGOS:  # trained and imported (external.smk)
             wildcard_constraints:
                 env="|".join(_envs),
             threads: host_threads
+            priority: PRIORITY["post_update"]
             resources:
                 **gpu_resources("post_update"),
             conda:

@@ -12,6 +12,7 @@ rule rejection:
     log:
         f"{RES}/logs/rejection/{{env}}.log",
     threads: 2
+    priority: PRIORITY["analysis"]
     resources:
         **gpu_resources("post_update"),
     conda:

@@ -13,6 +13,7 @@ rule start_states:
     log:
         f"{RES}/logs/start_states/{{env}}.log",
     threads: 2
+    priority: PRIORITY["analysis"]
     resources:
         **gpu_resources("post_update"),
     conda:

@@ -31,9 +31,7 @@ for _name, (_envs, _seeds) in seed_groups().items():
             env="|".join(_envs),
             algo="|".join(config["algos"]) or "(?!)",  # never an external agent's name (external.smk)
         threads: 2
-        # training is the critical path (every later job waits for it): start every training
-        # job before any post-update job of a finished one
-        priority: 10
+        priority: PRIORITY["train"]
         resources:
             **gpu_resources("train"),
             # a resource, not a param: how often a resume point is saved never changes results,

@@ -78,11 +78,12 @@ def bc_post_update_job(*, train_paths, steps, post_update: dict, out_h5, config_
     from .post_update import post_update_job
 
     outs_by_file = [list(out_h5)[i * len(steps):(i + 1) * len(steps)] for i in range(len(train_paths))]
+    reuse = {}  # the students share task and config: one estimator, traced once
     for path, outs in zip(train_paths, outs_by_file):
         with TrainFile(path) as tf:
             seed = int(tf.attrs["seed"])  # the TD3 run the student's teacher comes from
         post_update_job(train_path=path, seed=seed, steps=steps, post_update=post_update, out_h5=outs,
-                        config_record=config_record)
+                        config_record=config_record, reuse=reuse)
 
 
 def _stats_rows(paths, stats: dict, seed0: int) -> pd.DataFrame:

@@ -4,6 +4,7 @@ run's checkpoints, and their statistics (one row per policy).
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -16,11 +17,13 @@ from .sources import CheckpointSource, sample_key
 
 
 def post_update_job(*, train_path: str, seed: int, steps, post_update: dict, out_h5,
-                    config_record: dict | None = None, workers: int = 1):
+                    config_record: dict | None = None, workers: int = 1, reuse: dict | None = None):
     """E2 (Sec. 3.1): N post-update returns of each checkpoint ``steps`` of one training run,
     one file per step (``out_h5``). ``post_update``: the config section (n_samples, horizon,
     chunk_size, sample_seed). ``workers``: processes stepping a host-stepped suite's
-    environments (the rule's threads)."""
+    environments (the rule's threads). ``reuse``: a dict kept by a caller that runs several
+    files of one task and agent config in a row (the BC students of one run): their estimator
+    and reference state are built and traced once (JAX-stepped suites only)."""
     jax = setup_jax()
     from ..analyses.post_update import make_estimator, post_update_returns
     from ..base.checkpoints import write_post_update
@@ -36,8 +39,17 @@ def post_update_job(*, train_path: str, seed: int, steps, post_update: dict, out
     # a pooled post-update (PPO on Atari, post_update_data: pool) resets one pool of environments
     # per job, seeded by the run and the sample seed, and continues it over every checkpoint below
     pool_seed = int(np.random.SeedSequence([int(sample_seed), int(seed)]).generate_state(1)[0])
-    estimator = make_estimator(src, horizon, chunk_size, workers, return_definition, pool_seed)
-    start = src.env.reference_state()
+    # what the estimator's program depends on besides its arguments' shapes (docstring: reuse)
+    program = json.dumps([a["env"], a["backend"], a.get("suite"), int(a["episode_length"]),
+                          a.get("agent", a["algo"]), a["agent_config"], src.env_kwargs, horizon, chunk_size,
+                          workers, return_definition, pool_seed], sort_keys=True)
+    if reuse is not None and program in reuse:
+        estimator, start = reuse[program]
+    else:
+        estimator = make_estimator(src, horizon, chunk_size, workers, return_definition, pool_seed)
+        start = src.env.reference_state()
+        if reuse is not None and not hasattr(estimator, "rollout"):  # host-stepped ones own processes
+            reuse[program] = (estimator, start)
     for step, out_path in zip(steps, out_h5):
         t0 = time.time()
         state, (lo, hi) = src.checkpoint(step)
